@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# torch is pinned here (not in pyproject) so pip takes the CPU build that lies on this disk;
+# a bare `torch` would pull a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: demo test bench venv system-tools clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# plink2 and bcftools are only used by cross-check tests, which skip without them.
+system-tools:
+	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v plink2 >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq plink2 bcftools >/dev/null) \
+	      || echo "note: could not install plink2/bcftools; the cross-check tests will skip"; \
+	  else echo "note: plink2/bcftools not installed; the cross-check tests will skip"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/genoface demo --out demo_output
+
+test: $(STAMP) system-tools
+	$(PY) -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,3 @@
+from genoface.cli import main
+
+main()
