@@ -1,11 +1,150 @@
-"""The ``genoface`` command line: a thin layer over the Python API."""
+"""The ``genoface`` command line: a thin layer over the Python API.
+
+Each command parses its options, calls one library function and prints a summary. Errors the
+user can fix (:class:`GenofaceError`) print as one line on stderr with exit status 1;
+``genoface --debug ...`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
-import typer
+import functools
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from genoface.errors import GenofaceError
+from genoface.simulate import DEFAULT_PRESET, PRESETS
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="genoface: 3D faces and appearance traits from SNP genotypes, and re-identification risk.",
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out_console = Console()
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn GenofaceError into a one-line message and exit status 1 (traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GenofaceError as exc:
+            if _state["debug"]:
+                raise
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+class _RichProgress:
+    """Adapts the library's ``progress(stage, done, total)`` callbacks to rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total)
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+_PresetOpt = Annotated[
+    str, typer.Option("--preset", help=f"Simulation preset: {', '.join(PRESETS)}.", show_default=True)
+]
+_ShapeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--shape-model",
+        help="Surrey Face Model folder (non-commercial licence); default: $GENOFACE_SHAPE_MODEL, else the built-in face.",
+    ),
+]
+
+
+@app.command()
+@_user_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Cohort directory to create.")],
+    preset: _PresetOpt = DEFAULT_PRESET,
+    n: Annotated[int | None, typer.Option("--n", min=10, help="Number of people (default: the preset's).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the output is a function of it.")] = 0,
+    shape_model: _ShapeOpt = None,
+    genotype_format: Annotated[
+        str, typer.Option("--genotype-format", help="vcf, bed, or auto (bed for large cohorts).")
+    ] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Simulate a cohort (genomes, 3D faces, covariates, traits) in the cohort directory format."""
+    from genoface.report.summary import print_cohort_summary
+    from genoface.simulate import simulate as run_simulation
+
+    with _progress_bar() as bar:
+        result = run_simulation(
+            preset,
+            n=n,
+            seed=seed,
+            shape_model=shape_model,
+            out=out,
+            genotype_format=genotype_format,
+            overwrite=overwrite,
+            progress=_RichProgress(bar),
+        )
+    print_cohort_summary(out_console, result.cohort, result.variance)
+    out_console.print(f"cohort written to [bold]{out}[/] (simulated)")
+
+
+@app.command()
+@_user_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_output"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    shape_model: _ShapeOpt = None,
+) -> None:
+    """The main job on the embedded default: simulate the default cohort and report on it."""
+    from genoface.report.demo import run_demo
+
+    with _progress_bar() as bar:
+        result = run_demo(out, seed=seed, shape_model=shape_model, progress=_RichProgress(bar))
+    from genoface.report.summary import print_cohort_summary
+
+    print_cohort_summary(out_console, result.cohort, result.variance)
+    out_console.print(f"demo outputs in [bold]{out}[/]: open [bold]{result.report}[/]")
 
 
 def main() -> None:
+    """Entry point of the ``genoface`` console script."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
     app()

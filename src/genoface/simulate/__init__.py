@@ -1,0 +1,21 @@
+"""The cohort simulator: genoface's embedded default data (always labelled simulated)."""
+
+from genoface.simulate._faces import FaceTruth
+from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
+from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, PRESETS, GeneticArchitecture, Preset, get_preset
+from genoface.simulate._simulator import SimulationResult, simulate
+
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_PRESET",
+    "PRESETS",
+    "FaceTruth",
+    "GeneticArchitecture",
+    "GenomeLayout",
+    "Preset",
+    "SimulatedGenomes",
+    "SimulationResult",
+    "get_preset",
+    "simulate",
+    "simulate_genomes",
+]

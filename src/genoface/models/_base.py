@@ -1,0 +1,157 @@
+"""The model protocol every genoface predictor follows, and its on-disk model directory.
+
+In the spirit of scikit-learn: hyper-parameters in ``__init__`` (stored under the same
+names), learned state in attributes ending in ``_``, ``fit(cohort) -> self``,
+``predict(genotypes, covariates=None) -> faces (n, V, 3)``, ``score_matrix`` for matching, and
+``save``/``load`` to a directory of JSON plus a NumPy ``.npz`` read with
+``allow_pickle=False``, so loading a model can never run code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from genoface import __version__
+from genoface._fs import atomic_directory
+from genoface.errors import GenofaceError
+
+MODEL_FORMAT_VERSION = 1
+CONFIG_FILE = "model.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+class FaceModel(ABC):
+    """Base class: predicts faces from genomes (and optional age/sex/BMI covariates)."""
+
+    #: Registry name (``genoface train --model NAME``).
+    name: ClassVar[str]
+
+    # ---- the protocol -------------------------------------------------------------------------
+
+    @abstractmethod
+    def fit(self, cohort) -> Self:
+        """Learn from a :class:`~genoface.cohort.Cohort`; returns ``self``."""
+
+    @abstractmethod
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """Faces (n, V, 3) in mm for the people in ``genotypes`` (a GenotypeData or Cohort).
+
+        ``covariates`` (indexed by sample id; columns sex F/M, age, bmi) are used when given.
+        """
+
+    def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """Similarity (n_genomes, n_faces), higher = more likely the same person.
+
+        Default: minus the mean squared vertex distance between each predicted face and each
+        face, computed face-block by face-block so the matrix is the only large output.
+        """
+        pred = self.predict(genotypes, covariates).reshape(-1, np.prod(faces.shape[1:]))
+        faces = np.asarray(faces, dtype=np.float64).reshape(faces.shape[0], -1)
+        out = np.empty((pred.shape[0], faces.shape[0]))
+        pred_sq = (pred**2).sum(axis=1)[:, None]
+        for start in range(0, faces.shape[0], 1024):
+            block = faces[start : start + 1024]
+            d2 = pred_sq - 2 * pred @ block.T + (block**2).sum(axis=1)[None, :]
+            out[:, start : start + len(block)] = -d2 / (pred.shape[1] / 3)
+        return out
+
+    # ---- parameters and state -------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments, read back from the attributes of the same names."""
+        sig = inspect.signature(type(self).__init__)
+        return {k: getattr(self, k) for k in sig.parameters if k != "self"}
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise GenofaceError(f"model {self.name!r} is not fitted: call fit(cohort) or load a trained model")
+
+    @abstractmethod
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Learned state as (JSON-able scalars, arrays)."""
+
+    @abstractmethod
+    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`_get_state` returned."""
+
+    # ---- storage ----------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """Write the model directory atomically: ``model.json`` + ``weights.npz``."""
+        self._check_fitted()
+        scalars, arrays = self._get_state()
+        config = {
+            "format_version": MODEL_FORMAT_VERSION,
+            "model": self.name,
+            "params": self.get_params(),
+            "state": scalars,
+            "provenance": {"genoface_version": __version__, **getattr(self, "provenance_", {}), **(provenance or {})},
+        }
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+            np.savez_compressed(tmp / WEIGHTS_FILE, **{k: _plain(v) for k, v in arrays.items()})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FaceModel:
+        """Read a model directory written by :meth:`save` (any registered model when called on
+        the base class)."""
+        path = Path(path)
+        config = read_model_config(path)
+        from genoface.models._registry import get_model_class
+
+        model_cls = get_model_class(config["model"]) if cls is FaceModel else cls
+        if config["model"] != model_cls.name:
+            raise GenofaceError(f"{path} holds a {config['model']!r} model, not {model_cls.name!r}")
+        try:
+            with np.load(path / WEIGHTS_FILE, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise GenofaceError(f"{path / WEIGHTS_FILE}: corrupt or unreadable model weights ({exc}); retrain the model") from None
+        model = model_cls(**config["params"])
+        model._set_state(config["state"], arrays)
+        model.provenance_ = config.get("provenance", {})
+        model.fitted_ = True
+        return model
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """``model.json`` of a model directory, checked."""
+    file = Path(path) / CONFIG_FILE
+    if not file.exists():
+        raise GenofaceError(f"{path}: not a genoface model directory (no {CONFIG_FILE})")
+    try:
+        config = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise GenofaceError(f"{file}: corrupt model configuration ({exc.msg} at line {exc.lineno}); retrain the model") from None
+    if config.get("format_version") != MODEL_FORMAT_VERSION:
+        raise GenofaceError(f"{file}: model format {config.get('format_version')!r}; this genoface reads {MODEL_FORMAT_VERSION}")
+    for key in ("model", "params", "state"):
+        if key not in config:
+            raise GenofaceError(f"{file}: missing {key!r}; the model directory is damaged, retrain the model")
+    return config
+
+
+def _plain(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind == "O":
+        return a.astype(str)
+    return a
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

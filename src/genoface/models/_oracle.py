@@ -1,0 +1,83 @@
+"""The oracle: E[face | genome, covariates] under the simulator's true map (simulated cohorts only).
+
+It is the limit every other model is measured against. It infers population and sex from the
+genome the way the simulation makes them (Hardy-Weinberg likelihoods), imputes missing causal
+genotypes by their expectation, and integrates out covariates it is not given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from genoface.errors import GenofaceError
+from genoface.genetics import align_dosages
+from genoface.models._base import FaceModel
+from genoface.models._registry import register_model
+from genoface.simulate._faces import FaceTruth
+
+_SNP_LISTS = ("shape_snps", "bmi_snps", "ancestry_snps", "x_snps")
+
+
+def genotype_arrays(genotypes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sample_ids, genotypes, variant ids) from a GenotypeData or a Cohort."""
+    try:
+        return np.asarray(genotypes.sample_ids), genotypes.genotypes, genotypes.variants["id"].to_numpy()
+    except AttributeError:
+        raise GenofaceError("genotypes must be a GenotypeData (genoface.io) or a Cohort") from None
+
+
+def covariate_arrays(sample_ids: np.ndarray, covariates: pd.DataFrame | None) -> dict[str, np.ndarray | None]:
+    """is_male (1/0/NaN), age and bmi aligned to ``sample_ids``; None where not given."""
+    if covariates is None:
+        return {"is_male": None, "age": None, "bmi": None}
+    missing = pd.Index(sample_ids).difference(covariates.index)
+    if len(missing):
+        raise GenofaceError(f"covariates lack {len(missing)} samples, e.g. {', '.join(map(str, missing[:5]))}")
+    cov = covariates.loc[sample_ids]
+    out: dict[str, np.ndarray | None] = {"is_male": None, "age": None, "bmi": None}
+    if "sex" in cov:
+        out["is_male"] = cov["sex"].map({"M": 1.0, "F": 0.0}).astype(float).to_numpy()
+    for c in ("age", "bmi"):
+        if c in cov:
+            out[c] = pd.to_numeric(cov[c], errors="coerce").to_numpy(dtype=float)
+    return out
+
+
+@register_model
+class OracleModel(FaceModel):
+    """The true genotype-to-face map of a simulated cohort (reads the cohort's ``truth/``)."""
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, cohort) -> Self:
+        if not cohort.is_simulated or cohort.truth_dir is None:
+            raise GenofaceError("the oracle needs a simulated cohort with its truth/ folder (genoface simulate)")
+        self.truth_ = FaceTruth.load(cohort.truth_dir)
+        self.fitted_ = True
+        return self
+
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        self._check_fitted()
+        ids, g, variant_ids = genotype_arrays(genotypes)
+        dosage = {k: align_dosages(g, variant_ids, getattr(self.truth_, k)) for k in _SNP_LISTS}
+        found = np.isin(self.truth_.shape_snps, variant_ids).mean()
+        if found == 0:
+            raise GenofaceError("none of the oracle's causal SNPs are in the genotypes; is this the simulated cohort's genome?")
+        return self.truth_.expected_face(dosage, **covariate_arrays(ids, covariates))
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        scalars, arrays = {}, {}
+        for f in fields(FaceTruth):
+            v = getattr(self.truth_, f.name)
+            (arrays if isinstance(v, np.ndarray) else scalars)[f.name] = v
+        return scalars, arrays
+
+    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.truth_ = FaceTruth(**scalars, **arrays)
