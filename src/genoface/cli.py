@@ -102,6 +102,15 @@ def simulate(
     n: Annotated[int | None, typer.Option("--n", min=10, help="Number of people (default: the preset's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the output is a function of it.")] = 0,
     shape_model: _ShapeOpt = None,
+    populations: Annotated[
+        str | None,
+        typer.Option("--populations", help="Populations of the demographic model: CEU, or YRI,CEU,CHB, or CEU=300,CHB=200."),
+    ] = None,
+    contigs: Annotated[int | None, typer.Option("--contigs", min=1, help="Number of autosomal contigs.")] = None,
+    contig_length: Annotated[int | None, typer.Option("--contig-length", min=10_000, help="Length of each autosomal contig (bp).")] = None,
+    x_length: Annotated[int | None, typer.Option("--x-length", min=0, help="Length of the chromosome X segment (bp); 0 for none.")] = None,
+    maf: Annotated[float | None, typer.Option("--maf", min=0.0, max=0.5, help="Minor-allele-frequency filter.")] = None,
+    demography: Annotated[str | None, typer.Option("--demography", help="stdpopsim HomSap demographic model id.")] = None,
     genotype_format: Annotated[
         str, typer.Option("--genotype-format", help="vcf, bed, or auto (bed for large cohorts).")
     ] = "auto",
@@ -109,12 +118,21 @@ def simulate(
 ) -> None:
     """Simulate a cohort (genomes, 3D faces, covariates, traits) in the cohort directory format."""
     from genoface.report.summary import print_cohort_summary
+    from genoface.simulate import get_preset
     from genoface.simulate import simulate as run_simulation
 
+    chosen = get_preset(preset).customized(
+        n=n,
+        populations=populations,
+        contigs=contigs,
+        contig_length=contig_length,
+        x_length=x_length,
+        maf=maf,
+        demographic_model=demography,
+    )
     with _progress_bar() as bar:
         result = run_simulation(
-            preset,
-            n=n,
+            chosen,
             seed=seed,
             shape_model=shape_model,
             out=out,

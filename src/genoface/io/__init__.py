@@ -1,0 +1,17 @@
+"""Readers and writers for the files a cohort is made of: genotypes, meshes, covariates."""
+
+from genoface.io.covariates import read_covariates, write_covariates
+from genoface.io.genotypes import GenotypeData, read_genotypes, write_plink, write_vcf
+from genoface.io.meshes import read_mesh, read_mesh_vertices, write_mesh
+
+__all__ = [
+    "GenotypeData",
+    "read_covariates",
+    "read_genotypes",
+    "read_mesh",
+    "read_mesh_vertices",
+    "write_covariates",
+    "write_mesh",
+    "write_plink",
+    "write_vcf",
+]

@@ -80,6 +80,44 @@ class Preset:
         out["residual"] = 1.0 - sum(out.values())
         return out
 
+    def customized(
+        self,
+        *,
+        n: int | None = None,
+        populations: str | None = None,
+        contigs: int | None = None,
+        contig_length: int | None = None,
+        x_length: int | None = None,
+        maf: float | None = None,
+        demographic_model: str | None = None,
+    ) -> Preset:
+        """The preset with command-line overrides applied (None keeps the preset's value).
+
+        ``populations`` is a comma-separated list of the demographic model's populations,
+        optionally with counts: "CEU", "YRI,CEU,CHB" or "CEU=300,CHB=200". Without counts the
+        people are split evenly.
+        """
+        p = self
+        if populations is not None:
+            p = replace(p, populations=_parse_populations(populations, n or p.n))
+        layout = p.layout
+        if contigs is not None or contig_length is not None:
+            k = contigs if contigs is not None else len(layout.contig_lengths)
+            length = contig_length if contig_length is not None else layout.contig_lengths[0]
+            if k < 1 or length < 10_000:
+                raise GenofaceError(f"need at least 1 contig of at least 10,000 bp, got {k} x {length}")
+            layout = replace(layout, contig_lengths=(int(length),) * int(k))
+        if x_length is not None:
+            layout = replace(layout, x_length=int(x_length))
+        if maf is not None:
+            layout = replace(layout, maf=float(maf))
+        if demographic_model is not None:
+            layout = replace(layout, demographic_model=demographic_model)
+        p = replace(p, layout=layout)
+        if n is not None and n != p.n:
+            p = p.with_size(n)
+        return p
+
     def with_size(self, n: int) -> Preset:
         """The same preset with ``n`` people, split across populations in the same proportions."""
         if n < 10:
@@ -148,6 +186,25 @@ PRESETS: dict[str, Preset] = {
 }
 
 DEFAULT_PRESET = "realistic"
+
+
+def _parse_populations(text: str, n: int) -> dict[str, int]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise GenofaceError("--populations is empty; give e.g. CEU or YRI,CEU,CHB or CEU=300,CHB=200")
+    if all("=" in t for t in items):
+        out = {}
+        for t in items:
+            name, _, count = t.partition("=")
+            try:
+                out[name.strip()] = int(count)
+            except ValueError:
+                raise GenofaceError(f"--populations: {t!r} is not NAME=COUNT") from None
+        return out
+    if any("=" in t for t in items):
+        raise GenofaceError("--populations: give counts for every population or for none")
+    base, extra = divmod(n, len(items))
+    return {name: base + (i < extra) for i, name in enumerate(items)}
 
 
 def get_preset(name: str) -> Preset:

@@ -81,7 +81,7 @@ def simulate(
         PLINK bed, which is far smaller and faster for large cohorts).
     """
     p = preset if isinstance(preset, Preset) else get_preset(preset)
-    if n is not None:
+    if n is not None and n != p.n:
         p = p.with_size(n)
     if genotype_format not in ("auto", "vcf", "bed"):
         raise GenofaceError(f"--genotype-format must be vcf, bed or auto, got {genotype_format!r}")

@@ -1,0 +1,201 @@
+"""Face meshes (PLY, OBJ) to and from arrays, keeping the vertex order exactly.
+
+All faces of a cohort share the template's vertex order (DESIGN "Units and axes"), so a reader
+that merges, drops or reorders vertices would silently scramble correspondences: trimesh is
+called with ``process=False`` and, for OBJ, ``maintain_order=True``, and OBJ vertex counts are
+checked against the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from genoface.errors import GenofaceError
+
+log = logging.getLogger(__name__)
+
+#: File suffixes accepted for meshes.
+MESH_SUFFIXES = (".ply", ".obj")
+
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}  # fmt: skip
+
+
+def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3) float64, triangles (T, 3) int64) of a PLY or OBJ file, vertex order kept.
+
+    A file with vertices only (a point set) gives (0, 3) triangles.
+    """
+    import trimesh
+
+    path = _existing(path)
+    try:
+        loaded = trimesh.load(path, process=False, maintain_order=True, skip_materials=True)
+    except Exception as e:  # trimesh raises many types for malformed files
+        raise GenofaceError(f"{path}: not a readable mesh ({type(e).__name__}: {e}); re-export it as PLY or OBJ") from None
+    if isinstance(loaded, trimesh.Scene):
+        geoms = list(loaded.geometry.values())
+        if len(geoms) != 1:
+            raise GenofaceError(f"{path}: holds {len(geoms)} meshes; export the face as one mesh")
+        loaded = geoms[0]
+    vertices = np.asarray(loaded.vertices, dtype=np.float64)
+    faces = getattr(loaded, "faces", None)
+    triangles = np.zeros((0, 3), dtype=np.int64) if faces is None or len(faces) == 0 else np.asarray(faces, dtype=np.int64)
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) == 0:
+        raise GenofaceError(f"{path}: no vertices; a face mesh needs (V, 3) vertex coordinates")
+    if triangles.ndim != 2 or triangles.shape[1] != 3:
+        raise GenofaceError(f"{path}: faces are not triangles (shape {triangles.shape}); triangulate the mesh")
+    if path.suffix.lower() == ".obj":
+        n_lines = _count_obj_vertices(path)
+        if n_lines != len(vertices):
+            # trimesh drops unreferenced vertices of an OBJ with texture coordinates even with
+            # maintain_order=True; the face would then no longer match the template.
+            raise GenofaceError(
+                f"{path}: has {n_lines} vertices but {len(vertices)} could be read in order "
+                "(unreferenced vertices with texture coordinates); export it as PLY"
+            )
+    _check_finite(vertices, path)
+    return vertices, triangles
+
+
+def write_mesh(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray | None = None) -> Path:
+    """Write a binary little-endian PLY (float32 vertices, int32 triangles) through trimesh."""
+    import trimesh
+
+    path = Path(path)
+    vertices = np.asarray(vertices, dtype=np.float64)
+    triangles = np.zeros((0, 3), dtype=np.int64) if triangles is None else np.asarray(triangles, dtype=np.int64)
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise GenofaceError(f"{path}: vertices must have shape (V, 3), got {vertices.shape}")
+    if triangles.ndim != 2 or triangles.shape[1] != 3:
+        raise GenofaceError(f"{path}: triangles must have shape (T, 3), got {triangles.shape}")
+    if len(triangles) and (triangles.min() < 0 or triangles.max() >= len(vertices)):
+        raise GenofaceError(f"{path}: triangle indices must lie in [0, {len(vertices)}), got [{triangles.min()}, {triangles.max()}]")
+    _check_finite(vertices, path)
+    if path.suffix.lower() != ".ply":
+        raise GenofaceError(f"{path}: genoface writes meshes as .ply; change the file name")
+    mesh = trimesh.Trimesh(vertices=vertices, faces=triangles, process=False)
+    path.write_bytes(mesh.export(file_type="ply", encoding="binary"))
+    return path
+
+
+def read_mesh_vertices(
+    paths: Sequence[str | os.PathLike],
+    *,
+    n_vertices: int | None = None,
+    out: np.ndarray | None = None,
+    n_workers: int | None = None,
+) -> np.ndarray:
+    """Vertices of many meshes as one (N, V, 3) float32 array, in the order of ``paths``.
+
+    Every mesh must have ``n_vertices`` vertices (default: as many as the first). ``out`` may be
+    a preallocated (N, V, 3) array to fill. Binary little-endian PLY, the format genoface
+    writes, is read directly with NumPy (about 20x faster than trimesh, which builds a whole
+    mesh object per file: 10,000 faces would take ~40 s); any other file goes through
+    :func:`read_mesh`. Files are read by a thread pool, as the work is mostly I/O.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise GenofaceError("no mesh files to read")
+    if n_vertices is None:
+        n_vertices = len(_read_vertices(paths[0]))
+    if out is None:
+        out = np.empty((len(paths), n_vertices, 3), dtype=np.float32)
+    elif out.shape != (len(paths), n_vertices, 3):
+        raise GenofaceError(f"output array has shape {out.shape}, expected {(len(paths), n_vertices, 3)}")
+
+    def load(i: int) -> None:
+        v = _read_vertices(paths[i])
+        if len(v) != n_vertices:
+            raise GenofaceError(
+                f"{paths[i]}: has {len(v)} vertices but the template has {n_vertices}; "
+                "register the face to the template so every face has the same vertices in the same order"
+            )
+        out[i] = v
+
+    workers = n_workers or min(8, (os.cpu_count() or 1) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(load, range(len(paths))):
+            pass
+    return out
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise GenofaceError(f"{path}: no such mesh file")
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise GenofaceError(f"{path}: unknown mesh format {path.suffix!r}; use .ply or .obj")
+    return path
+
+
+def _check_finite(vertices: np.ndarray, path: Path) -> None:
+    bad = ~np.isfinite(vertices).all(axis=1)
+    if bad.any():
+        raise GenofaceError(
+            f"{path}: {int(bad.sum())} vertices have NaN or infinite coordinates (first: vertex {int(np.argmax(bad))}); "
+            "fix or re-register the face"
+        )
+
+
+def _count_obj_vertices(path: Path) -> int:
+    return len(re.findall(rb"^v\s", path.read_bytes(), flags=re.MULTILINE))
+
+
+def _read_vertices(path: Path) -> np.ndarray:
+    """(V, 3) vertices of one mesh: the binary PLY fast path, else :func:`read_mesh`."""
+    path = _existing(path)
+    v = _read_binary_ply_vertices(path) if path.suffix.lower() == ".ply" else None
+    if v is None:
+        v, _ = read_mesh(path)
+    else:
+        _check_finite(v, path)
+    return v
+
+
+def _read_binary_ply_vertices(path: Path) -> np.ndarray | None:
+    """x, y, z of a binary little-endian PLY whose first element is ``vertex`` with scalar
+    properties only; None for any other layout (then trimesh reads it)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        end = head.find(b"end_header\n")
+        if not head.startswith(b"ply") or end < 0:
+            return None
+        lines = head[:end].decode("ascii", errors="replace").splitlines()
+        if "format binary_little_endian 1.0" not in lines:
+            return None
+        elements = [ln.split() for ln in lines if ln.startswith(("element", "property"))]
+        if not elements or elements[0][:2] != ["element", "vertex"]:
+            return None
+        n = int(elements[0][2])
+        fields = []
+        for tok in elements[1:]:
+            if tok[0] == "element":
+                break
+            if len(tok) != 3 or tok[1] not in _PLY_TYPES:  # list properties: not a fixed stride
+                return None
+            fields.append((tok[2], "<" + _PLY_TYPES[tok[1]]))
+        names = [f[0] for f in fields]
+        if not {"x", "y", "z"} <= set(names) or len(set(names)) != len(names):
+            return None
+        dtype = np.dtype(fields)
+        fh.seek(end + len(b"end_header\n"))
+        data = fh.read(n * dtype.itemsize)
+    if len(data) != n * dtype.itemsize:
+        raise GenofaceError(f"{path}: truncated PLY ({len(data)} of {n * dtype.itemsize} vertex bytes); write the file again")
+    rec = np.frombuffer(data, dtype=dtype)
+    return np.stack([rec["x"], rec["y"], rec["z"]], axis=1)

@@ -1,0 +1,260 @@
+"""Render face meshes to PNG without a display: orthographic, shaded, painter's algorithm.
+
+Each view rotates the mesh about the vertical axis, drops the triangles that face away from
+the viewer, sorts the rest far-to-near and draws them as flat 2D polygons with a matplotlib
+``PolyCollection``. Shading is Blinn-Phong from a fixed light, computed at the vertices
+(from area-weighted vertex normals) and averaged over each triangle, which hides the
+facets of a mesh of a few thousand vertices. No pyplot: figures are explicit ``Figure``
+objects on the Agg canvas, so rendering works headless and leaves no global state.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import Colormap, Normalize
+from matplotlib.figure import Figure
+
+from genoface._fs import atomic_write_bytes
+from genoface.errors import GenofaceError
+
+log = logging.getLogger(__name__)
+
+#: Views, as the rotation (degrees) of the head about the vertical axis. Positive turns the
+#: subject's left side away, so "three_quarter" and "profile" show the subject's right side.
+VIEWS: dict[str, float] = {"front": 0.0, "three_quarter": 40.0, "profile": 90.0}
+
+# A neutral, slightly warm clay colour: reads as skin without pretending to a complexion.
+_SKIN_RGB = np.array([0.87, 0.74, 0.64])
+# Key light from the upper left of the viewer, a weak fill from the right, camera on +z.
+_KEY_LIGHT = np.array([-0.40, 0.50, 0.77])
+_FILL_LIGHT = np.array([0.60, -0.10, 0.79])
+_AMBIENT, _KEY, _FILL, _SPECULAR, _SHININESS = 0.22, 0.72, 0.18, 0.10, 24.0
+_BACKGROUND = "white"
+
+
+def _rotation(view: str) -> np.ndarray:
+    if view not in VIEWS:
+        raise GenofaceError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    phi = np.deg2rad(VIEWS[view])
+    c, s = np.cos(phi), np.sin(phi)
+    # Rotation about y: x' = x cos + z sin, z' = -x sin + z cos.
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _check_mesh(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(vertices, dtype=np.float64)
+    t = np.asarray(triangles)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise GenofaceError(f"vertices must be (V, 3), got {v.shape}")
+    if t.ndim != 2 or t.shape[1] != 3 or not np.issubdtype(t.dtype, np.integer):
+        raise GenofaceError(f"triangles must be integer (T, 3), got {t.dtype} {t.shape}")
+    if t.size and (t.min() < 0 or t.max() >= v.shape[0]):
+        raise GenofaceError(
+            f"triangle indices must lie in [0, {v.shape[0]}), got [{t.min()}, {t.max()}]"
+        )
+    if not np.isfinite(v).all():
+        raise GenofaceError("vertices contain NaN or infinite coordinates")
+    return v, t.astype(np.int64, copy=False)
+
+
+def _vertex_normals(v: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Unit vertex normals, the area-weighted mean of the adjacent triangle normals."""
+    fn = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])  # length = 2 * area
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, t[:, k], fn)
+    norm = np.linalg.norm(vn, axis=1, keepdims=True)
+    return vn / np.where(norm > 0, norm, 1.0)
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    return a / np.linalg.norm(a)
+
+
+def _shade(normals: np.ndarray, albedo: np.ndarray) -> np.ndarray:
+    """Blinn-Phong colour (V, 3) of surface points with unit ``normals`` in camera space."""
+    key, fill = _unit(_KEY_LIGHT), _unit(_FILL_LIGHT)
+    half = _unit(key + np.array([0.0, 0.0, 1.0]))
+    diffuse = _KEY * np.clip(normals @ key, 0, None) + _FILL * np.clip(normals @ fill, 0, None)
+    spec = _SPECULAR * np.clip(normals @ half, 0, None) ** _SHININESS
+    return np.clip(albedo * (_AMBIENT + diffuse)[:, None] + spec[:, None], 0.0, 1.0)
+
+
+def _project(vertices: np.ndarray, view: str) -> np.ndarray:
+    """Vertices rotated into camera space for ``view`` (x right, y up, z to the viewer)."""
+    return vertices @ _rotation(view).T
+
+
+def render_mesh(
+    ax: Axes,
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    *,
+    values: np.ndarray | None = None,
+    cmap: str | Colormap = "magma",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    view: str = "front",
+) -> PolyCollection:
+    """Draw a shaded mesh onto the 2D axes ``ax``, orthographic, seen from ``view``.
+
+    ``values`` (V,) colour the surface through ``cmap`` over [``vmin``, ``vmax``] (default:
+    their range), still shaded; without them the surface is skin-coloured. The axes get
+    equal aspect, no frame or ticks, and limits that fit the mesh. Returns the collection.
+    """
+    v, t = _check_mesh(vertices, triangles)
+    cam = _project(v, view)
+    normals = _vertex_normals(cam, t)
+    if values is None:
+        albedo = np.broadcast_to(_SKIN_RGB, v.shape)
+    else:
+        vals = np.asarray(values, dtype=np.float64)
+        if vals.shape != (v.shape[0],):
+            raise GenofaceError(
+                f"values must have one number per vertex ({v.shape[0]}), got {vals.shape}"
+            )
+        lo = np.nanmin(vals) if vmin is None else vmin
+        hi = np.nanmax(vals) if vmax is None else vmax
+        colormap = colormaps[cmap] if isinstance(cmap, str) else cmap
+        albedo = colormap(Normalize(lo, hi)(vals))[:, :3]
+    vertex_rgb = _shade(normals, albedo)
+
+    # Keep triangles facing the camera (the mesh is an open front-of-head surface, so the
+    # back faces are only ever seen through the silhouette) and paint them far to near.
+    p = cam[t]  # (T, 3, 3)
+    facing = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])[:, 2] > 0
+    order = np.argsort(p[facing, :, 2].mean(axis=1), kind="stable")
+    keep = np.flatnonzero(facing)[order]
+    face_rgb = vertex_rgb[t[keep]].mean(axis=1)
+    # Edges in the face colour close the hairline gaps antialiasing leaves between polygons.
+    coll = PolyCollection(
+        p[keep, :, :2], facecolors=face_rgb, edgecolors=face_rgb, linewidths=0.3, antialiaseds=True
+    )
+    ax.add_collection(coll)
+    _fit_axes(ax, cam[:, 0].min(), cam[:, 0].max(), cam[:, 1].min(), cam[:, 1].max())
+    return coll
+
+
+def _fit_axes(ax: Axes, x0: float, x1: float, y0: float, y1: float, margin: float = 0.03) -> None:
+    pad = margin * max(x1 - x0, y1 - y0)
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+
+
+def _per_mesh_values(values, n_meshes: int) -> list[np.ndarray | None]:
+    if values is None:
+        return [None] * n_meshes
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        return [values] * n_meshes
+    values = list(values)
+    if len(values) != n_meshes:
+        raise GenofaceError(
+            f"values: got {len(values)} arrays for {n_meshes} meshes; give one per mesh or one"
+            " for all"
+        )
+    return [None if x is None else np.asarray(x, dtype=np.float64) for x in values]
+
+
+def render_faces(
+    path: str | os.PathLike,
+    meshes: Sequence[np.ndarray],
+    triangles: np.ndarray,
+    *,
+    titles: Sequence[str] | None = None,
+    values: np.ndarray | Sequence[np.ndarray | None] | None = None,
+    views: Sequence[str] = ("front",),
+    cmap: str | Colormap = "magma",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar_label: str | None = None,
+    panel_height: float = 3.0,
+    dpi: int = 110,
+) -> Path:
+    """Write one PNG to ``path``: a grid with one column per mesh and one row per view.
+
+    ``meshes`` are (V, 3) vertex arrays sharing ``triangles``. ``values`` is one (V,) array
+    for all meshes or one per mesh (None for a plain one); with values, the colour scale
+    [``vmin``, ``vmax``] (default: the range over all of them) is shared and drawn as a
+    colorbar labelled ``colorbar_label``. All panels share one scale (mm per pixel), so
+    faces can be compared by size. ``panel_height`` is in inches. The file is written
+    atomically: it appears complete or not at all. Returns the path.
+    """
+    meshes = [_check_mesh(m, triangles)[0] for m in meshes]
+    if not meshes:
+        raise GenofaceError("render_faces needs at least one mesh")
+    views = list(views)
+    for view in views:
+        _rotation(view)  # validates the name before any drawing
+    if titles is not None and len(titles) != len(meshes):
+        raise GenofaceError(f"titles: got {len(titles)} for {len(meshes)} meshes")
+    per_mesh = _per_mesh_values(values, len(meshes))
+    given = [x for x in per_mesh if x is not None]
+    if given:
+        lo = min(np.nanmin(x) for x in given) if vmin is None else vmin
+        hi = max(np.nanmax(x) for x in given) if vmax is None else vmax
+        if hi <= lo:
+            hi = lo + 1.0
+    else:
+        lo, hi = vmin, vmax
+
+    # One scale for every panel: the largest projected extent over all meshes and views.
+    extents = []
+    for view in views:
+        for m in meshes:
+            cam = _project(m, view)
+            extents.append((np.ptp(cam[:, 0]), np.ptp(cam[:, 1])))
+    width, height = np.max(extents, axis=0) * 1.06
+    panel_w = panel_height * width / height
+    title_h = 0.3 if titles is not None else 0.0
+    bar_w = 0.9 if given else 0.0
+    fig_w = panel_w * len(meshes) + bar_w
+    fig_h = panel_height * len(views) + title_h
+    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, facecolor=_BACKGROUND)
+    FigureCanvasAgg(fig)
+
+    for r, view in enumerate(views):
+        for c, (mesh, vals) in enumerate(zip(meshes, per_mesh, strict=True)):
+            left = c * panel_w / fig_w
+            bottom = (len(views) - 1 - r) * panel_height / fig_h
+            ax = fig.add_axes((left, bottom, panel_w / fig_w, panel_height / fig_h))
+            render_mesh(ax, mesh, triangles, values=vals, cmap=cmap, vmin=lo, vmax=hi, view=view)
+            # Centre the mesh in a panel of the common size.
+            cam = _project(mesh, view)
+            cx = (cam[:, 0].min() + cam[:, 0].max()) / 2
+            cy = (cam[:, 1].min() + cam[:, 1].max()) / 2
+            ax.set_xlim(cx - width / 2, cx + width / 2)
+            ax.set_ylim(cy - height / 2, cy + height / 2)
+            if r == 0 and titles is not None:
+                ax.set_title(str(titles[c]), fontsize=9, pad=2)
+    if given:
+        cax = fig.add_axes(
+            (1 - 0.75 * bar_w / fig_w, 0.15, 0.12 * bar_w / fig_w, 0.7 - title_h / fig_h)
+        )
+        mappable = ScalarMappable(
+            Normalize(lo, hi), colormaps[cmap] if isinstance(cmap, str) else cmap
+        )
+        bar = fig.colorbar(mappable, cax=cax)
+        if colorbar_label:
+            bar.set_label(colorbar_label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor=_BACKGROUND)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+    log.debug("rendered %d meshes x %d views to %s", len(meshes), len(views), path)
+    return path

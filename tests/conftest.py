@@ -1,0 +1,92 @@
+"""Shared pytest fixtures. Each block is self-contained; add yours in a block of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+# ---- tiny cohorts (cohort I/O tests) ---------------------------------------------------------------
+
+
+def make_tiny_cohort(seed: int = 0, n: int = 12, n_auto: int = 30, n_x: int = 8):
+    """A small random Cohort: genotypes with missing calls on chromosomes 1, 2 and X (males
+    hemizygous 0/2 there), a 42-vertex icosphere template (radius 80 mm), noisy faces, and
+    covariates with a missing age and bmi."""
+    import trimesh
+
+    from genoface.cohort import COHORT_FORMAT_VERSION, Cohort
+
+    rng = np.random.default_rng(seed)
+    sample_ids = np.array([f"P{i:03d}" for i in range(n)])
+    sex = np.where(np.arange(n) % 2 == 0, "F", "M")
+    m = n_auto + n_x
+    g = rng.integers(0, 3, size=(n, m)).astype(np.int8)
+    x = slice(n_auto, m)
+    males = sex == "M"
+    g[males, x] = 2 * rng.integers(0, 2, size=(males.sum(), n_x))
+    g[rng.random((n, m)) < 0.05] = -1
+    chrom = ["1"] * (n_auto // 2) + ["2"] * (n_auto - n_auto // 2) + ["X"] * n_x
+    pos = np.concatenate([np.arange(1, n_auto // 2 + 1), np.arange(1, n_auto - n_auto // 2 + 1), np.arange(1, n_x + 1)]) * 1000
+    ref = rng.choice(list("ACGT"), size=m)
+    alt = np.array([{"A": "G", "C": "T", "G": "A", "T": "C"}[r] for r in ref])
+    ids = [f"rs{100 + j}" for j in range(m)]
+    ids[3] = f"{chrom[3]}:{pos[3]}"  # a variant without an rsID
+    variants = pd.DataFrame({"chrom": chrom, "pos": pos, "id": ids, "ref": ref, "alt": alt})
+
+    sphere = trimesh.creation.icosphere(subdivisions=1, radius=80.0)
+    template = np.asarray(sphere.vertices, dtype=np.float32).astype(np.float64)
+    faces = (template[None] + rng.normal(scale=2.0, size=(n, len(template), 3))).astype(np.float32)
+    covariates = pd.DataFrame(
+        {
+            "sex": sex,
+            "age": np.round(rng.uniform(18, 80, n), 2),
+            "bmi": np.round(rng.uniform(18, 35, n), 2),
+            "population": np.where(np.arange(n) < n // 2, "CEU", "YRI"),
+            "eye_colour": rng.choice(["blue", "brown", "intermediate"], size=n),
+            "height_cm": np.round(rng.normal(170, 10, n), 1),
+        },
+        index=pd.Index(sample_ids, name="sample_id"),
+    )
+    covariates.loc[sample_ids[1], "age"] = np.nan
+    covariates.loc[sample_ids[2], "bmi"] = np.nan
+    meta = {"format_version": COHORT_FORMAT_VERSION, "name": "tiny", "units": "mm", "genome_build": "test", "simulated": False}
+    return Cohort(
+        sample_ids=sample_ids,
+        genotypes=g,
+        variants=variants,
+        faces=faces,
+        template_vertices=template,
+        template_triangles=np.asarray(sphere.faces, dtype=np.int64),
+        covariates=covariates,
+        meta=meta,
+    )
+
+
+@pytest.fixture
+def tiny_cohort():
+    """An in-memory Cohort of 12 people, 38 SNPs (8 on X), 42-vertex faces."""
+    return make_tiny_cohort()
+
+
+@pytest.fixture(params=["vcf", "bed"])
+def tiny_cohort_dir(request, tmp_path: Path, tiny_cohort) -> Path:
+    """``tiny_cohort`` saved as a cohort directory, once with a VCF and once with PLINK bed."""
+    return tiny_cohort.save(tmp_path / f"cohort_{request.param}", genotype_format=request.param)
+
+
+# ---- simulated cohorts (simulator tests) ----------------------------------------------------------
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sim_realistic(tmp_path_factory):
+    """The realistic preset at 1,500 people, written to disk (built-in face)."""
+    from genoface.shape import builtin_shape_model
+    from genoface.simulate import simulate
+
+    out = tmp_path_factory.mktemp("sim") / "realistic"
+    return simulate("realistic", n=1500, seed=11, out=out, shape_model=builtin_shape_model())

@@ -1,0 +1,103 @@
+"""The model protocol, checked on every registered model (today: the oracle)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from genoface.cohort import Cohort
+from genoface.errors import GenofaceError
+from genoface.models import FaceModel, available_models, make_model
+
+
+@pytest.fixture(scope="module")
+def cohort(sim_realistic) -> Cohort:
+    return Cohort.load(sim_realistic.cohort.path)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_fit_predict_shapes_and_determinism(name, cohort):
+    train, test = cohort.split(0.2, seed=0)
+    a = make_model(name).fit(train).predict(test)
+    b = make_model(name).fit(train).predict(test)
+    assert a.shape == (test.n_samples, cohort.n_vertices, 3)
+    assert np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_save_load_round_trip(name, cohort, tmp_path):
+    model = make_model(name).fit(cohort)
+    model.save(tmp_path / "m")
+    loaded = FaceModel.load(tmp_path / "m")
+    assert type(loaded) is type(model)
+    test = cohort.subset(np.arange(20))
+    np.testing.assert_array_equal(loaded.predict(test, test.covariates), model.predict(test, test.covariates))
+    np.testing.assert_array_equal(loaded.score_matrix(test, test.faces), model.score_matrix(test, test.faces))
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_unfitted_model_refuses_to_predict(name, cohort):
+    with pytest.raises(GenofaceError, match="not fitted"):
+        make_model(name).predict(cohort)
+
+
+def test_score_matrix_ranks_the_true_face_high(cohort):
+    # The oracle with covariates should put most people's own face near the top.
+    test = cohort.subset(np.arange(200))
+    s = make_model("oracle").fit(cohort).score_matrix(test, test.faces, test.covariates)
+    rank = 1 + (s > np.diag(s)[:, None]).sum(axis=1)
+    assert s.shape == (200, 200)
+    assert np.median(rank) <= 10
+
+
+def test_loading_never_unpickles(cohort, tmp_path):
+    model = make_model("oracle").fit(cohort)
+    path = model.save(tmp_path / "m")
+    # Replace the weights with a pickled object array: loading must refuse, not execute it.
+    with open(path / "weights.npz", "wb") as fh:
+        np.save(fh, np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(GenofaceError, match="corrupt or unreadable"):
+        FaceModel.load(path)
+
+
+def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
+    with pytest.raises(GenofaceError, match="not a genoface model directory"):
+        FaceModel.load(tmp_path)
+    path = make_model("oracle").fit(cohort).save(tmp_path / "m")
+    (path / "model.json").write_text("{ not json")
+    with pytest.raises(GenofaceError, match="corrupt model configuration"):
+        FaceModel.load(path)
+    path2 = make_model("oracle").fit(cohort).save(tmp_path / "m2")
+    cfg = json.loads((path2 / "model.json").read_text())
+    cfg["model"] = "no-such-model"
+    (path2 / "model.json").write_text(json.dumps(cfg))
+    with pytest.raises(GenofaceError, match="unknown model 'no-such-model'"):
+        FaceModel.load(path2)
+
+
+def test_unknown_model_name():
+    with pytest.raises(GenofaceError, match="unknown model 'nope'; choose one of: oracle"):
+        make_model("nope")
+
+
+def test_oracle_needs_simulation_truth(tiny_cohort):
+    with pytest.raises(GenofaceError, match="simulated cohort"):
+        make_model("oracle").fit(tiny_cohort)
+
+
+def test_oracle_handles_missing_snps(cohort):
+    oracle = make_model("oracle").fit(cohort)
+    test = cohort.subset(np.arange(100))
+    g = np.array(test.genotypes, copy=True)
+    rng = np.random.default_rng(0)
+    g[rng.random(g.shape) < 0.5] = -1
+    masked = replace(test, genotypes=g)
+    full = oracle.predict(test, test.covariates)
+    half = oracle.predict(masked, test.covariates)
+    err = lambda p: np.linalg.norm(p - test.faces, axis=2).mean()  # noqa: E731
+    assert np.isfinite(half).all()
+    assert err(full) < err(half) < err(np.broadcast_to(cohort.faces.mean(0), test.faces.shape))
