@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 # torch is pinned here (not in pyproject) so pip takes the CPU build that lies on this disk;
 # a bare `torch` would pull a multi-GB CUDA build.
 TORCH  := torch==2.13.0
+# The Surrey Face Model (non-commercial licence) is used by the demo when it lies here.
+SFM_DIR := ../shared/data/sfm
 
 .PHONY: demo test bench venv system-tools clean
 
@@ -28,7 +30,7 @@ system-tools:
 	fi
 
 demo: $(STAMP)
-	$(VENV)/bin/genoface demo --out demo_output
+	$(VENV)/bin/genoface demo --out demo_output $(if $(wildcard $(SFM_DIR)/sfm_shape_3448.npz),--shape-model $(SFM_DIR))
 
 test: $(STAMP) system-tools
 	$(PY) -m pytest -n 2 -q

@@ -279,6 +279,13 @@ def adiposity_field(shape: ShapeModel) -> np.ndarray:
     return _unit((normals * weight[:, None]).ravel())
 
 
+def sagging_field(shape: ShapeModel) -> np.ndarray:
+    """(3V,) unit-norm ageing of the soft tissue: cheeks, jowls and lips descend and recede."""
+    mask = shape.region_mask("cheeks") | shape.region_mask("chin") | shape.region_mask("mouth")
+    weight = smooth_region_weight(shape.mean, mask, falloff_mm=10.0)
+    return _unit((weight[:, None] * np.array([0.0, -1.0, -0.3])[None, :]).ravel())
+
+
 def size_field(shape: ShapeModel) -> np.ndarray:
     """(3V,) unit-norm isotropic growth about the face's centroid."""
     return _unit((shape.mean - shape.mean.mean(axis=0)).ravel())

@@ -25,6 +25,7 @@ from genoface.simulate._faces import (
     _unit,
     adiposity_field,
     nose_lengthening_field,
+    sagging_field,
     size_field,
     smooth_region_weight,
 )
@@ -269,15 +270,16 @@ def _build_face_truth(
     pm = p.male_fraction
     d_sex *= np.sqrt(frac["sex"] * total / (pm * (1 - pm)))
 
-    # Age: calibrated nose lengthening plus a random ageing direction elsewhere on the face.
+    # Age: calibrated nose lengthening, soft-tissue sagging, and a random ageing direction
+    # elsewhere (the nose is left to its calibrated change).
     truth_age = dict(age_centre=_AGE_CENTRE, age_curvature=_AGE_CURVATURE, age_range=np.array(p.age_range, dtype=float))
     grid = np.linspace(*p.age_range, 20001)
     t = (grid - _AGE_CENTRE) / 10.0
     var_g = float((t + _AGE_CURVATURE * t**2).var())
     nose = nose_lengthening_field(shape) * NOSE_MM_PER_DECADE
     keep_nose = 1.0 - smooth_region_weight(shape.mean, shape.region_mask("nose"))
-    generic = (_random_field(shape, rng).reshape(-1, 3) * keep_nose[:, None]).ravel()
-    d_age = _scale_to_norm(nose, generic, frac["age"] * total / var_g)
+    generic = _unit((_random_field(shape, rng).reshape(-1, 3) * keep_nose[:, None]).ravel())
+    d_age = _scale_to_norm(nose, sagging_field(shape) + 0.5 * generic, frac["age"] * total / var_g)
 
     # BMI: outward fat on cheeks, chin and jaw; its variance is that of the BMI model.
     bmi_intercept = np.array(
