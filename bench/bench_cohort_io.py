@@ -64,7 +64,9 @@ def _make_cohort(n: int, m: int, n_vertices: int, seed: int = 0):
         faces[s] = verts + rng.normal(scale=2.0, size=(s.stop - s.start, n_vertices, 3)).astype(np.float32)
     chrom = np.array(["1"] * (m - n_x) + ["X"] * n_x)
     pos = np.concatenate([np.arange(1, m - n_x + 1), np.arange(1, n_x + 1)]) * 100
-    variants = pd.DataFrame({"chrom": chrom, "pos": pos, "id": [f"rs{j + 1}" for j in range(m)], "ref": "A", "alt": "G"})
+    variants = pd.DataFrame(
+        {"chrom": chrom, "pos": pos, "id": [f"rs{j + 1}" for j in range(m)], "ref": "A", "alt": "G"}
+    )
     ids = np.array([f"GF{i + 1:06d}" for i in range(n)])
     cov = pd.DataFrame(
         {"sex": sex, "age": np.round(rng.uniform(18, 80, n), 2), "bmi": np.round(rng.uniform(17, 40, n), 2),
@@ -90,7 +92,11 @@ def _phase(args: argparse.Namespace) -> dict:
     cohort = Cohort.load(args.dir)
     # Touch every page so a memory-mapped load is not measured as free.
     checksum = int(cohort.genotypes.sum(dtype=np.int64)) + float(cohort.faces[:, 0].sum())
-    return {"seconds": time.perf_counter() - t0, "checksum": checksum, "memmap": isinstance(cohort.genotypes, np.memmap)}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "checksum": checksum,
+        "memmap": isinstance(cohort.genotypes, np.memmap),
+    }
 
 
 def _du_mb(path: Path) -> float:
@@ -139,7 +145,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"first load {first['seconds']:.1f} s (peak RSS {first['peak_rss_mb']:,.0f} MB) | "
                 f"cached load {second['seconds']:.2f} s (peak RSS {second['peak_rss_mb']:,.0f} MB)"
             )
-            print("      sizes (MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(sizes.items())) + f", cache {_du_mb(d / '.genoface_cache'):,.0f}")
+            print(
+                "      sizes (MB): "
+                + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(sizes.items()))
+                + f", cache {_du_mb(d / '.genoface_cache'):,.0f}"
+            )
             shutil.rmtree(d)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -29,19 +29,11 @@ def _peak_rss_mb() -> float:
 
 def main(argv: list[str] | None = None) -> None:
     default = GenomeLayout()
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="number of people")
-    ap.add_argument(
-        "--populations", default="YRI,CEU,CHB", help="comma-separated model populations"
-    )
-    ap.add_argument(
-        "--contigs", type=int, default=len(default.contig_lengths), help="autosomal contigs"
-    )
-    ap.add_argument(
-        "--length", type=int, default=default.contig_lengths[0], help="bp per autosomal contig"
-    )
+    ap.add_argument("--populations", default="YRI,CEU,CHB", help="comma-separated model populations")
+    ap.add_argument("--contigs", type=int, default=len(default.contig_lengths), help="autosomal contigs")
+    ap.add_argument("--length", type=int, default=default.contig_lengths[0], help="bp per autosomal contig")
     ap.add_argument("--x-length", type=int, default=default.x_length, help="bp of X (0 = none)")
     ap.add_argument("--maf", type=float, default=default.maf)
     ap.add_argument("--model", default=default.demographic_model)

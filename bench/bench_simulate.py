@@ -33,7 +33,9 @@ CASES = {
 def run_case(args: list[str], workdir: Path) -> dict:
     out = workdir / "cohort"
     start = time.perf_counter()
-    proc = subprocess.Popen([*GENOFACE, "simulate", "--out", str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*GENOFACE, "simulate", "--out", str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     output = proc.stdout.read().decode()
@@ -98,7 +100,9 @@ def main() -> None:
             if args.quick and extra:
                 continue
             r = run_case(extra, Path(tmp))
-            verdict = "OK" if r["seconds"] <= target_s and (target_gb is None or r["peak_gb"] <= target_gb) else "MISSED"
+            verdict = (
+                "OK" if r["seconds"] <= target_s and (target_gb is None or r["peak_gb"] <= target_gb) else "MISSED"
+            )
             gb = f", target {target_gb:.0f} GB" if target_gb else ""
             print(
                 f"{name}: {r['n']:,} people, {r['snps']:,} SNPs: {r['seconds']:.1f} s (target {target_s:.0f} s), "

@@ -29,7 +29,10 @@ def make_tiny_cohort(seed: int = 0, n: int = 12, n_auto: int = 30, n_x: int = 8)
     g[males, x] = 2 * rng.integers(0, 2, size=(males.sum(), n_x))
     g[rng.random((n, m)) < 0.05] = -1
     chrom = ["1"] * (n_auto // 2) + ["2"] * (n_auto - n_auto // 2) + ["X"] * n_x
-    pos = np.concatenate([np.arange(1, n_auto // 2 + 1), np.arange(1, n_auto - n_auto // 2 + 1), np.arange(1, n_x + 1)]) * 1000
+    pos = (
+        np.concatenate([np.arange(1, n_auto // 2 + 1), np.arange(1, n_auto - n_auto // 2 + 1), np.arange(1, n_x + 1)])
+        * 1000
+    )
     ref = rng.choice(list("ACGT"), size=m)
     alt = np.array([{"A": "G", "C": "T", "G": "A", "T": "C"}[r] for r in ref])
     ids = [f"rs{100 + j}" for j in range(m)]
@@ -52,7 +55,13 @@ def make_tiny_cohort(seed: int = 0, n: int = 12, n_auto: int = 30, n_x: int = 8)
     )
     covariates.loc[sample_ids[1], "age"] = np.nan
     covariates.loc[sample_ids[2], "bmi"] = np.nan
-    meta = {"format_version": COHORT_FORMAT_VERSION, "name": "tiny", "units": "mm", "genome_build": "test", "simulated": False}
+    meta = {
+        "format_version": COHORT_FORMAT_VERSION,
+        "name": "tiny",
+        "units": "mm",
+        "genome_build": "test",
+        "simulated": False,
+    }
     return Cohort(
         sample_ids=sample_ids,
         genotypes=g,

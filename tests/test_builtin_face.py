@@ -115,9 +115,7 @@ def test_placement_matches_the_sfm_conventions(model):
     assert -110 < model.mean[:, 2].min() < -80  # the sides recede to about -100
     assert lm["pronasale"][2] == pytest.approx(model.mean[:, 2].max(), abs=2.0)  # tip in front
     assert lm["exocanthion_l"][0] > 40 and lm["exocanthion_r"][0] < -40  # x to the subject's left
-    assert lm["nasion"][1] == pytest.approx(38, abs=4) and lm["gnathion"][1] == pytest.approx(
-        -80, abs=4
-    )
+    assert lm["nasion"][1] == pytest.approx(38, abs=4) and lm["gnathion"][1] == pytest.approx(-80, abs=4)
     for name in LANDMARK_NAMES:  # mirror symmetric
         if name.endswith("_l"):
             left, right = lm[name], lm[name[:-2] + "_r"]
@@ -183,9 +181,7 @@ def test_modes_do_not_fold_the_mesh(model):
             b = np.zeros(model.n_components)
             b[k] = s
             n = _triangle_normals(model.reconstruct(b)[0], model.triangles)
-            assert ((n * reference).sum(axis=1) > 0).all(), (
-                f"component {k + 1} at {s:+} SD flips triangles"
-            )
+            assert ((n * reference).sum(axis=1) > 0).all(), f"component {k + 1} at {s:+} SD flips triangles"
 
 
 # --- landmarks and regions ---------------------------------------------------------------------

@@ -47,7 +47,9 @@ def test_second_load_uses_the_cache_and_a_changed_source_rebuilds_it(tiny_cohort
     manifest = tiny_cohort_dir / CACHE_DIR / "manifest.json"
     assert manifest.is_file()
     sources = {s["path"] for s in json.loads(manifest.read_text())["sources"]}
-    assert "cohort.json" in sources and "covariates.tsv" in sources and f"faces/{tiny_cohort.sample_ids[0]}.ply" in sources
+    assert (
+        "cohort.json" in sources and "covariates.tsv" in sources and f"faces/{tiny_cohort.sample_ids[0]}.ply" in sources
+    )
     assert not isinstance(first.genotypes, np.memmap)
 
     second = load_cohort(tiny_cohort_dir)
@@ -172,7 +174,10 @@ def test_cohort_json_is_validated(cohort_dir):
     meta = json.loads(meta_path.read_text())
     for change, message in [
         ({"units": "cm"}, r'units must be "mm", got \'cm\''),
-        ({"format_version": COHORT_FORMAT_VERSION + 1}, r"format_version 2 is newer than this genoface reads \(1\); upgrade genoface"),
+        (
+            {"format_version": COHORT_FORMAT_VERSION + 1},
+            r"format_version 2 is newer than this genoface reads \(1\); upgrade genoface",
+        ),
         ({"n": 99}, "says n = 99 but the genotypes hold 12 people"),
     ]:
         meta_path.write_text(json.dumps({**meta, **change}))

@@ -28,9 +28,7 @@ def unfiltered() -> tuple[SimulatedGenomes, np.ndarray]:
     """No MAF filter, so that diversity and Fst can be compared with coalescent expectations;
     20 Mb of autosome give 20 nearly independent 1 Mb blocks for the jackknife."""
     is_male = _males(60, seed=1)
-    layout = GenomeLayout(
-        contig_lengths=(4_000_000,) * 5, x_length=5_000_000, maf=0.0, demographic_model=OOA
-    )
+    layout = GenomeLayout(contig_lengths=(4_000_000,) * 5, x_length=5_000_000, maf=0.0, demographic_model=OOA)
     return simulate_genomes({p: 20 for p in THREE}, is_male, layout, seed=11), is_male
 
 
@@ -51,9 +49,7 @@ def _mean_coalescence_time(debugger: msprime.DemographyDebugger, lineages: dict[
     msprime's adaptive ``mean_coalescence_time`` to 0.1% on OutOfAfrica_3G09, where that one
     needs max_iter=20 to converge and takes ~15 s per call."""
     steps = np.unique(np.concatenate([np.linspace(0, 6_000, 1_000), np.geomspace(6_000, 2e5, 200)]))
-    rates, p_alive = debugger.coalescence_rate_trajectory(
-        steps=steps, lineages=lineages, double_step_validation=False
-    )
+    rates, p_alive = debugger.coalescence_rate_trajectory(steps=steps, lineages=lineages, double_step_validation=False)
     area = ((p_alive[1:] + p_alive[:-1]) / 2 * np.diff(steps)).sum()  # trapezoid rule
     return float(area + p_alive[-1] / rates[-1])
 
@@ -65,9 +61,7 @@ def _model_fst(demography: msprime.Demography, p: str, q: str) -> float:
     return 1 - (t_p + t_q) / 2 / _mean_coalescence_time(dd, {p: 1, q: 1})
 
 
-def _hudson_terms(
-    g: SimulatedGenomes, cols: np.ndarray, p: str, q: str
-) -> tuple[np.ndarray, np.ndarray]:
+def _hudson_terms(g: SimulatedGenomes, cols: np.ndarray, p: str, q: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-site within (unbiased) and between-population heterozygosity on autosomal ``cols``."""
     terms = []
     for pop in (p, q):
@@ -80,9 +74,7 @@ def _hudson_terms(
     return within, between
 
 
-def _fst_with_jackknife(
-    within: np.ndarray, between: np.ndarray, block: np.ndarray
-) -> tuple[float, float]:
+def _fst_with_jackknife(within: np.ndarray, between: np.ndarray, block: np.ndarray) -> tuple[float, float]:
     """Hudson's Fst (ratio of sums) and its delete-one-block jackknife standard error."""
     fst = 1 - within.sum() / between.sum()
     blocks = np.unique(block)
@@ -98,9 +90,7 @@ def test_fst_matches_demographic_model(unfiltered):
     model = stdpopsim.get_species("HomSap").get_demographic_model(OOA)
     auto = np.flatnonzero(g.variants["chrom"].to_numpy() != "X")
     v = g.variants.iloc[auto]
-    block = (
-        v["chrom"].astype(int).to_numpy() * 100 + v["pos"].to_numpy() // 1_000_000
-    )  # 1 Mb blocks
+    block = v["chrom"].astype(int).to_numpy() * 100 + v["pos"].to_numpy() // 1_000_000  # 1 Mb blocks
     observed = {}
     for p, q in [("CEU", "CHB"), ("YRI", "CEU")]:
         expected = _model_fst(model.model, p, q)
@@ -110,9 +100,7 @@ def test_fst_matches_demographic_model(unfiltered):
         # layout gives SD ~0.007, matched by the jackknife SE. 4 SE, plus 0.003 for the
         # discretised expectation and the dropped multi-hit sites, fails by chance < 1e-4.
         assert se < 0.015, f"{p}-{q}: jackknife SE {se:.4f} too large for a useful test"
-        assert abs(fst - expected) < 4 * se + 0.003, (
-            f"{p}-{q}: Fst {fst:.4f} vs model {expected:.4f} (SE {se:.4f})"
-        )
+        assert abs(fst - expected) < 4 * se + 0.003, f"{p}-{q}: Fst {fst:.4f} vs model {expected:.4f} (SE {se:.4f})"
     assert observed["YRI", "CEU"] > observed["CEU", "CHB"]
     assert _model_fst(model.model, "YRI", "CEU") > _model_fst(model.model, "CEU", "CHB")
 
@@ -128,9 +116,7 @@ def test_fst_ordering_survives_maf_filter(small):
     assert fst("YRI", "CEU") > fst("CEU", "CHB") > 0.02
 
 
-def _pooled_alt_frequency(
-    g: SimulatedGenomes, is_male: np.ndarray, rows: np.ndarray | None = None
-) -> np.ndarray:
+def _pooled_alt_frequency(g: SimulatedGenomes, is_male: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """ALT frequency over allele copies: autosomes 2 per person, X 2 per woman and 1 per man."""
     rows = np.ones(len(is_male), bool) if rows is None else rows
     x = g.variants["chrom"].to_numpy() == "X"
@@ -181,23 +167,11 @@ def test_x_demography_scales_every_size_only():
     before = [p.initial_size for p in model.model.populations]
     x = _genomes._x_demography(model.model)
     assert [p.initial_size for p in x.populations] == pytest.approx([0.75 * s for s in before])
-    assert [p.initial_size for p in model.model.populations] == before, (
-        "the model must not be modified"
-    )
-    assert [p.growth_rate for p in x.populations] == [
-        p.growth_rate for p in model.model.populations
-    ]
+    assert [p.initial_size for p in model.model.populations] == before, "the model must not be modified"
+    assert [p.growth_rate for p in x.populations] == [p.growth_rate for p in model.model.populations]
     np.testing.assert_array_equal(x.migration_matrix, model.model.migration_matrix)
-    sizes = [
-        (e.time, e.initial_size)
-        for e in model.model.events
-        if isinstance(e, msprime.PopulationParametersChange)
-    ]
-    x_sizes = [
-        (e.time, e.initial_size)
-        for e in x.events
-        if isinstance(e, msprime.PopulationParametersChange)
-    ]
+    sizes = [(e.time, e.initial_size) for e in model.model.events if isinstance(e, msprime.PopulationParametersChange)]
+    x_sizes = [(e.time, e.initial_size) for e in x.events if isinstance(e, msprime.PopulationParametersChange)]
     assert [t for t, _ in x_sizes] == [t for t, _ in sizes]
     assert [s for _, s in x_sizes] == pytest.approx([0.75 * s for _, s in sizes])
 
@@ -210,9 +184,7 @@ def test_x_is_simulated_as_documented():
     is_male = np.array([True, False, False, True, True])
     ts, a, b = _genomes._simulate_x(model, species, 10_000, {"CEU": 3, "YRI": 2}, is_male, 1, 2)
     params = json.loads(ts.provenance(0).record)["parameters"]
-    autosomal = species.get_contig(
-        length=10_000, mutation_rate=model.mutation_rate
-    ).recombination_map.mean_rate
+    autosomal = species.get_contig(length=10_000, mutation_rate=model.mutation_rate).recombination_map.mean_rate
     assert params["recombination_rate"] == pytest.approx(autosomal * 2 / 3)
     assert params["ploidy"] == 2
     assert ts.num_samples == 2 * 2 + 3
@@ -250,12 +222,8 @@ def _slow_contig(
         count = hap[site.id].sum()
         if len(site.mutations) == 1 and min(count, ts.num_samples - count) / ts.num_samples >= maf:
             keep.append(site.id)
-            rows.append(
-                (int(site.position) + 1, site.ancestral_state, site.mutations[0].derived_state)
-            )
-    dosage = np.array([[hap[keep][:, nodes].sum(1) * (2 // len(nodes))] for nodes in people])[
-        :, 0, :
-    ]
+            rows.append((int(site.position) + 1, site.ancestral_state, site.mutations[0].derived_state))
+    dosage = np.array([[hap[keep][:, nodes].sum(1) * (2 // len(nodes))] for nodes in people])[:, 0, :]
     return dosage.astype(np.int8), pd.DataFrame(rows, columns=["pos", "ref", "alt"])
 
 
@@ -310,19 +278,13 @@ def test_same_seed_same_genomes_and_different_seed_different(small):
     np.testing.assert_array_equal(again.genotypes, g.genotypes)
     pd.testing.assert_frame_equal(again.variants, g.variants)
     other = simulate_genomes({p: 30 for p in THREE}, is_male, GenomeLayout(), seed=6)
-    assert other.genotypes.shape != g.genotypes.shape or not np.array_equal(
-        other.genotypes, g.genotypes
-    )
+    assert other.genotypes.shape != g.genotypes.shape or not np.array_equal(other.genotypes, g.genotypes)
 
 
 def test_contig_does_not_depend_on_the_number_of_contigs():
     is_male = _males(10)
-    two = simulate_genomes(
-        {"CEU": 10}, is_male, GenomeLayout(contig_lengths=(200_000,) * 2, x_length=0), seed=4
-    )
-    three = simulate_genomes(
-        {"CEU": 10}, is_male, GenomeLayout(contig_lengths=(200_000,) * 3, x_length=0), seed=4
-    )
+    two = simulate_genomes({"CEU": 10}, is_male, GenomeLayout(contig_lengths=(200_000,) * 2, x_length=0), seed=4)
+    three = simulate_genomes({"CEU": 10}, is_male, GenomeLayout(contig_lengths=(200_000,) * 3, x_length=0), seed=4)
     m = len(two.variants)
     pd.testing.assert_frame_equal(three.variants.iloc[:m], two.variants)
     np.testing.assert_array_equal(three.genotypes[:, :m], two.genotypes)
@@ -350,9 +312,7 @@ def test_variant_table_format(small):
 def test_single_population_and_progress():
     calls = []
     layout = GenomeLayout(contig_lengths=(300_000,) * 2, x_length=200_000)
-    g = simulate_genomes(
-        {"CHB": 25}, _males(25), layout, seed=1, progress=lambda *a: calls.append(a)
-    )
+    g = simulate_genomes({"CHB": 25}, _males(25), layout, seed=1, progress=lambda *a: calls.append(a))
     assert g.genotypes.shape[0] == 25 and set(g.population) == {"CHB"}
     assert g.genotypes.shape[1] > 100
     stages = {stage for stage, _, _ in calls}

@@ -38,7 +38,17 @@ def test_round_trip_keeps_values_types_and_order(tmp_path):
     df = _table()
     path = write_covariates(tmp_path / "cov.tsv", df)
     text = path.read_text()
-    assert text.splitlines()[0].split("\t") == ["sample_id", "sex", "age", "bmi", "population", "eye_colour", "height_cm", "score", "note"]
+    assert text.splitlines()[0].split("\t") == [
+        "sample_id",
+        "sex",
+        "age",
+        "bmi",
+        "population",
+        "eye_colour",
+        "height_cm",
+        "score",
+        "note",
+    ]
     assert "\tNA\t" in text
     got = read_covariates(path)
     pd.testing.assert_frame_equal(got, df)

@@ -280,7 +280,10 @@ def _bcftools_dosages(path: Path) -> np.ndarray:
 
 def _bcftools_variants(path: Path) -> pd.DataFrame:
     out = subprocess.run(
-        ["bcftools", "query", "-f", "%CHROM\t%POS\t%ID\t%REF\t%ALT\n", str(path)], capture_output=True, text=True, check=True
+        ["bcftools", "query", "-f", "%CHROM\t%POS\t%ID\t%REF\t%ALT\n", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows = [line.split("\t") for line in out.stdout.splitlines()]
     return pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"]).astype({"pos": "int64"})

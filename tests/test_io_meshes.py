@@ -25,7 +25,11 @@ def _mesh(seed: int = 0):
 
 
 def _write_obj(path, v, t, *, extra: str = ""):
-    lines = [f"v {float(x)!r} {float(y)!r} {float(z)!r}" for x, y, z in v] + [extra] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in t]
+    lines = (
+        [f"v {float(x)!r} {float(y)!r} {float(z)!r}" for x, y, z in v]
+        + [extra]
+        + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in t]
+    )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -74,7 +78,9 @@ def test_nan_and_inf_are_refused_with_the_file_name(tmp_path):
         write_mesh(tmp_path / "nan.ply", bad, t)
     # A file written by another tool with NaN in it: both the reader and the bulk loader refuse.
     trimesh.Trimesh(bad, t, process=False).export(tmp_path / "nan.ply")
-    with pytest.raises(GenofaceError, match=r"nan\.ply: 1 vertices have NaN or infinite coordinates \(first: vertex 5\)"):
+    with pytest.raises(
+        GenofaceError, match=r"nan\.ply: 1 vertices have NaN or infinite coordinates \(first: vertex 5\)"
+    ):
         read_mesh(tmp_path / "nan.ply")
     with pytest.raises(GenofaceError, match=r"nan\.ply: 1 vertices"):
         read_mesh_vertices([tmp_path / "nan.ply"])

@@ -35,9 +35,7 @@ def _not_blank(img: np.ndarray) -> None:
 
 def test_png_has_the_expected_size(tmp_path, face):
     v, t = face
-    out = render_faces(
-        tmp_path / "a.png", [v, v + 1.0], t, views=("front", "profile"), panel_height=2.0, dpi=50
-    )
+    out = render_faces(tmp_path / "a.png", [v, v + 1.0], t, views=("front", "profile"), panel_height=2.0, dpi=50)
     img = _rgb(out)
     # One row per view, one column per mesh; panels share one scale set by the widest view.
     width = max(np.ptp(v[:, 0]), np.ptp(v[:, 2])) / np.ptp(v[:, 1]) * 2.0 * 2 * 50
@@ -48,9 +46,7 @@ def test_png_has_the_expected_size(tmp_path, face):
 
 def test_titles_and_three_views(tmp_path, face):
     v, t = face
-    out = render_faces(
-        tmp_path / "b.png", [v], t, titles=["mean"], views=("front", "three_quarter", "profile")
-    )
+    out = render_faces(tmp_path / "b.png", [v], t, titles=["mean"], views=("front", "three_quarter", "profile"))
     img = _rgb(out)
     assert img.shape[0] > img.shape[1]
     _not_blank(img)
@@ -70,24 +66,18 @@ def test_values_colour_the_surface(tmp_path, face):
             dpi=60,
         )
     )
-    assert (
-        coloured.shape[0] == plain.shape[0] and coloured.shape[1] > plain.shape[1]
-    )  # the colorbar
+    assert coloured.shape[0] == plain.shape[0] and coloured.shape[1] > plain.shape[1]  # the colorbar
     panel = coloured[:, : plain.shape[1]]
     assert np.abs(panel - plain).mean() > 0.02
     # The skin colour is warm (red > blue); viridis over the face gives blues and greens too.
     face_px = panel[(panel < 0.97).any(axis=-1)]
     assert (face_px[:, 2] > face_px[:, 0]).mean() > 0.3
-    assert (
-        plain[(plain < 0.97).any(axis=-1)][:, 2] > plain[(plain < 0.97).any(axis=-1)][:, 0]
-    ).mean() < 0.01
+    assert (plain[(plain < 0.97).any(axis=-1)][:, 2] > plain[(plain < 0.97).any(axis=-1)][:, 0]).mean() < 0.01
 
 
 def test_per_mesh_values_share_one_scale(tmp_path, face):
     v, t = face
-    out = render_faces(
-        tmp_path / "c.png", [v, v], t, values=[None, np.linspace(0, 1, len(v))], vmin=0, vmax=2
-    )
+    out = render_faces(tmp_path / "c.png", [v, v], t, values=[None, np.linspace(0, 1, len(v))], vmin=0, vmax=2)
     _not_blank(_rgb(out))
     with pytest.raises(GenofaceError, match="values"):
         render_faces(tmp_path / "d.png", [v, v], t, values=[np.zeros(len(v))])
@@ -147,7 +137,5 @@ def test_renders_the_sfm_mean(tmp_path):
     from genoface.shape import load_sfm
 
     sfm = load_sfm(SFM_DIR)
-    out = render_faces(
-        tmp_path / "sfm.png", [sfm.mean], sfm.triangles, views=("front", "profile"), dpi=60
-    )
+    out = render_faces(tmp_path / "sfm.png", [sfm.mean], sfm.triangles, views=("front", "profile"), dpi=60)
     _not_blank(_rgb(out))

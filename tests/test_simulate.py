@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import SHARED_DATA
 from genoface.cli import app
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
 from genoface.models import make_model
 from genoface.shape import builtin_shape_model, load_sfm
 from genoface.simulate import COMPONENTS, GeneticArchitecture, GenomeLayout, Preset, simulate
-
-from conftest import SHARED_DATA
 
 SMALL_LAYOUT = GenomeLayout(contig_lengths=(1_000_000,) * 2, x_length=500_000, maf=0.02)
 
@@ -41,7 +40,9 @@ def test_face_variance_measured_from_the_written_faces(sim_realistic):
     cohort = Cohort.load(sim_realistic.cohort.path)
     faces = cohort.faces.reshape(cohort.n_samples, -1).astype(np.float64)
     total = faces.var(axis=0).sum()
-    assert total / builtin_shape_model().total_variance == pytest.approx(sim_realistic.variance["realized"]["total"], rel=1e-3)
+    assert total / builtin_shape_model().total_variance == pytest.approx(
+        sim_realistic.variance["realized"]["total"], rel=1e-3
+    )
     # Sex alone: the between-sex variance of the faces.
     male = cohort.covariates["sex"].to_numpy() == "M"
     d = faces[male].mean(0) - faces[~male].mean(0)
@@ -65,7 +66,9 @@ def test_oracle_with_covariates_leaves_only_the_residual(sim_realistic):
     err = lambda p: np.linalg.norm(cohort.faces - p, axis=2).mean()  # noqa: E731
     assert err(pred) < err(pred_dna) < err(np.broadcast_to(cohort.faces.mean(0), cohort.faces.shape))
     post = oracle.truth_.population_posterior(
-        np.where(cohort.genotypes >= 0, cohort.genotypes, np.nan)[:, np.isin(cohort.variants["id"], oracle.truth_.ancestry_snps)]
+        np.where(cohort.genotypes >= 0, cohort.genotypes, np.nan)[
+            :, np.isin(cohort.variants["id"], oracle.truth_.ancestry_snps)
+        ]
     )
     truth_pop = cohort.covariates["population"].to_numpy()
     assert (oracle.truth_.populations[post.argmax(1)] == truth_pop).mean() > 0.99
@@ -84,8 +87,14 @@ def test_nose_lengthens_as_published(sim_realistic):
 
 
 def test_same_seed_same_cohort_other_seed_other_cohort():
-    preset = Preset("tiny", "test", {"CEU": 60, "CHB": 60}, SMALL_LAYOUT, {"sex": 0.1, "genetic": 0.3},
-                    architecture=GeneticArchitecture(n_regional_loci=20, n_background_snps=50))
+    preset = Preset(
+        "tiny",
+        "test",
+        {"CEU": 60, "CHB": 60},
+        SMALL_LAYOUT,
+        {"sex": 0.1, "genetic": 0.3},
+        architecture=GeneticArchitecture(n_regional_loci=20, n_background_snps=50),
+    )
     a = simulate(preset, seed=3).cohort
     b = simulate(preset, seed=3).cohort
     c = simulate(preset, seed=4).cohort
@@ -102,11 +111,15 @@ def test_written_cohort_reads_back_identical(sim_realistic):
     np.testing.assert_array_equal(disk.genotypes, mem.genotypes)
     np.testing.assert_array_equal(disk.faces, mem.faces)
     np.testing.assert_allclose(disk.template_vertices, mem.template_vertices, atol=1e-4)
-    assert disk.variants[["chrom", "pos", "id", "ref", "alt"]].equals(mem.variants[["chrom", "pos", "id", "ref", "alt"]])
+    assert disk.variants[["chrom", "pos", "id", "ref", "alt"]].equals(
+        mem.variants[["chrom", "pos", "id", "ref", "alt"]]
+    )
     assert disk.is_simulated and disk.meta["units"] == "mm"
     for col in ("sex", "population", "eye_colour"):
         assert (disk.covariates[col] == mem.covariates[col]).all()
-    np.testing.assert_allclose(disk.covariates[["age", "bmi", "height_cm"]], mem.covariates[["age", "bmi", "height_cm"]])
+    np.testing.assert_allclose(
+        disk.covariates[["age", "bmi", "height_cm"]], mem.covariates[["age", "bmi", "height_cm"]]
+    )
 
 
 def test_males_are_hemizygous_on_x(sim_realistic):
@@ -130,11 +143,19 @@ def test_traits_follow_ancestry_and_sex(sim_realistic):
     assert {"rs12913832", "rs16891982", "rs1805007"} <= ids  # panel stand-ins are named
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "sfm" / "sfm_shape_3448.npz").exists(), reason="Surrey Face Model not at ../shared/data/sfm")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "sfm" / "sfm_shape_3448.npz").exists(), reason="Surrey Face Model not at ../shared/data/sfm"
+)
 def test_sfm_shape_space_reproduces_its_eigenvalues():
     sfm = load_sfm(SHARED_DATA / "sfm")
-    preset = Preset("residual-only", "test", {"CEU": 3000}, SMALL_LAYOUT, {},
-                    architecture=GeneticArchitecture(n_regional_loci=0, n_background_snps=0))
+    preset = Preset(
+        "residual-only",
+        "test",
+        {"CEU": 3000},
+        SMALL_LAYOUT,
+        {},
+        architecture=GeneticArchitecture(n_regional_loci=0, n_background_snps=0),
+    )
     faces = simulate(preset, seed=5, shape_model=sfm).cohort.faces.reshape(3000, -1).astype(np.float64)
     centred = faces - faces.mean(0)
     eig = np.linalg.svd(centred, compute_uv=False) ** 2 / (len(faces) - 1)
@@ -159,8 +180,14 @@ def test_failure_while_writing_leaves_no_directory(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(_faces.FaceTruth, "save", boom)
-    preset = Preset("tiny", "test", {"CEU": 40}, SMALL_LAYOUT, {"genetic": 0.2},
-                    architecture=GeneticArchitecture(n_regional_loci=10, n_background_snps=10))
+    preset = Preset(
+        "tiny",
+        "test",
+        {"CEU": 40},
+        SMALL_LAYOUT,
+        {"genetic": 0.2},
+        architecture=GeneticArchitecture(n_regional_loci=10, n_background_snps=10),
+    )
     with pytest.raises(OSError):
         simulate(preset, out=tmp_path / "c")
     assert list(tmp_path.iterdir()) == []

@@ -39,7 +39,9 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ) -> None:
     _state["debug"] = debug
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,13 +106,21 @@ def simulate(
     shape_model: _ShapeOpt = None,
     populations: Annotated[
         str | None,
-        typer.Option("--populations", help="Populations of the demographic model: CEU, or YRI,CEU,CHB, or CEU=300,CHB=200."),
+        typer.Option(
+            "--populations", help="Populations of the demographic model: CEU, or YRI,CEU,CHB, or CEU=300,CHB=200."
+        ),
     ] = None,
     contigs: Annotated[int | None, typer.Option("--contigs", min=1, help="Number of autosomal contigs.")] = None,
-    contig_length: Annotated[int | None, typer.Option("--contig-length", min=10_000, help="Length of each autosomal contig (bp).")] = None,
-    x_length: Annotated[int | None, typer.Option("--x-length", min=0, help="Length of the chromosome X segment (bp); 0 for none.")] = None,
+    contig_length: Annotated[
+        int | None, typer.Option("--contig-length", min=10_000, help="Length of each autosomal contig (bp).")
+    ] = None,
+    x_length: Annotated[
+        int | None, typer.Option("--x-length", min=0, help="Length of the chromosome X segment (bp); 0 for none.")
+    ] = None,
     maf: Annotated[float | None, typer.Option("--maf", min=0.0, max=0.5, help="Minor-allele-frequency filter.")] = None,
-    demography: Annotated[str | None, typer.Option("--demography", help="stdpopsim HomSap demographic model id.")] = None,
+    demography: Annotated[
+        str | None, typer.Option("--demography", help="stdpopsim HomSap demographic model id.")
+    ] = None,
     genotype_format: Annotated[
         str, typer.Option("--genotype-format", help="vcf, bed, or auto (bed for large cohorts).")
     ] = "auto",

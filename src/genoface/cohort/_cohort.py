@@ -73,14 +73,18 @@ class Cohort:
         self.sample_ids = np.asarray(self.sample_ids, dtype=str)
         n = len(self.sample_ids)
         if self.sample_ids.ndim != 1 or n == 0:
-            raise GenofaceError(f"a cohort needs a 1-D list of at least one sample id, got shape {self.sample_ids.shape}")
+            raise GenofaceError(
+                f"a cohort needs a 1-D list of at least one sample id, got shape {self.sample_ids.shape}"
+            )
         dups = pd.Index(self.sample_ids)[pd.Index(self.sample_ids).duplicated()]
         if len(dups):
             raise GenofaceError(f"duplicate sample ids in the cohort: {_some(list(dups.unique()))}")
         self.genotypes = _as_int8_dosage(self.genotypes)
         self.variants = variant_table(self.variants)
         if self.genotypes.shape != (n, len(self.variants)):
-            raise GenofaceError(f"genotypes have shape {self.genotypes.shape}, expected ({n} samples, {len(self.variants)} variants)")
+            raise GenofaceError(
+                f"genotypes have shape {self.genotypes.shape}, expected ({n} samples, {len(self.variants)} variants)"
+            )
         # Meshes are stored as float32 PLY, so the template is held at float32 precision too:
         # the cohort in memory then equals the cohort saved and loaded again, bit for bit.
         self.template_vertices = np.asarray(self.template_vertices, dtype=np.float32).astype(np.float64)
@@ -214,7 +218,9 @@ class Cohort:
     def _write_cache(self, root: Path, signature: list) -> None:
         def variants_writer(p: Path) -> None:
             with open(p, "wb") as fh:
-                np.savez(fh, **{c: self.variants[c].to_numpy(dtype=np.int64 if c == "pos" else str) for c in self.variants})
+                np.savez(
+                    fh, **{c: self.variants[c].to_numpy(dtype=np.int64 if c == "pos" else str) for c in self.variants}
+                )
 
         write_cache(
             root,
@@ -244,14 +250,22 @@ class Cohort:
         if not d.is_dir():
             raise GenofaceError(f"{d}: not an existing directory; create it first or use Cohort.save")
         if genotype_format not in GENOTYPE_FORMATS:
-            raise GenofaceError(f"genotype_format must be one of {', '.join(GENOTYPE_FORMATS)}, got {genotype_format!r}")
+            raise GenofaceError(
+                f"genotype_format must be one of {', '.join(GENOTYPE_FORMATS)}, got {genotype_format!r}"
+            )
         meta = {**self.meta, "format_version": COHORT_FORMAT_VERSION, "n": self.n_samples, "units": "mm"}
         meta.setdefault("simulated", False)
         (d / _META).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
         sex = self.covariates["sex"].to_numpy(dtype=str)
         if genotype_format == "vcf":
             has_x = self.variants["chrom"].isin(X_CHROMS).any()
-            write_vcf(d / "genotypes.vcf.gz", self.sample_ids, self.genotypes, self.variants, haploid=(sex == "M") if has_x else None)
+            write_vcf(
+                d / "genotypes.vcf.gz",
+                self.sample_ids,
+                self.genotypes,
+                self.variants,
+                haploid=(sex == "M") if has_x else None,
+            )
         else:
             write_plink(d / "genotypes", self.sample_ids, self.genotypes, self.variants, sex=sex)
         write_mesh(d / f"{_TEMPLATE}.ply", self.template_vertices, self.template_triangles)
@@ -355,7 +369,9 @@ class Cohort:
         name = self.meta.get("name", "unnamed")
         sim = ", simulated" if self.is_simulated else ""
         where = f", path={str(self.path)!r}" if self.path else ""
-        return f"Cohort({name!r}, n={self.n_samples}, variants={self.n_variants}, vertices={self.n_vertices}{sim}{where})"
+        return (
+            f"Cohort({name!r}, n={self.n_samples}, variants={self.n_variants}, vertices={self.n_vertices}{sim}{where})"
+        )
 
 
 def load_cohort(path: str | os.PathLike, *, use_cache: bool = True) -> Cohort:
@@ -390,7 +406,9 @@ def _read_meta(root: Path) -> dict:
         )
     units = meta.get("units")
     if units != "mm":
-        raise GenofaceError(f'{p}: units must be "mm", got {units!r}; convert the meshes to millimetres and set "units": "mm"')
+        raise GenofaceError(
+            f'{p}: units must be "mm", got {units!r}; convert the meshes to millimetres and set "units": "mm"'
+        )
     return meta
 
 
@@ -403,7 +421,9 @@ def _genotype_files(root: Path) -> list[Path]:
     """The genotype file(s) (one VCF/BCF, or .bed/.bim/.fam); exactly one kind must exist."""
     found = [root / name for name in GENOTYPE_FILES if (root / name).is_file()]
     if not found:
-        raise GenofaceError(f"{root}: no genotype file; add genotypes.vcf.gz (or .vcf / .bcf) or genotypes.bed/.bim/.fam")
+        raise GenofaceError(
+            f"{root}: no genotype file; add genotypes.vcf.gz (or .vcf / .bcf) or genotypes.bed/.bim/.fam"
+        )
     if len(found) > 1:
         raise GenofaceError(f"{root}: several genotype files ({', '.join(p.name for p in found)}); keep exactly one")
     if found[0].suffix != ".bed":
@@ -411,14 +431,18 @@ def _genotype_files(root: Path) -> list[Path]:
     plink = [found[0], root / "genotypes.bim", root / "genotypes.fam"]
     lacking = [p.name for p in plink if not p.is_file()]
     if lacking:
-        raise GenofaceError(f"{root}: genotypes.bed without {' and '.join(lacking)}; add the PLINK .bim and .fam beside it")
+        raise GenofaceError(
+            f"{root}: genotypes.bed without {' and '.join(lacking)}; add the PLINK .bim and .fam beside it"
+        )
     return plink
 
 
 def _template_file(root: Path) -> Path:
     found = [root / f"{_TEMPLATE}{s}" for s in MESH_SUFFIXES if (root / f"{_TEMPLATE}{s}").is_file()]
     if not found:
-        raise GenofaceError(f"{root}: no template.ply (or template.obj); add the template mesh all faces are registered to")
+        raise GenofaceError(
+            f"{root}: no template.ply (or template.obj); add the template mesh all faces are registered to"
+        )
     if len(found) > 1:
         raise GenofaceError(f"{root}: both template.ply and template.obj; keep one")
     return found[0]

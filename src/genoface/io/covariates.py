@@ -48,7 +48,9 @@ def read_covariates(path: str | os.PathLike) -> pd.DataFrame:
     # row with too few or too many fields is refused instead of padded or shifted.
     rows = [(i, line.split("\t")) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not rows:
-        raise GenofaceError(f"{path}: empty file; write a header line (sample_id, sex, age, bmi) and one row per person")
+        raise GenofaceError(
+            f"{path}: empty file; write a header line (sample_id, sex, age, bmi) and one row per person"
+        )
     (_, header), body = rows[0], rows[1:]
     for line_no, fields in body:
         if len(fields) != len(header):
@@ -79,12 +81,16 @@ def validate_covariates(raw: pd.DataFrame, *, source: str = "covariates") -> pd.
     ids = raw[SAMPLE_ID].str.strip()
     empty = ids == ""
     if empty.any():
-        raise GenofaceError(f"{source}: line {lines[np.argmax(empty.to_numpy())]}: empty sample_id; every row needs one")
+        raise GenofaceError(
+            f"{source}: line {lines[np.argmax(empty.to_numpy())]}: empty sample_id; every row needs one"
+        )
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         first = ids.iloc[int(np.argmax(dup))]
         at = lines[(ids == first).to_numpy()]
-        raise GenofaceError(f"{source}: sample_id {first!r} appears on lines {', '.join(map(str, at))}; sample ids must be unique")
+        raise GenofaceError(
+            f"{source}: sample_id {first!r} appears on lines {', '.join(map(str, at))}; sample ids must be unique"
+        )
 
     out = pd.DataFrame(index=pd.Index(ids.to_numpy(dtype=str), name=SAMPLE_ID))
     sex = raw["sex"].str.strip().str.upper()
@@ -162,4 +168,3 @@ def _extra(values: pd.Series):
     if (num.notna() | na).all() and (~na).any():
         return num.to_numpy(dtype=float)
     return _text(values)
-

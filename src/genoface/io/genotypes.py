@@ -173,7 +173,9 @@ def _read_vcf(path: Path) -> GenotypeData:
                 raise GenofaceError(
                     f"{path}: duplicate sample ids in the #CHROM line: {_some(dups)}; make sample ids unique"
                 ) from None
-        raise GenofaceError(f"{path}: not a readable VCF/BCF ({e}); check the file format and that it is complete") from None
+        raise GenofaceError(
+            f"{path}: not a readable VCF/BCF ({e}); check the file format and that it is complete"
+        ) from None
     try:
         return _decode_vcf(vcf, path)
     finally:
@@ -249,7 +251,9 @@ def _decode_vcf(vcf, path: Path) -> GenotypeData:
     if skipped:
         log.warning("%s: skipped %d records that are not biallelic SNPs", path, skipped)
     if not chrom:
-        raise GenofaceError(f"{path}: no biallelic SNPs ({n_records} records, {skipped} skipped); genoface needs SNP genotypes")
+        raise GenofaceError(
+            f"{path}: no biallelic SNPs ({n_records} records, {skipped} skipped); genoface needs SNP genotypes"
+        )
     genotypes = _stack_transposed(blocks, n, len(chrom))
     variants = pd.DataFrame({"chrom": chrom, "pos": pos, "id": ids, "ref": refs, "alt": alts})
     return GenotypeData(samples, genotypes, variants)
@@ -310,20 +314,26 @@ def _read_plink(path: Path) -> GenotypeData:
             alt = np.asarray(ob.allele_1, dtype=str)  # genoface writes allele 1 = ALT (the counted one)
             ref = np.asarray(ob.allele_2, dtype=str)
             sex_code = np.asarray(ob.sex)
-            keep = np.array([_is_snp(r, a) for r, a in zip(ref, alt)], dtype=bool)
+            keep = np.array([_is_snp(r, a) for r, a in zip(ref, alt, strict=False)], dtype=bool)
             if not keep.any():
-                raise GenofaceError(f"{bim}: no biallelic SNPs among {len(keep)} variants; genoface needs SNP genotypes")
+                raise GenofaceError(
+                    f"{bim}: no biallelic SNPs among {len(keep)} variants; genoface needs SNP genotypes"
+                )
             index = None if keep.all() else np.s_[:, np.flatnonzero(keep)]
             genotypes = ob.read(index=index, dtype="int8", order="C")
     except GenofaceError:
         raise
     except Exception as e:  # bed-reader raises ValueError / OSError / its own errors
-        raise GenofaceError(f"{bed}: not a readable PLINK 1 .bed/.bim/.fam ({e}); check the three files belong together") from None
+        raise GenofaceError(
+            f"{bed}: not a readable PLINK 1 .bed/.bim/.fam ({e}); check the three files belong together"
+        ) from None
     if not keep.all():
         log.warning("%s: skipped %d variants that are not biallelic SNPs", bim, int((~keep).sum()))
     genotypes[genotypes == -127] = MISSING  # bed-reader's missing value for integer reads
     ids = np.where(np.isin(sid, [".", ""]), np.char.add(np.char.add(chrom, ":"), pos.astype(str)), sid)
-    variants = pd.DataFrame({"chrom": chrom[keep], "pos": pos[keep], "id": ids[keep], "ref": ref[keep], "alt": alt[keep]})
+    variants = pd.DataFrame(
+        {"chrom": chrom[keep], "pos": pos[keep], "id": ids[keep], "ref": ref[keep], "alt": alt[keep]}
+    )
     sex = np.select([sex_code == 1, sex_code == 2], ["M", "F"], "")
     return GenotypeData(iid, genotypes, variants, sex=None if (sex == "").all() else sex)
 
@@ -353,10 +363,14 @@ def _check_write_inputs(sample_ids, genotypes, variants) -> tuple[np.ndarray, np
         v = variants[col]
         bad_rows = np.flatnonzero((v.str.len() == 0) | v.str.contains(r"\s", regex=True))
         if len(bad_rows):
-            raise GenofaceError(f"variant {bad_rows[0] + 1} has an empty {col} or one containing whitespace: {v.iloc[bad_rows[0]]!r}")
+            raise GenofaceError(
+                f"variant {bad_rows[0] + 1} has an empty {col} or one containing whitespace: {v.iloc[bad_rows[0]]!r}"
+            )
     if (variants["pos"] < 1).any():
         j = int(np.flatnonzero(variants["pos"].to_numpy() < 1)[0])
-        raise GenofaceError(f"variant {j + 1} ({variants['id'].iloc[j]}) has position {variants['pos'].iloc[j]}; positions are 1-based")
+        raise GenofaceError(
+            f"variant {j + 1} ({variants['id'].iloc[j]}) has position {variants['pos'].iloc[j]}; positions are 1-based"
+        )
     return sample_ids, genotypes, variants
 
 
@@ -453,7 +467,7 @@ def write_vcf(
             hap = None
     prefixes = [
         f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t.\tGT\t".encode()
-        for c, p, i, r, a in zip(variants["chrom"], variants["pos"], variants["id"], variants["ref"], variants["alt"])
+        for c, p, i, r, a in zip(variants["chrom"], variants["pos"], variants["id"], variants["ref"], variants["alt"], strict=False)
     ]
     step = max(1, _WRITE_BYTES // (4 * n))
 
@@ -475,12 +489,14 @@ def write_vcf(
             rows = {}
             for sel, mask in ((np.flatnonzero(~x), None), (np.flatnonzero(x), hap)):
                 if len(sel):
-                    rows.update(zip(sel.tolist(), _vcf_rows(block[sel], mask)))
+                    rows.update(zip(sel.tolist(), _vcf_rows(block[sel], mask), strict=False))
         return b"".join(prefixes[j0 + j] + rows[j].tobytes() for j in range(len(rows)))
 
     compress = path.name.endswith((".gz", ".bgz"))
     with _atomic_stream(path) as raw:
-        out: BinaryIO = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0) if compress else raw
+        out: BinaryIO = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0) if compress else raw
+        )
         try:
             out.write(_vcf_header(sample_ids, variants))
             # Build the next chunk's text while this one is compressed: numpy and zlib both

@@ -43,7 +43,9 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     try:
         loaded = trimesh.load(path, process=False, maintain_order=True, skip_materials=True)
     except Exception as e:  # trimesh raises many types for malformed files
-        raise GenofaceError(f"{path}: not a readable mesh ({type(e).__name__}: {e}); re-export it as PLY or OBJ") from None
+        raise GenofaceError(
+            f"{path}: not a readable mesh ({type(e).__name__}: {e}); re-export it as PLY or OBJ"
+        ) from None
     if isinstance(loaded, trimesh.Scene):
         geoms = list(loaded.geometry.values())
         if len(geoms) != 1:
@@ -51,7 +53,9 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         loaded = geoms[0]
     vertices = np.asarray(loaded.vertices, dtype=np.float64)
     faces = getattr(loaded, "faces", None)
-    triangles = np.zeros((0, 3), dtype=np.int64) if faces is None or len(faces) == 0 else np.asarray(faces, dtype=np.int64)
+    triangles = (
+        np.zeros((0, 3), dtype=np.int64) if faces is None or len(faces) == 0 else np.asarray(faces, dtype=np.int64)
+    )
     if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) == 0:
         raise GenofaceError(f"{path}: no vertices; a face mesh needs (V, 3) vertex coordinates")
     if triangles.ndim != 2 or triangles.shape[1] != 3:
@@ -81,7 +85,9 @@ def write_mesh(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndar
     if triangles.ndim != 2 or triangles.shape[1] != 3:
         raise GenofaceError(f"{path}: triangles must have shape (T, 3), got {triangles.shape}")
     if len(triangles) and (triangles.min() < 0 or triangles.max() >= len(vertices)):
-        raise GenofaceError(f"{path}: triangle indices must lie in [0, {len(vertices)}), got [{triangles.min()}, {triangles.max()}]")
+        raise GenofaceError(
+            f"{path}: triangle indices must lie in [0, {len(vertices)}), got [{triangles.min()}, {triangles.max()}]"
+        )
     _check_finite(vertices, path)
     if path.suffix.lower() != ".ply":
         raise GenofaceError(f"{path}: genoface writes meshes as .ply; change the file name")
@@ -196,6 +202,8 @@ def _read_binary_ply_vertices(path: Path) -> np.ndarray | None:
         fh.seek(end + len(b"end_header\n"))
         data = fh.read(n * dtype.itemsize)
     if len(data) != n * dtype.itemsize:
-        raise GenofaceError(f"{path}: truncated PLY ({len(data)} of {n * dtype.itemsize} vertex bytes); write the file again")
+        raise GenofaceError(
+            f"{path}: truncated PLY ({len(data)} of {n * dtype.itemsize} vertex bytes); write the file again"
+        )
     rec = np.frombuffer(data, dtype=dtype)
     return np.stack([rec["x"], rec["y"], rec["z"]], axis=1)

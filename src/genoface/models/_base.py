@@ -84,7 +84,9 @@ class FaceModel(ABC):
 
     # ---- storage ----------------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+    def save(
+        self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None, overwrite: bool = False
+    ) -> Path:
         """Write the model directory atomically: ``model.json`` + ``weights.npz``."""
         self._check_fitted()
         scalars, arrays = self._get_state()
@@ -115,7 +117,9 @@ class FaceModel(ABC):
             with np.load(path / WEIGHTS_FILE, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, ValueError, EOFError) as exc:
-            raise GenofaceError(f"{path / WEIGHTS_FILE}: corrupt or unreadable model weights ({exc}); retrain the model") from None
+            raise GenofaceError(
+                f"{path / WEIGHTS_FILE}: corrupt or unreadable model weights ({exc}); retrain the model"
+            ) from None
         model = model_cls(**config["params"])
         model._set_state(config["state"], arrays)
         model.provenance_ = config.get("provenance", {})
@@ -131,9 +135,13 @@ def read_model_config(path: Path) -> dict[str, Any]:
     try:
         config = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
-        raise GenofaceError(f"{file}: corrupt model configuration ({exc.msg} at line {exc.lineno}); retrain the model") from None
+        raise GenofaceError(
+            f"{file}: corrupt model configuration ({exc.msg} at line {exc.lineno}); retrain the model"
+        ) from None
     if config.get("format_version") != MODEL_FORMAT_VERSION:
-        raise GenofaceError(f"{file}: model format {config.get('format_version')!r}; this genoface reads {MODEL_FORMAT_VERSION}")
+        raise GenofaceError(
+            f"{file}: model format {config.get('format_version')!r}; this genoface reads {MODEL_FORMAT_VERSION}"
+        )
     for key in ("model", "params", "state"):
         if key not in config:
             raise GenofaceError(f"{file}: missing {key!r}; the model directory is damaged, retrain the model")

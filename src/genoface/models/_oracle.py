@@ -69,7 +69,9 @@ class OracleModel(FaceModel):
         dosage = {k: align_dosages(g, variant_ids, getattr(self.truth_, k)) for k in _SNP_LISTS}
         found = np.isin(self.truth_.shape_snps, variant_ids).mean()
         if found == 0:
-            raise GenofaceError("none of the oracle's causal SNPs are in the genotypes; is this the simulated cohort's genome?")
+            raise GenofaceError(
+                "none of the oracle's causal SNPs are in the genotypes; is this the simulated cohort's genome?"
+            )
         return self.truth_.expected_face(dosage, **covariate_arrays(ids, covariates))
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -32,7 +32,9 @@ def run_demo(out: str | os.PathLike, *, seed: int = 0, shape_model=None, progres
     """Simulate the default cohort into ``out/cohort`` and write ``out/report.html``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = simulate(DEFAULT_PRESET, seed=seed, shape_model=shape_model, out=out / "cohort", overwrite=True, progress=progress)
+    result = simulate(
+        DEFAULT_PRESET, seed=seed, shape_model=shape_model, out=out / "cohort", overwrite=True, progress=progress
+    )
     cohort, truth = result.cohort, result.truth
     tri = cohort.template_triangles
 
@@ -63,7 +65,9 @@ def run_demo(out: str | os.PathLike, *, seed: int = 0, shape_model=None, progres
     )
     report = out / "report.html"
     atomic_write_bytes(report, _html(cohort, result.variance, faces_png, effects_png).encode())
-    (out / "summary.json").write_text(json.dumps({"cohort": cohort.summary(), "variance": result.variance}, indent=2, default=str) + "\n")
+    (out / "summary.json").write_text(
+        json.dumps({"cohort": cohort.summary(), "variance": result.variance}, indent=2, default=str) + "\n"
+    )
     return DemoResult(cohort=cohort, variance=result.variance, report=report)
 
 
@@ -78,7 +82,9 @@ def _img(path: Path) -> str:
 
 
 def _html(cohort, variance: dict, faces_png: Path, effects_png: Path) -> str:
-    overview = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cohort_overview(cohort))
+    overview = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cohort_overview(cohort)
+    )
     var = "".join(
         f"<tr><td>{html.escape(n)}</td><td>{r:.3f}</td><td>{z:.3f}</td></tr>" for n, r, z in variance_rows(variance)
     )
@@ -101,6 +107,6 @@ what the simulated faces realized.</p>
 <h2>Simulated people</h2>{_img(faces_png)}
 <h2>What the simulated map does</h2>
 <p>The mean face moved along the simulated sex and age effects (ages 20, 50 and 80).</p>{_img(effects_png)}
-<p><small>Predictions are probabilistic. Faces shown are simulated. genoface {html.escape(str(cohort.meta.get('simulation', {}).get('genoface_version', '')))}</small></p>
+<p><small>Predictions are probabilistic. Faces shown are simulated. genoface {html.escape(str(cohort.meta.get("simulation", {}).get("genoface_version", "")))}</small></p>
 </body></html>
 """

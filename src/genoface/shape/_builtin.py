@@ -161,9 +161,7 @@ def _half_width(q: dict[str, np.ndarray]) -> np.ndarray:
     """(n, len(_AC_KNOTS)) half width a (mm) of the head at the knots: the forehead, zygion
     (zy-zy / 2), the cheeks, gonion (go-go / 2) and the narrowing towards the chin."""
     fw, zy, go = q["forehead_width"] / 2, q["zy_zy"] / 2, q["go_go"] / 2
-    return np.stack(
-        [0.62 * go, 0.72 * go, go, 0.5 * (zy + go) + 2.0, zy - 1.5, zy, fw, fw - 9.0], axis=-1
-    )
+    return np.stack([0.62 * go, 0.72 * go, go, 0.5 * (zy + go) + 2.0, zy - 1.5, zy, fw, fw - 9.0], axis=-1)
 
 
 def _depth(q: dict[str, np.ndarray]) -> np.ndarray:
@@ -231,9 +229,7 @@ def _to_u(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     return a * np.arcsin(np.clip(x / a, -0.999, 0.999))
 
 
-def _eye_frame(
-    en: np.ndarray, ex: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _eye_frame(en: np.ndarray, ex: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Centre, unit axis en->ex, unit 'up' normal and half length of the palpebral fissure."""
     centre = 0.5 * (en + ex)
     d = ex - en
@@ -375,16 +371,11 @@ def _outline(lv: dict[str, float], a_of_eta, n: int = 400) -> np.ndarray:
     eta = np.linspace(lv["bottom"], lv["top"], n)
     umax = a_of_eta(eta) * _theta_max(eta, lv)
     sides = [np.stack([s * umax, eta], axis=1) for s in (1.0, -1.0)]
-    ends = [
-        np.stack([np.linspace(-1, 1, n // 4) * umax[i], np.full(n // 4, eta[i])], axis=1)
-        for i in (0, -1)
-    ]
+    ends = [np.stack([np.linspace(-1, 1, n // 4) * umax[i], np.full(n // 4, eta[i])], axis=1) for i in (0, -1)]
     return np.vstack(sides + ends)
 
 
-def _lid_curves(
-    en: np.ndarray, ex: np.ndarray, fissure_h: float, step: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _lid_curves(en: np.ndarray, ex: np.ndarray, fissure_h: float, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Points along the upper and lower lid margins between the canthi (canthi excluded)."""
     centre, d, up, half = _eye_frame(en, ex)
     n = max(int(np.ceil(2 * half / step)), 4)
@@ -460,8 +451,7 @@ def _distmesh(
         fvec = (np.maximum(l0 - length, 0.0) / length)[:, None] * vec
         ftot = np.stack(
             [
-                np.bincount(bars[:, 0], fvec[:, k], len(p))
-                - np.bincount(bars[:, 1], fvec[:, k], len(p))
+                np.bincount(bars[:, 0], fvec[:, k], len(p)) - np.bincount(bars[:, 1], fvec[:, k], len(p))
                 for k in range(2)
             ],
             axis=1,
@@ -559,16 +549,12 @@ def _relief_fields(p: np.ndarray, lm: dict[str, np.ndarray]) -> dict[str, np.nda
         orbit += np.exp(-(r2**1.5))
         q_up = _lid_height(pp, fh, upper=True)
         q_lo = -_lid_height(pp, fh, upper=False)
-        inside = (
-            _sigmoid((q_up - qq) / 0.3) * _sigmoid((qq - q_lo) / 0.4) * _window(pp, -1, 1, 0.05)
-        )
+        inside = _sigmoid((q_up - qq) / 0.3) * _sigmoid((qq - q_lo) / 0.4) * _window(pp, -1, 1, 0.05)
         ball = _gauss(rel[:, 0], rel[:, 1] - 0.5, 9.5, 8.0)
         cornea = _gauss(rel[:, 0] - sgn * 0.5, rel[:, 1] + 0.2, 4.8, 4.5)
         along = np.clip(1 - pp**2, 0, None)
         crease_q = q_up + 0.9 + 5.5 * np.sqrt(along)
-        crease = (
-            np.exp(-0.5 * ((qq - crease_q) / 1.1) ** 2) * along**0.5 * _window(pp, -1.1, 1.15, 0.1)
-        )
+        crease = np.exp(-0.5 * ((qq - crease_q) / 1.1) ** 2) * along**0.5 * _window(pp, -1.1, 1.15, 0.1)
         fold = np.exp(-0.5 * ((qq - crease_q - 2.8) / 2.2) ** 2) * along**0.3
         upper_lid = np.exp(-0.5 * ((qq - 0.5 * (q_up + crease_q)) / 1.6) ** 2) * along
         lower_lid = np.exp(-0.5 * ((qq - q_lo + 1.8) / 1.3) ** 2) * along**0.7
@@ -608,9 +594,7 @@ def _relief_fields(p: np.ndarray, lm: dict[str, np.ndarray]) -> dict[str, np.nda
     boss = _gauss(au - 24, eta - lm["brow_l"][1] - 24, 18, 12)
     muzzle = _gauss(u, eta - sto[1] + 3, 25.0, 22.0)
     malar = _gauss(au - 37.0, eta - al[1] - 8.0, 17.0, 13.0)
-    f["face"] = (
-        -0.6 * nasolabial + 3.0 * cheek + 5.0 * malar - 3.0 * temple + 1.2 * boss + 7.0 * muzzle
-    )
+    f["face"] = -0.6 * nasolabial + 3.0 * cheek + 5.0 * malar - 3.0 * temple + 1.2 * boss + 7.0 * muzzle
 
     # --- Lips: vermilion of each lip between the mouth line and its border, a Cupid's bow, the
     # philtrum; the mouth line itself; the labiomental fold; the chin.
@@ -625,15 +609,12 @@ def _relief_fields(p: np.ndarray, lm: dict[str, np.ndarray]) -> dict[str, np.nda
     upper = np.exp(-0.5 * ((v_up - 0.55) / 0.4) ** 2) * (eta >= y_st)
     lower = 1.15 * np.exp(-0.5 * ((v_lo - 0.5) / 0.36) ** 2) * (eta < y_st)
     f["lips"] = upper * w**0.5 + lower * w**0.45
-    line = (
-        np.exp(-0.5 * ((eta - y_st) / 1.0) ** 2)
-        * np.clip(1 - (au / (ch[0] + 1.0)) ** 2, 0, None) ** 0.35
-    )
+    line = np.exp(-0.5 * ((eta - y_st) / 1.0) ** 2) * np.clip(1 - (au / (ch[0] + 1.0)) ** 2, 0, None) ** 0.35
     corner = _gauss(au - ch[0] - 0.5, eta - ch[1], 2.5, 2.0)
     roll = np.exp(-0.5 * ((eta - y_vb - 0.3) / 0.9) ** 2) * w
-    philtrum = (
-        np.exp(-0.5 * ((au - 5.0) / 2.2) ** 2) - 0.5 * np.exp(-0.5 * (u / 2.2) ** 2)
-    ) * _window(eta, ls[1] + 1, sn[1] - 2, 1.5)
+    philtrum = (np.exp(-0.5 * ((au - 5.0) / 2.2) ** 2) - 0.5 * np.exp(-0.5 * (u / 2.2) ** 2)) * _window(
+        eta, ls[1] + 1, sn[1] - 2, 1.5
+    )
     labiomental = _gauss(u, eta - sl[1], 15.0, 3.6)
     f["mouth"] = -1.3 * line - 1.6 * corner + 0.5 * roll + 0.5 * philtrum - 2.6 * labiomental
     f["chin"] = _gauss(u, eta - pog[1], 14.0, 9.5)
@@ -694,12 +675,8 @@ class _FaceGenerator:
         # has edges exactly where the relief has its creases.
         fixed = [src]
         for s in ("l", "r"):
-            fh = np.linalg.norm(
-                ctrl0[f"palpebrale_superius_{s}"] - ctrl0[f"palpebrale_inferius_{s}"]
-            )
-            fixed += list(
-                _lid_curves(ctrl0[f"endocanthion_{s}"], ctrl0[f"exocanthion_{s}"], fh, 1.15)
-            )
+            fh = np.linalg.norm(ctrl0[f"palpebrale_superius_{s}"] - ctrl0[f"palpebrale_inferius_{s}"])
+            fixed += list(_lid_curves(ctrl0[f"endocanthion_{s}"], ctrl0[f"exocanthion_{s}"], fh, 1.15))
         ch = ctrl0["cheilion_l"]
         mu = np.linspace(-ch[0], ch[0], int(2 * ch[0] / 1.15) + 1)[1:-1]
         fixed.append(np.stack([mu, _mouth_line(mu, ctrl0["stomion"], ch)], axis=1))
@@ -730,18 +707,14 @@ class _FaceGenerator:
             return (eta > lo) & (eta < hi) & (np.abs(p[:, 0]) < umax_of(np.clip(eta, lo, hi)))
 
         boundary = _outline(lv, a_mean, n=1500)
-        pts, tri = _distmesh(
-            inside, boundary, fixed, size, h0=_H_FINE, rng=np.random.default_rng(_SEED)
-        )
+        pts, tri = _distmesh(inside, boundary, fixed, size, h0=_H_FINE, rng=np.random.default_rng(_SEED))
         pts, tri = _clean_triangles(pts, tri)
         self.chart, self.triangles = pts, tri.astype(np.int64)
         d, idx = cKDTree(pts).query(src)
         if d.max() > 1e-9:
             raise RuntimeError("built-in face: a control point is not a vertex of the chart mesh")
         self.landmarks = {name: int(idx[self.ctrl_names.index(name)]) for name in LANDMARK_NAMES}
-        self.extra_landmarks = {
-            k: int(i) for k, i in zip(self.ctrl_names, idx, strict=True) if k not in self.landmarks
-        }
+        self.extra_landmarks = {k: int(i) for k, i in zip(self.ctrl_names, idx, strict=True) if k not in self.landmarks}
 
         self.warp = _tps_matrix(src, pts)  # (V, C)
         self.profile = _Profile(lv, pts[:, 1])
@@ -863,9 +836,7 @@ def _decomposition() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.empty((_N_SAMPLES, 3 * len(gen.chart)), dtype=np.float32)
     for lo in range(0, _N_SAMPLES, _BATCH):  # batches keep the (n, V) temporaries small
         hi = min(lo + _BATCH, _N_SAMPLES)
-        x[lo:hi] = _rigid_align(gen.faces(params[lo:hi], generic[lo:hi]), mean_face).reshape(
-            hi - lo, -1
-        )
+        x[lo:hi] = _rigid_align(gen.faces(params[lo:hi], generic[lo:hi]), mean_face).reshape(hi - lo, -1)
     mu = x.mean(axis=0, dtype=np.float64)
     x -= mu.astype(np.float32)
     basis, evals = _top_pca(x, MAX_COMPONENTS, rng)
@@ -883,9 +854,7 @@ def builtin_shape_model(n_components: int = 40) -> ShapeModel:
     seconds, later ones are cached. The arrays are read-only (the model is shared).
     """
     if not 1 <= int(n_components) <= MAX_COMPONENTS:
-        raise GenofaceError(
-            f"n_components must be between 1 and {MAX_COMPONENTS}, got {n_components}"
-        )
+        raise GenofaceError(f"n_components must be between 1 and {MAX_COMPONENTS}, got {n_components}")
     # The products here are many and mid-sized: threaded BLAS gains little on them, and its
     # spinning threads slow the build several-fold when other processes hold the cores.
     with threadpool_limits(limits=1, user_api="blas"):

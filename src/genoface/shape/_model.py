@@ -68,9 +68,7 @@ class ShapeModel:
         if self.mean.shape != (v, 3):
             raise GenofaceError(f"shape model {self.name!r}: mean must be (V, 3), got {self.mean.shape}")
         if self.basis.ndim != 2 or self.basis.shape[0] != 3 * v:
-            raise GenofaceError(
-                f"shape model {self.name!r}: basis must be (3V={3 * v}, K), got {self.basis.shape}"
-            )
+            raise GenofaceError(f"shape model {self.name!r}: basis must be (3V={3 * v}, K), got {self.basis.shape}")
         if self.eigenvalues.shape != (self.basis.shape[1],):
             raise GenofaceError(
                 f"shape model {self.name!r}: {self.eigenvalues.shape[0]} eigenvalues for "

@@ -69,7 +69,9 @@ def load_sfm(path: str | os.PathLike) -> ShapeModel:
             eigenvalues = d["eigenvalues"].astype(np.float64)
             triangles = d["triangles"].astype(np.int64)
     except (OSError, KeyError, ValueError) as exc:
-        raise GenofaceError(f"{npz_path}: not a readable SFM .npz (needs mean, basis, eigenvalues, triangles): {exc}") from None
+        raise GenofaceError(
+            f"{npz_path}: not a readable SFM .npz (needs mean, basis, eigenvalues, triangles): {exc}"
+        ) from None
     mapping_file = npz_path.parent / "ibug_to_sfm.txt"
     if not mapping_file.exists():
         raise GenofaceError(f"{mapping_file} is missing: the SFM folder must keep its landmark mapping")

@@ -60,9 +60,7 @@ def _check_mesh(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray
     if t.ndim != 2 or t.shape[1] != 3 or not np.issubdtype(t.dtype, np.integer):
         raise GenofaceError(f"triangles must be integer (T, 3), got {t.dtype} {t.shape}")
     if t.size and (t.min() < 0 or t.max() >= v.shape[0]):
-        raise GenofaceError(
-            f"triangle indices must lie in [0, {v.shape[0]}), got [{t.min()}, {t.max()}]"
-        )
+        raise GenofaceError(f"triangle indices must lie in [0, {v.shape[0]}), got [{t.min()}, {t.max()}]")
     if not np.isfinite(v).all():
         raise GenofaceError("vertices contain NaN or infinite coordinates")
     return v, t.astype(np.int64, copy=False)
@@ -121,9 +119,7 @@ def render_mesh(
     else:
         vals = np.asarray(values, dtype=np.float64)
         if vals.shape != (v.shape[0],):
-            raise GenofaceError(
-                f"values must have one number per vertex ({v.shape[0]}), got {vals.shape}"
-            )
+            raise GenofaceError(f"values must have one number per vertex ({v.shape[0]}), got {vals.shape}")
         lo = np.nanmin(vals) if vmin is None else vmin
         hi = np.nanmax(vals) if vmax is None else vmax
         colormap = colormaps[cmap] if isinstance(cmap, str) else cmap
@@ -138,9 +134,7 @@ def render_mesh(
     keep = np.flatnonzero(facing)[order]
     face_rgb = vertex_rgb[t[keep]].mean(axis=1)
     # Edges in the face colour close the hairline gaps antialiasing leaves between polygons.
-    coll = PolyCollection(
-        p[keep, :, :2], facecolors=face_rgb, edgecolors=face_rgb, linewidths=0.3, antialiaseds=True
-    )
+    coll = PolyCollection(p[keep, :, :2], facecolors=face_rgb, edgecolors=face_rgb, linewidths=0.3, antialiaseds=True)
     ax.add_collection(coll)
     _fit_axes(ax, cam[:, 0].min(), cam[:, 0].max(), cam[:, 1].min(), cam[:, 1].max())
     return coll
@@ -161,10 +155,7 @@ def _per_mesh_values(values, n_meshes: int) -> list[np.ndarray | None]:
         return [values] * n_meshes
     values = list(values)
     if len(values) != n_meshes:
-        raise GenofaceError(
-            f"values: got {len(values)} arrays for {n_meshes} meshes; give one per mesh or one"
-            " for all"
-        )
+        raise GenofaceError(f"values: got {len(values)} arrays for {n_meshes} meshes; give one per mesh or one for all")
     return [None if x is None else np.asarray(x, dtype=np.float64) for x in values]
 
 
@@ -240,12 +231,8 @@ def render_faces(
             if r == 0 and titles is not None:
                 ax.set_title(str(titles[c]), fontsize=9, pad=2)
     if given:
-        cax = fig.add_axes(
-            (1 - 0.75 * bar_w / fig_w, 0.15, 0.12 * bar_w / fig_w, 0.7 - title_h / fig_h)
-        )
-        mappable = ScalarMappable(
-            Normalize(lo, hi), colormaps[cmap] if isinstance(cmap, str) else cmap
-        )
+        cax = fig.add_axes((1 - 0.75 * bar_w / fig_w, 0.15, 0.12 * bar_w / fig_w, 0.7 - title_h / fig_h))
+        mappable = ScalarMappable(Normalize(lo, hi), colormaps[cmap] if isinstance(cmap, str) else cmap)
         bar = fig.colorbar(mappable, cax=cax)
         if colorbar_label:
             bar.set_label(colorbar_label, fontsize=9)

@@ -14,25 +14,19 @@ computes E[face | genome, covariates] exactly under the model; that is the ``ora
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import trimesh
-from scipy.spatial import cKDTree
 
 from genoface.errors import GenofaceError
-from genoface.shape import REGION_NAMES, ShapeModel
+from genoface.shape import REGION_NAMES
 
 TRUTH_FILE = "face_model.npz"
 TRUTH_META = "face_model.json"
 
 # Frequencies are kept away from 0 and 1 so that likelihoods stay finite.
 _FREQ_FLOOR = 1e-3
-# How far (mm) a localized effect bleeds past its region's edge.
-_REGION_FALLOFF_MM = 6.0
-# Nose lengthening with age: about 1.3 mm per decade in adults (see _presets).
-NOSE_MM_PER_DECADE = 1.3
 
 
 @dataclass(eq=False)
@@ -226,66 +220,3 @@ def _impute(x: np.ndarray, post: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     if not np.isnan(x).any():
         return x
     return np.where(np.isnan(x), post @ (2.0 * freqs), x)
-
-
-# ---- construction ---------------------------------------------------------------------------
-
-
-def smooth_region_weight(vertices: np.ndarray, mask: np.ndarray, falloff_mm: float = _REGION_FALLOFF_MM) -> np.ndarray:
-    """1 inside the region, a Gaussian fall-off with distance outside it (V,)."""
-    if not mask.any():
-        return np.zeros(len(vertices))
-    d, _ = cKDTree(vertices[mask]).query(vertices)
-    return np.exp(-0.5 * (d / falloff_mm) ** 2)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
-
-
-def _random_field(shape: ShapeModel, rng: np.random.Generator) -> np.ndarray:
-    """A random displacement (3V,) distributed like shape-space variation."""
-    return shape.scaled_basis @ rng.standard_normal(shape.n_components)
-
-
-def nose_lengthening_field(shape: ShapeModel) -> np.ndarray:
-    """(3V,) displacement lengthening the nose (nasion to subnasale) by exactly 1 mm.
-
-    Nose vertices move down and slightly forward in proportion to their height below the
-    nasion, so the nasion stays put and the tip and columella descend, as in adult ageing.
-    """
-    v = shape.mean
-    lm = shape.landmarks
-    n_y, sn_y = v[lm["nasion"], 1], v[lm["subnasale"], 1]
-    weight = smooth_region_weight(v, shape.region_mask("nose"))
-    u = np.clip((n_y - v[:, 1]) / (n_y - sn_y), 0.0, 1.2) * weight
-    field = (u[:, None] * np.array([0.0, -1.0, 0.25])[None, :]).ravel()
-    return field / _landmark_distance_change(shape, field, "nasion", "subnasale")
-
-
-def _landmark_distance_change(shape: ShapeModel, field: np.ndarray, a: str, b: str) -> float:
-    v = shape.mean
-    moved = v + field.reshape(-1, 3)
-    ia, ib = shape.landmarks[a], shape.landmarks[b]
-    return float(np.linalg.norm(moved[ia] - moved[ib]) - np.linalg.norm(v[ia] - v[ib]))
-
-
-def adiposity_field(shape: ShapeModel) -> np.ndarray:
-    """(3V,) unit-norm outward displacement of the cheeks, chin and jaw (facial fat)."""
-    mesh = trimesh.Trimesh(shape.mean, shape.triangles, process=False)
-    normals = np.asarray(mesh.vertex_normals)
-    mask = shape.region_mask("cheeks") | shape.region_mask("chin")
-    weight = smooth_region_weight(shape.mean, mask, falloff_mm=12.0)
-    return _unit((normals * weight[:, None]).ravel())
-
-
-def sagging_field(shape: ShapeModel) -> np.ndarray:
-    """(3V,) unit-norm ageing of the soft tissue: cheeks, jowls and lips descend and recede."""
-    mask = shape.region_mask("cheeks") | shape.region_mask("chin") | shape.region_mask("mouth")
-    weight = smooth_region_weight(shape.mean, mask, falloff_mm=10.0)
-    return _unit((weight[:, None] * np.array([0.0, -1.0, -0.3])[None, :]).ravel())
-
-
-def size_field(shape: ShapeModel) -> np.ndarray:
-    """(3V,) unit-norm isotropic growth about the face's centroid."""
-    return _unit((shape.mean - shape.mean.mean(axis=0)).ravel())

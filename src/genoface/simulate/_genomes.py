@@ -177,50 +177,33 @@ def _validate(
     model = species.get_demographic_model(layout.demographic_model)
     sampling = [p.name for p in model.populations if p.allow_samples]
     if not isinstance(populations, Mapping) or len(populations) == 0:
-        raise GenofaceError(
-            f"populations must map population names to counts, e.g. {{{sampling[0]!r}: 1000}}"
-        )
+        raise GenofaceError(f"populations must map population names to counts, e.g. {{{sampling[0]!r}: 1000}}")
     for name, count in populations.items():
         if name not in sampling:
             raise GenofaceError(
-                f"population {name!r} is not a sampled population of {model.id}; "
-                f"choose from {', '.join(sampling)}"
+                f"population {name!r} is not a sampled population of {model.id}; choose from {', '.join(sampling)}"
             )
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-            raise GenofaceError(
-                f"populations[{name!r}] must be a non-negative integer count of people, "
-                f"got {count!r}"
-            )
+            raise GenofaceError(f"populations[{name!r}] must be a non-negative integer count of people, got {count!r}")
     n = int(sum(populations.values()))
     if n < 2:
-        raise GenofaceError(
-            f"a cohort needs at least 2 people, got {n}; increase the population counts"
-        )
+        raise GenofaceError(f"a cohort needs at least 2 people, got {n}; increase the population counts")
     is_male = np.asarray(is_male)
     if is_male.ndim != 1 or len(is_male) != n:
-        raise GenofaceError(
-            f"is_male must be a 1-D array with one entry per person ({n}), "
-            f"got shape {is_male.shape}"
-        )
+        raise GenofaceError(f"is_male must be a 1-D array with one entry per person ({n}), got shape {is_male.shape}")
     if is_male.dtype != bool:
         if not np.isin(is_male, (0, 1)).all():
             raise GenofaceError("is_male must be boolean (True for men), got values other than 0/1")
         is_male = is_male.astype(bool)
     lengths = layout.contig_lengths
     if len(lengths) == 0:
-        raise GenofaceError(
-            "layout.contig_lengths is empty; give at least one autosomal contig length in bp"
-        )
+        raise GenofaceError("layout.contig_lengths is empty; give at least one autosomal contig length in bp")
     for length in lengths:
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise GenofaceError(
-                f"layout.contig_lengths must be positive integers (bp), got {length!r}"
-            )
+            raise GenofaceError(f"layout.contig_lengths must be positive integers (bp), got {length!r}")
     x = layout.x_length
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0:
-        raise GenofaceError(
-            f"layout.x_length must be a non-negative integer (bp; 0 = no X), got {x!r}"
-        )
+        raise GenofaceError(f"layout.x_length must be a non-negative integer (bp; 0 = no X), got {x!r}")
     if not (isinstance(layout.maf, (int, float, np.floating)) and 0 <= layout.maf < 0.5):
         raise GenofaceError(f"layout.maf must be in [0, 0.5), got {layout.maf!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -342,9 +325,7 @@ def _autosome_columns(
     column = np.full(ts.num_nodes, -1, dtype=np.int64)
     column[ts.samples()] = np.arange(ts.num_samples)
     nodes = ts.individuals_nodes
-    order = np.concatenate(
-        [np.flatnonzero(ts.individuals_population == pop_id[name]) for name in populations]
-    )
+    order = np.concatenate([np.flatnonzero(ts.individuals_population == pop_id[name]) for name in populations])
     pairs = column[nodes[order, :2]]
     return pairs[:, 0], pairs[:, 1]
 
@@ -388,9 +369,7 @@ def _filter_sites(ts: tskit.TreeSequence, maf: float) -> tskit.TreeSequence:
     return ts.delete_sites(np.flatnonzero(~keep), record_provenance=False)
 
 
-def _decode_into(
-    ts: tskit.TreeSequence, a: np.ndarray, b: np.ndarray, out: np.ndarray, offset: int
-) -> None:
+def _decode_into(ts: tskit.TreeSequence, a: np.ndarray, b: np.ndarray, out: np.ndarray, offset: int) -> None:
     """Write the ALT dosage of every site of ``ts`` into ``out[:, offset:offset + num_sites]``.
 
     Person i's dosage is haplotype column ``a[i]`` + column ``b[i]`` (equal columns for a

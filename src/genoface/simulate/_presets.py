@@ -12,8 +12,9 @@ Published anchors for the ``realistic`` calibration:
 - in adults the nose lengthens about 1.3 mm per decade (e.g. Sforza et al. 2010; Farkas);
 - twin heritability of shape components is 0.4-0.8 (e.g. Tsagkrasoulis 2017; Cole 2017), while
   SNP-based prediction at n = 10,000 explains only a few percent per component: here SNP
-  heritability of shape is 0.25 of total variance spread over hundreds of regional loci and
-  thousands of background SNPs, so a GWAS-based predictor at n = 10,000 recovers little.
+  heritability of shape is 0.25 of total variance over 300 regional loci and 10,000 background
+  SNPs, so even an ideal linear predictor at n = 10,000 explains at most about 5%
+  (Daetwyler et al. 2008: h2 / (1 + M / (N h2))).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class GeneticArchitecture:
     """
 
     n_regional_loci: int = 300
-    n_background_snps: int = 3000
+    n_background_snps: int = 10_000
     regional_share: float = 0.4
     effect_shape: float = 1.0
     min_maf: float = 0.05
@@ -66,7 +67,9 @@ class Preset:
             raise GenofaceError(f"preset {self.name!r}: unknown variance components {sorted(unknown)}")
         total = sum(self.fractions.values())
         if any(f < 0 for f in self.fractions.values()) or total > 1.0 + 1e-9:
-            raise GenofaceError(f"preset {self.name!r}: variance fractions must be >= 0 and sum to <= 1, got {total:.3f}")
+            raise GenofaceError(
+                f"preset {self.name!r}: variance fractions must be >= 0 and sum to <= 1, got {total:.3f}"
+            )
 
     @property
     def n(self) -> int:
@@ -140,7 +143,7 @@ PRESETS: dict[str, Preset] = {
             name="realistic",
             description=(
                 "Calibrated to published studies: sex 13% and ancestry 10% of shape variance, age and "
-                "BMI a further 14%, SNP heritability 0.25 over 300 regional loci and 3,000 background "
+                "BMI a further 14%, SNP heritability 0.25 over 300 regional loci and 10,000 background "
                 "SNPs; three continental populations (YRI, CEU, CHB; stdpopsim OutOfAfrica_3G09). "
                 "Small by default so that it runs in seconds."
             ),
@@ -177,7 +180,7 @@ PRESETS: dict[str, Preset] = {
             ),
             populations={"CEU": 2000},
             layout=GenomeLayout(contig_lengths=(2_000_000,) * 4, x_length=1_000_000, maf=0.01),
-            fractions={"sex": 0.10, "age": 0.05, "bmi": 0.05, "genetic": 0.50},
+            fractions={"sex": 0.10, "age": 0.08, "bmi": 0.05, "genetic": 0.50},
             architecture=GeneticArchitecture(
                 n_regional_loci=20, n_background_snps=0, regional_share=1.0, effect_shape=4.0, min_maf=0.1
             ),

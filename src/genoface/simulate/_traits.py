@@ -63,10 +63,12 @@ class TraitTruth:
     height_effects: list[float]
     height_centre: list[float]
     height_residual_sd: float
-    note: str = field(default=(
-        "simulated: panel SNPs are coalescent stand-ins named with HIrisPlex-S rsIDs; "
-        "effects are the simulator's own, not published coefficients"
-    ))
+    note: str = field(
+        default=(
+            "simulated: panel SNPs are coalescent stand-ins named with HIrisPlex-S rsIDs; "
+            "effects are the simulator's own, not published coefficients"
+        )
+    )
 
     def save(self, directory: Path) -> None:
         (Path(directory) / "traits.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
