@@ -1,13 +1,17 @@
-"""Atomic output: a directory appears complete or not at all."""
+"""Writing output: directories and files appear complete or not at all; plain JSON."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from genoface.errors import GenofaceError
 
@@ -25,7 +29,7 @@ def atomic_directory(target: str | os.PathLike, *, overwrite: bool = False) -> I
         raise GenofaceError(f"{target} already exists; choose another --out or remove it first")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private (0700); give it the usual mode
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private (0700); give it the usual mode
     try:
         yield tmp
     except BaseException:
@@ -47,7 +51,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -55,7 +59,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def current_umask() -> int:
+    """The process umask (the only portable way to read it is to set it and put it back)."""
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON; NumPy scalars and arrays and paths become plain JSON."""
+    Path(path).write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")

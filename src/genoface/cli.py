@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="genoface: 3D faces and appearance traits from SNP genotypes, and re-identification risk.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click errors: "Error: ..." on one line
 )
 console = Console(stderr=True)
 out_console = Console()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_directory
+from genoface._fs import atomic_directory, write_json
 from genoface.cohort._cache import read_cache, source_signature, write_cache
 from genoface.errors import GenofaceError
 from genoface.io.covariates import REQUIRED_COLUMNS, SEXES, read_covariates, write_covariates
@@ -255,7 +255,7 @@ class Cohort:
             )
         meta = {**self.meta, "format_version": COHORT_FORMAT_VERSION, "n": self.n_samples, "units": "mm"}
         meta.setdefault("simulated", False)
-        (d / _META).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        write_json(d / _META, meta)
         sex = self.covariates["sex"].to_numpy(dtype=str)
         if genotype_format == "vcf":
             has_x = self.variants["chrom"].isin(X_CHROMS).any()
@@ -531,16 +531,6 @@ def _update_hash(h: Any, arr: np.ndarray, rows_per_step: int = 1024) -> None:
         return
     for i in range(0, len(arr), rows_per_step):
         h.update(np.ascontiguousarray(arr[i : i + rows_per_step]).data)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
 
 def _round(x: float) -> float | None:

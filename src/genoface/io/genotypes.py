@@ -22,6 +22,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from genoface._fs import current_umask
 from genoface.errors import GenofaceError
 
 log = logging.getLogger(__name__)
@@ -426,7 +427,7 @@ def _atomic_stream(path: Path) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -467,7 +468,9 @@ def write_vcf(
             hap = None
     prefixes = [
         f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t.\tGT\t".encode()
-        for c, p, i, r, a in zip(variants["chrom"], variants["pos"], variants["id"], variants["ref"], variants["alt"], strict=False)
+        for c, p, i, r, a in zip(
+            variants["chrom"], variants["pos"], variants["id"], variants["ref"], variants["alt"], strict=False
+        )
     ]
     step = max(1, _WRITE_BYTES // (4 * n))
 
@@ -567,12 +570,6 @@ def write_plink(
         raise GenofaceError(f"{bed}: could not write the PLINK fileset ({e})") from None
     log.debug("wrote %s: %d samples x %d variants", bed, n, m)
     return bed
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
 
 
 def _some(items: Sequence[str], k: int = 5) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from genoface import __version__
-from genoface._fs import atomic_directory
+from genoface._fs import atomic_directory, write_json
 from genoface.errors import GenofaceError
 
 MODEL_FORMAT_VERSION = 1
@@ -98,7 +98,7 @@ class FaceModel(ABC):
             "provenance": {"genoface_version": __version__, **getattr(self, "provenance_", {}), **(provenance or {})},
         }
         with atomic_directory(path, overwrite=overwrite) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+            write_json(tmp / CONFIG_FILE, config)
             np.savez_compressed(tmp / WEIGHTS_FILE, **{k: _plain(v) for k, v in arrays.items()})
         return Path(path)
 
@@ -153,13 +153,3 @@ def _plain(a: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "O":
         return a.astype(str)
     return a
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")

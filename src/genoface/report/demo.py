@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genoface._fs import atomic_write_bytes
+from genoface._fs import atomic_write_bytes, write_json
 from genoface.report.summary import cohort_overview, variance_rows
 from genoface.shape.render import render_faces
 from genoface.simulate import DEFAULT_PRESET, simulate
@@ -65,9 +64,7 @@ def run_demo(out: str | os.PathLike, *, seed: int = 0, shape_model=None, progres
     )
     report = out / "report.html"
     atomic_write_bytes(report, _html(cohort, result.variance, faces_png, effects_png).encode())
-    (out / "summary.json").write_text(
-        json.dumps({"cohort": cohort.summary(), "variance": result.variance}, indent=2, default=str) + "\n"
-    )
+    write_json(out / "summary.json", {"cohort": cohort.summary(), "variance": result.variance})
     return DemoResult(cohort=cohort, variance=result.variance, report=report)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genoface._fs import write_json
 from genoface.errors import GenofaceError
 from genoface.shape import REGION_NAMES
 
@@ -186,7 +187,7 @@ class FaceTruth:
             else:
                 scalars[f.name] = value
         np.savez_compressed(directory / TRUTH_FILE, **arrays)
-        (directory / TRUTH_META).write_text(json.dumps(scalars, indent=2) + "\n")
+        write_json(directory / TRUTH_META, scalars)
 
     @classmethod
     def load(cls, directory: Path) -> FaceTruth:

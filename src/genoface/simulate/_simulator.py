@@ -3,7 +3,6 @@ and traits, written in the cohort directory format with the truth the oracle nee
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from genoface import __version__
-from genoface._fs import atomic_directory
+from genoface._fs import atomic_directory, write_json
 from genoface.cohort import COHORT_FORMAT_VERSION, Cohort
 from genoface.errors import GenofaceError
 from genoface.shape import ShapeModel, load_shape_model
@@ -159,7 +158,7 @@ def simulate(
             truth_dir.mkdir()
             truth.save(truth_dir)
             trait_truth.save(truth_dir)
-            (truth_dir / "variance.json").write_text(json.dumps(variance, indent=2) + "\n")
+            write_json(truth_dir / "variance.json", variance)
             (truth_dir / "README.txt").write_text(_TRUTH_README)
         cohort.path = Path(out)
         progress("writing", 1, 1)

@@ -9,12 +9,13 @@ logit for eye and hair colour, an ordinal logit for skin colour) — not publish
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from genoface._fs import write_json
 
 EYE_COLOURS = ("blue", "intermediate", "brown")
 HAIR_COLOURS = ("blond", "brown", "red", "black")
@@ -71,7 +72,7 @@ class TraitTruth:
     )
 
     def save(self, directory: Path) -> None:
-        (Path(directory) / "traits.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_json(Path(directory) / "traits.json", asdict(self))
 
 
 def choose_panel(freqs: pd.DataFrame, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
