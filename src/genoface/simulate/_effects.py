@@ -104,8 +104,6 @@ def build_face_truth(
     freqs: pd.DataFrame,
     picks: dict[str, np.ndarray],
     ids: np.ndarray,
-    is_male: np.ndarray,
-    age: np.ndarray,
     rng: np.random.Generator,
 ) -> FaceTruth:
     """Draw every effect and scale each component to its requested share of shape variance."""

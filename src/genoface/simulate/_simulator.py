@@ -95,24 +95,17 @@ def simulate(
     variants.loc[picks["panel"], "id"] = [rsid for rsid, _, _ in PANEL]
     ids = variants["id"].to_numpy()
 
-    truth = build_face_truth(shape, p, genomes, freqs, picks, ids, is_male, age, rng_effects)
+    truth = build_face_truth(shape, p, genomes, freqs, picks, ids, rng_effects)
     bmi_dosage = genomes.genotypes[:, picks["bmi"]].astype(float)
     bmi = np.round(_draw_bmi(truth, pop_idx, is_male, age, bmi_dosage, rng_bmi), 2)
     faces, variance = _draw_faces(
         truth, shape, p, genomes.genotypes[:, picks["shape"]], pop_idx, is_male, age, bmi, rng_faces, progress
     )
 
-    trait_truth = build_trait_truth(
-        list(ids[picks["panel"]]), ids[picks["height"]], genomes.genotypes[:, picks["height"]].astype(float), rng_traits
-    )
-    traits = simulate_traits(
-        trait_truth,
-        genomes.genotypes[:, picks["panel"]].astype(float),
-        genomes.genotypes[:, picks["height"]].astype(float),
-        pops,
-        sex,
-        rng_traits,
-    )
+    height_dosage = genomes.genotypes[:, picks["height"]].astype(float)
+    trait_truth = build_trait_truth(list(ids[picks["panel"]]), ids[picks["height"]], height_dosage, rng_traits)
+    panel_dosage = genomes.genotypes[:, picks["panel"]].astype(float)
+    traits = simulate_traits(trait_truth, panel_dosage, height_dosage, pops, sex, rng_traits)
     sample_ids = np.array([f"GF{i + 1:06d}" for i in range(n_people)])
     covariates = pd.DataFrame(
         {"sex": sex, "age": age, "bmi": bmi, "population": pops, **{c: traits[c].to_numpy() for c in traits}},
@@ -140,7 +133,7 @@ def simulate(
         sample_ids=sample_ids,
         genotypes=genomes.genotypes,
         variants=variants,
-        faces=faces.astype(np.float32),
+        faces=faces,
         template_vertices=shape.mean,
         template_triangles=shape.triangles,
         covariates=covariates,
