@@ -1,0 +1,132 @@
+"""The evaluation protocol's metrics (DESIGN.md, "The evaluation protocol"), as pure functions.
+
+Identification works on a score matrix ``S`` (n_genomes, n_faces) in which genome ``i``'s
+true face is face ``i`` and every test face is in the gallery; higher scores mean "more likely
+the same person".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import gammaln
+
+from genoface.errors import GenofaceError
+
+#: Gallery shares of Sero et al.'s R1, R10 and R20.
+RANK_SHARES = {"R1": 0.01, "R10": 0.10, "R20": 0.20}
+
+
+def _check_square(scores: np.ndarray) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] < 2:
+        raise GenofaceError(f"a score matrix must be square with at least 2 people, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise GenofaceError("the score matrix holds NaN or infinite scores")
+    return s
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """rank_i = 1 + the number of faces scoring strictly higher than genome i's true face."""
+    s = _check_square(scores)
+    return 1 + (s > np.diag(s)[:, None]).sum(axis=1)
+
+
+def rank_threshold(share: float, gallery_size: int) -> int:
+    """Largest rank that counts as "within the top ``share`` of the gallery" (at least 1)."""
+    return max(1, math.floor(share * gallery_size + 1e-9))
+
+
+def select_among(rank: np.ndarray, gallery_size: int, k: int = 10) -> np.ndarray:
+    """Per person, the exact chance that the true face wins among itself and ``k - 1`` others
+    drawn at random from the gallery: all of them must come from the faces ranked below it,
+    i.e. C(N - rank, k - 1) / C(N - 1, k - 1) (Lippert et al.'s select-among-k)."""
+    n, r = gallery_size, np.asarray(rank)
+    if k < 2 or k > n:
+        raise GenofaceError(f"select-among-{k} needs a gallery of at least {k} faces, got {n}")
+    below = n - r
+    out = np.zeros(len(r))
+    ok = below >= k - 1
+    out[ok] = np.exp(_log_comb(below[ok], k - 1) - _log_comb(n - 1, k - 1))
+    return out
+
+
+def _log_comb(a, b) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
+
+
+def cmc(rank: np.ndarray, gallery_size: int) -> np.ndarray:
+    """Cumulative match characteristic: share of people with rank <= k, for k = 1..N."""
+    counts = np.bincount(np.asarray(rank), minlength=gallery_size + 1)[1:]
+    return np.cumsum(counts) / len(rank)
+
+
+def genuine_impostor(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine (diagonal) and impostor (off-diagonal) scores."""
+    s = _check_square(scores)
+    off = ~np.eye(len(s), dtype=bool)
+    return np.diag(s).copy(), s[off]
+
+
+def auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """P(genuine > impostor) + P(tie)/2 (the Mann-Whitney form of the ROC area)."""
+    both = np.concatenate([genuine, impostor])
+    order = np.argsort(both, kind="mergesort")
+    sorted_scores = both[order]
+    # Average ranks for ties.
+    ranks_ = np.empty(len(both))
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks_[order] = np.repeat(avg, counts)
+    n_g, n_i = len(genuine), len(impostor)
+    return float((ranks_[:n_g].sum() - n_g * (n_g + 1) / 2) / (n_g * n_i))
+
+
+def eer(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Equal error rate: where the false-accept and false-reject rates cross (interpolated)."""
+    thresholds = np.unique(np.concatenate([genuine, impostor]))
+    g, i = np.sort(genuine), np.sort(impostor)
+    # Accept when score >= threshold.
+    frr = np.searchsorted(g, thresholds, side="left") / len(g)
+    far = 1 - np.searchsorted(i, thresholds, side="left") / len(i)
+    frr = np.concatenate([[0.0], frr, [1.0]])
+    far = np.concatenate([[1.0], far, [0.0]])
+    diff = far - frr  # decreasing from +1 to -1
+    j = int(np.argmax(diff <= 0))
+    if diff[j] == 0:
+        return float(far[j])
+    # Linear interpolation between steps j-1 and j.
+    t = diff[j - 1] / (diff[j - 1] - diff[j])
+    return float(far[j - 1] + t * (far[j] - far[j - 1]))
+
+
+def identification_metrics(scores: np.ndarray) -> dict[str, float]:
+    """top1, R1, R10, R20, select10, auc and eer, with the gallery size and chance levels."""
+    r = ranks(scores)
+    n = len(r)
+    g, i = genuine_impostor(scores)
+    out: dict[str, float] = {"gallery_size": n, "top1": float(np.mean(r == 1)), "chance_top1": 1.0 / n}
+    for name, share in RANK_SHARES.items():
+        k = rank_threshold(share, n)
+        out[name] = float(np.mean(r <= k))
+        out[f"chance_{name}"] = k / n
+    if n >= 10:
+        out["select10"] = float(select_among(r, n, 10).mean())
+        out["chance_select10"] = 0.1
+    out["auc"], out["chance_auc"] = auc(g, i), 0.5
+    out["eer"], out["chance_eer"] = eer(g, i), 0.5
+    out["mean_rank"] = float(r.mean())
+    return out
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float], n_people: int, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(indices)`` over people drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n_people, n_people)) for _ in range(n_boot)])
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

@@ -1,0 +1,105 @@
+"""Evaluation metrics on hand-computed cases and against their chance levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from genoface.errors import GenofaceError
+from genoface.evaluate import (
+    auc,
+    bootstrap_ci,
+    cmc,
+    eer,
+    genuine_impostor,
+    identification_metrics,
+    rank_threshold,
+    ranks,
+    select_among,
+)
+
+
+def test_ranks_by_hand():
+    s = np.array([[3.0, 1, 2], [5, 4, 1], [0, 9, 8]])
+    np.testing.assert_array_equal(ranks(s), [1, 2, 2])
+    # Ties with the true face do not push it down: only strictly higher scores count.
+    np.testing.assert_array_equal(ranks(np.array([[1.0, 1.0], [0.0, 2.0]])), [1, 1])
+
+
+def test_rank_thresholds_follow_the_gallery_share():
+    # Sero et al.'s gallery of 295: top 1% is rank <= 2, 10% rank <= 29, 20% rank <= 59.
+    assert [rank_threshold(p, 295) for p in (0.01, 0.10, 0.20)] == [2, 29, 59]
+    assert rank_threshold(0.01, 50) == 1  # never below rank 1
+    assert rank_threshold(0.10, 100) == 10
+
+
+def test_select_among_by_hand():
+    # Gallery of 11, pick 9 others: rank 1 always wins, rank 2 wins only if the one face above
+    # it is not drawn (1 - 9/10), rank 3 never can.
+    np.testing.assert_allclose(select_among(np.array([1, 2, 3]), 11, 10), [1.0, 0.1, 0.0])
+    # Averaged over uniformly random ranks the chance is exactly 1/k.
+    n = 57
+    assert select_among(np.arange(1, n + 1), n, 10).mean() == pytest.approx(0.1)
+    assert select_among(np.arange(1, n + 1), n, 2).mean() == pytest.approx(0.5)
+
+
+def test_cmc_by_hand():
+    np.testing.assert_allclose(cmc(np.array([1, 2, 2, 4]), 4), [0.25, 0.75, 0.75, 1.0])
+
+
+def test_auc_by_hand_and_against_sklearn():
+    g, i = np.array([3.0, 5.0]), np.array([1.0, 4.0, 5.0])
+    # Pairs: 3>1, 3<4, 3<5, 5>1, 5>4, 5=5 (half) -> 3.5 / 6.
+    assert auc(g, i) == pytest.approx(3.5 / 6)
+    rng = np.random.default_rng(0)
+    g, i = rng.normal(1, 1, 300).round(1), rng.normal(0, 1, 3000).round(1)
+    labels = np.r_[np.ones(len(g)), np.zeros(len(i))]
+    assert auc(g, i) == pytest.approx(roc_auc_score(labels, np.r_[g, i]))
+
+
+def test_eer_by_hand():
+    # At threshold 2.5 one of three genuine scores is rejected and one of three impostors accepted.
+    assert eer(np.array([2.0, 3.0, 4.0]), np.array([0.0, 1.0, 2.5])) == pytest.approx(1 / 3)
+    assert eer(np.array([5.0, 6.0]), np.array([1.0, 2.0])) == pytest.approx(0.0)
+    rng = np.random.default_rng(1)
+    assert eer(rng.normal(size=4000), rng.normal(size=4000)) == pytest.approx(0.5, abs=0.03)
+    # Two unit-variance normals one SD apart cross at 0.5: EER = Phi(-0.5) = 0.3085.
+    assert eer(rng.normal(1, 1, 20000), rng.normal(0, 1, 20000)) == pytest.approx(0.3085, abs=0.01)
+
+
+def test_perfect_and_random_score_matrices():
+    n = 60
+    perfect = -np.abs(np.subtract.outer(np.arange(n), np.arange(n))).astype(float)
+    m = identification_metrics(perfect)
+    assert m["top1"] == 1.0 and m["R1"] == 1.0 and m["select10"] == 1.0
+    assert m["auc"] == 1.0 and m["eer"] == 0.0
+    # Random scores sit at the chance levels (averaged over many draws).
+    rng = np.random.default_rng(2)
+    runs = [identification_metrics(rng.normal(size=(n, n))) for _ in range(200)]
+    for key in ("top1", "R10", "R20", "select10", "auc"):
+        assert np.mean([r[key] for r in runs]) == pytest.approx(runs[0][f"chance_{key}"], abs=0.02), key
+    assert runs[0]["chance_top1"] == pytest.approx(1 / n)
+
+
+def test_genuine_impostor_split():
+    s = np.arange(9.0).reshape(3, 3)
+    g, i = genuine_impostor(s)
+    np.testing.assert_array_equal(g, [0, 4, 8])
+    assert sorted(i) == [1, 2, 3, 5, 6, 7]
+
+
+def test_bad_score_matrices():
+    with pytest.raises(GenofaceError, match="square"):
+        ranks(np.zeros((3, 4)))
+    with pytest.raises(GenofaceError, match="NaN"):
+        ranks(np.array([[1.0, np.nan], [0.0, 1.0]]))
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_reproducible():
+    x = np.random.default_rng(3).normal(10, 2, 400)
+    ci = bootstrap_ci(lambda idx: x[idx].mean(), len(x), n_boot=500, seed=1)
+    assert ci[0] < x.mean() < ci[1]
+    assert ci == bootstrap_ci(lambda idx: x[idx].mean(), len(x), n_boot=500, seed=1)
+    # The 95% interval of a mean is about +-1.96 standard errors wide.
+    assert (ci[1] - ci[0]) / 2 == pytest.approx(1.96 * x.std() / np.sqrt(len(x)), rel=0.2)
