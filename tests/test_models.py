@@ -80,7 +80,7 @@ def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
 
 
 def test_unknown_model_name():
-    with pytest.raises(GenofaceError, match="unknown model 'nope'; choose one of: oracle"):
+    with pytest.raises(GenofaceError, match="unknown model .nope.; choose one of: mean, oracle"):
         make_model("nope")
 
 
@@ -101,3 +101,11 @@ def test_oracle_handles_missing_snps(cohort):
     err = lambda p: np.linalg.norm(p - test.faces, axis=2).mean()  # noqa: E731
     assert np.isfinite(half).all()
     assert err(full) < err(half) < err(np.broadcast_to(cohort.faces.mean(0), test.faces.shape))
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_faces_from_another_template_are_refused(name, cohort):
+    model = make_model(name).fit(cohort)
+    test = cohort.subset(np.arange(5))
+    with pytest.raises(GenofaceError, match="vertex template"):
+        model.score_matrix(test, test.faces[:, :-1])

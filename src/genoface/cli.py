@@ -157,6 +157,53 @@ def simulate(
 
 @app.command()
 @_user_errors
+def train(
+    cohort: Annotated[Path, typer.Option("--cohort", help="Cohort directory to train on.")],
+    model: Annotated[str, typer.Option("--model", help="Registered model name (see the README).")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to create.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed for models that draw random numbers.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Train a model on a whole cohort and save it as a model directory."""
+    from genoface.models.training import train_model
+
+    with console.status(f"training {model} on {cohort}"):
+        path = train_model(cohort, model, out, seed=seed, overwrite=overwrite)
+    out_console.print(f"model [bold]{model}[/] written to [bold]{path}[/]")
+
+
+@app.command()
+@_user_errors
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (genoface train).")],
+    genotypes: Annotated[Path, typer.Option("--genotypes", help="VCF/BCF or PLINK .bed (or prefix).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for one PLY mesh and one PNG per person (and age).")],
+    sample: Annotated[list[str] | None, typer.Option("--sample", help="Only these sample ids (repeatable).")] = None,
+    age: Annotated[float | None, typer.Option("--age", min=0, max=150, help="Age in years.")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="F or M.")] = None,
+    bmi: Annotated[float | None, typer.Option("--bmi", min=5, max=100, help="BMI in kg/m².")] = None,
+    ages: Annotated[str | None, typer.Option("--ages", help="Comma-separated ages: one face per age, e.g. 20,40,60.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Predict 3D faces from genotypes: a PLY mesh and a PNG render per person (and per age)."""
+    from genoface.models.prediction import parse_ages, predict_to_folder
+
+    written = predict_to_folder(
+        model,
+        genotypes,
+        out,
+        samples=sample,
+        age=age,
+        sex=sex,
+        bmi=bmi,
+        ages=parse_ages(ages),
+        overwrite=overwrite,
+    )
+    out_console.print(f"{len(written)} predicted faces written to [bold]{out}[/] (PLY + PNG)")
+
+
+@app.command()
+@_user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_output"),
     seed: Annotated[int, typer.Option("--seed")] = 0,

@@ -26,6 +26,8 @@ from genoface.errors import GenofaceError
 MODEL_FORMAT_VERSION = 1
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
+# Keys under which every model directory keeps its template mesh.
+_TEMPLATE_V, _TEMPLATE_T = "_template_vertices", "_template_triangles"
 
 
 class FaceModel(ABC):
@@ -53,6 +55,7 @@ class FaceModel(ABC):
         Default: minus the mean squared vertex distance between each predicted face and each
         face, computed face-block by face-block so the matrix is the only large output.
         """
+        self.check_faces(faces)
         pred = self.predict(genotypes, covariates).reshape(-1, np.prod(faces.shape[1:]))
         faces = np.asarray(faces, dtype=np.float64).reshape(faces.shape[0], -1)
         out = np.empty((pred.shape[0], faces.shape[0]))
@@ -69,6 +72,30 @@ class FaceModel(ABC):
         """Constructor arguments, read back from the attributes of the same names."""
         sig = inspect.signature(type(self).__init__)
         return {k: getattr(self, k) for k in sig.parameters if k != "self"}
+
+    def _remember_cohort(self, cohort) -> None:
+        """Keep the template (to write predictions as meshes and refuse foreign faces) and where
+        the model was trained (provenance)."""
+        self.template_vertices_ = np.asarray(cohort.template_vertices, dtype=np.float64)
+        self.template_triangles_ = np.asarray(cohort.template_triangles, dtype=np.int64)
+        self.provenance_ = {
+            "cohort": {
+                "name": cohort.meta.get("name"),
+                "n": cohort.n_samples,
+                "hash": cohort.hash(),
+                "simulated": cohort.is_simulated,
+            }
+        }
+
+    def check_faces(self, faces: np.ndarray) -> None:
+        """Refuse faces on another template than the one the model was trained on."""
+        self._check_fitted()
+        v = self.template_vertices_.shape[0]
+        if faces.ndim != 3 or faces.shape[1:] != (v, 3):
+            raise GenofaceError(
+                f"the faces have {faces.shape[1] if faces.ndim == 3 else '?'} vertices but model {self.name!r} "
+                f"was trained on a {v}-vertex template; use faces registered to the model's template"
+            )
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
@@ -97,6 +124,7 @@ class FaceModel(ABC):
             "state": scalars,
             "provenance": {"genoface_version": __version__, **getattr(self, "provenance_", {}), **(provenance or {})},
         }
+        arrays = {**arrays, _TEMPLATE_V: self.template_vertices_, _TEMPLATE_T: self.template_triangles_}
         with atomic_directory(path, overwrite=overwrite) as tmp:
             write_json(tmp / CONFIG_FILE, config)
             np.savez_compressed(tmp / WEIGHTS_FILE, **{k: _plain(v) for k, v in arrays.items()})
@@ -120,7 +148,11 @@ class FaceModel(ABC):
             raise GenofaceError(
                 f"{path / WEIGHTS_FILE}: corrupt or unreadable model weights ({exc}); retrain the model"
             ) from None
+        if _TEMPLATE_V not in arrays or _TEMPLATE_T not in arrays:
+            raise GenofaceError(f"{path / WEIGHTS_FILE}: no template mesh in the model; retrain the model")
         model = model_cls(**config["params"])
+        model.template_vertices_ = arrays.pop(_TEMPLATE_V)
+        model.template_triangles_ = arrays.pop(_TEMPLATE_T)
         model._set_state(config["state"], arrays)
         model.provenance_ = config.get("provenance", {})
         model.fitted_ = True

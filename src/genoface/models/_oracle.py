@@ -60,6 +60,7 @@ class OracleModel(FaceModel):
         if not cohort.is_simulated or cohort.truth_dir is None:
             raise GenofaceError("the oracle needs a simulated cohort with its truth/ folder (genoface simulate)")
         self.truth_ = FaceTruth.load(cohort.truth_dir)
+        self._remember_cohort(cohort)
         self.fitted_ = True
         return self
 

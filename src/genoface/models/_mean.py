@@ -1,0 +1,39 @@
+"""The simplest baseline: everyone gets the training cohort's mean face."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from genoface.models._base import FaceModel
+from genoface.models._oracle import genotype_arrays
+from genoface.models._registry import register_model
+
+
+@register_model
+class MeanFaceModel(FaceModel):
+    """Predicts the population mean face for every genome; ignores DNA and covariates."""
+
+    name = "mean"
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, cohort) -> Self:
+        self.mean_face_ = np.asarray(cohort.faces, dtype=np.float64).mean(axis=0)
+        self._remember_cohort(cohort)
+        self.fitted_ = True
+        return self
+
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        self._check_fitted()
+        ids, _, _ = genotype_arrays(genotypes)
+        return np.broadcast_to(self.mean_face_, (len(ids), *self.mean_face_.shape)).copy()
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {"mean_face": self.mean_face_}
+
+    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.mean_face_ = arrays["mean_face"]
