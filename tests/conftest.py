@@ -99,3 +99,29 @@ def sim_realistic(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("sim") / "realistic"
     return simulate("realistic", n=1500, seed=11, out=out, shape_model=builtin_shape_model())
+
+
+# ---- genetics toolkit (QC, PCA, sex) ---------------------------------------------------------------
+
+
+def simulate_genetics_cohort(populations: dict[str, int], seed: int = 1):
+    """A small simulated cohort for genotype work: two 1 Mb autosomes and a 2 Mb X, few causal
+    loci (faces are not the point). A 2 Mb X is few independent loci: tests that need each
+    woman's X heterozygosity measured well simulate a longer X."""
+    from genoface.simulate import GeneticArchitecture, GenomeLayout, Preset, simulate
+
+    preset = Preset(
+        "genetics",
+        "test",
+        populations,
+        GenomeLayout(contig_lengths=(1_000_000,) * 2, x_length=2_000_000),
+        {"genetic": 0.2},
+        architecture=GeneticArchitecture(n_regional_loci=5, n_background_snps=5),
+    )
+    return simulate(preset, seed=seed).cohort
+
+
+@pytest.fixture(scope="session")
+def genetics_cohort():
+    """300 simulated people, 100 each of YRI, CEU and CHB, with chromosome X."""
+    return simulate_genetics_cohort({"YRI": 100, "CEU": 100, "CHB": 100})

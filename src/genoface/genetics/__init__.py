@@ -1,5 +1,22 @@
-"""Genetics on dosage matrices: matching a genome file to a model's SNP list."""
+"""Genetics on dosage matrices, written against column blocks so the same code can run on
+NumPy arrays, memory maps and (later) chunked stores: QC, ancestry PCA, sex checks, and matching
+a genome file to a model's SNP list."""
 
 from genoface.genetics._align import align_dosages
+from genoface.genetics._pca import AncestryPCA, ld_prune
+from genoface.genetics._qc import hwe_exact_p, iter_blocks, sample_call_rate, standardize, variant_qc, variant_stats
+from genoface.genetics._sex import check_sex, x_inbreeding
 
-__all__ = ["align_dosages"]
+__all__ = [
+    "AncestryPCA",
+    "align_dosages",
+    "check_sex",
+    "hwe_exact_p",
+    "iter_blocks",
+    "ld_prune",
+    "sample_call_rate",
+    "standardize",
+    "variant_qc",
+    "variant_stats",
+    "x_inbreeding",
+]
