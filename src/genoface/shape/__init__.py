@@ -9,7 +9,11 @@ from __future__ import annotations
 import os
 
 from genoface.shape._builtin import builtin_shape_model
+from genoface.shape._errors import aligned_error, per_vertex_error, region_errors
+from genoface.shape._mesh_ops import MeshLevel, downsampling_hierarchy, k_ring, spiral_sequences, vertex_neighbours
 from genoface.shape._model import LANDMARK_NAMES, REGION_NAMES, ShapeModel
+from genoface.shape._pca import ShapePCA
+from genoface.shape._procrustes import align_to, generalized_procrustes, rigid_align
 from genoface.shape._regions import segment_regions
 from genoface.shape._sfm import SHAPE_MODEL_ENV, load_sfm
 from genoface.shape.render import VIEWS, render_faces, render_mesh
@@ -29,11 +33,23 @@ __all__ = [
     "REGION_NAMES",
     "SHAPE_MODEL_ENV",
     "VIEWS",
+    "MeshLevel",
     "ShapeModel",
+    "ShapePCA",
+    "align_to",
+    "aligned_error",
     "builtin_shape_model",
+    "downsampling_hierarchy",
+    "generalized_procrustes",
+    "k_ring",
     "load_sfm",
     "load_shape_model",
+    "per_vertex_error",
+    "region_errors",
     "render_faces",
     "render_mesh",
+    "rigid_align",
     "segment_regions",
+    "spiral_sequences",
+    "vertex_neighbours",
 ]

@@ -1,0 +1,114 @@
+"""ShapePCA: recovers the eigenvalues of the shape spaces it samples from; exact round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genoface.errors import GenofaceError
+from genoface.shape import builtin_shape_model, load_sfm
+from genoface.shape._pca import ShapePCA
+
+SFM_DIR = Path(__file__).resolve().parents[2] / "shared/data/sfm"
+
+
+def _sample(model, n, seed):
+    rng = np.random.default_rng(seed)
+    return model.reconstruct(rng.standard_normal((n, model.n_components)))
+
+
+def _check_recovers(model, n, seed):
+    faces = _sample(model, n, seed)
+    pca = ShapePCA().fit(faces)
+    k = model.n_components
+    # The samples live in the model's K-dimensional space: exactly K non-null components.
+    assert pca.n_components_ == k
+    lam, lam_hat = model.eigenvalues, pca.explained_variance_
+    # Sample eigenvalues: relative sampling SD about sqrt(2 / n); allow ~4 SD, and the total
+    # variance (a sum of K such estimates) much tighter.
+    rel = np.abs(lam_hat / lam - 1.0)
+    assert rel.max() < 4.5 * np.sqrt(2.0 / n), rel.max()
+    assert abs(lam_hat.sum() / lam.sum() - 1.0) < 3 * np.sqrt(2.0 / n)
+    np.testing.assert_allclose(pca.explained_variance_ratio_.sum(), 1.0, atol=1e-10)
+    # The fitted mean approaches the model's mean: sampling SD of each coordinate is
+    # sqrt(var / n); check the RMS over vertices.
+    rms = np.sqrt(((pca.mean_ - model.mean) ** 2).sum(axis=1).mean())
+    assert rms < 3 * np.sqrt(lam.sum() / model.n_vertices / n)
+    # The fitted axes span the model's: projecting them onto the basis keeps their length.
+    np.testing.assert_allclose(np.linalg.norm(pca.components_ @ model.basis, axis=1), 1.0, atol=1e-8)
+    # Well-separated leading axes match one to one (up to sign).
+    gap = lam[:-1] / lam[1:]
+    lead = int(np.argmax(gap < 1.3)) if (gap < 1.3).any() else k - 1
+    for i in range(max(lead, 1)):
+        assert abs(pca.components_[i] @ model.basis[:, i]) > 0.9
+    return pca, faces
+
+
+def test_recovers_builtin_eigenvalues():
+    _check_recovers(builtin_shape_model(), n=1000, seed=0)
+
+
+@pytest.mark.skipif(not SFM_DIR.exists(), reason="Surrey Face Model not available")
+def test_recovers_sfm_eigenvalues():
+    _check_recovers(load_sfm(SFM_DIR), n=1000, seed=1)
+
+
+def test_round_trip_is_exact_at_full_rank():
+    model = builtin_shape_model()
+    faces = _sample(model, 30, 2) + np.random.default_rng(3).normal(scale=0.5, size=(30, model.n_vertices, 3))
+    pca = ShapePCA().fit(faces)
+    assert pca.n_components_ == 29  # n - 1 after centring
+    back = pca.inverse_transform(pca.transform(faces))
+    assert np.abs(back - faces).max() < 1e-8
+    np.testing.assert_allclose(pca.components_ @ pca.components_.T, np.eye(29), atol=1e-10)
+    # Scores have the explained variance as their sample variance.
+    np.testing.assert_allclose(pca.transform(faces).var(axis=0, ddof=1), pca.explained_variance_, rtol=1e-8)
+
+
+def test_n_components_int_and_fraction():
+    model = builtin_shape_model()
+    faces = _sample(model, 200, 4)
+    full = ShapePCA().fit(faces)
+    five = ShapePCA(5).fit(faces)
+    assert five.components_.shape == (5, 3 * model.n_vertices)
+    np.testing.assert_allclose(five.explained_variance_, full.explained_variance_[:5])
+    frac = ShapePCA(0.9).fit(faces)
+    cum = np.cumsum(full.explained_variance_ratio_)
+    assert frac.n_components_ == int(np.searchsorted(cum, 0.9) + 1)
+    assert frac.explained_variance_ratio_.sum() >= 0.9 > frac.explained_variance_ratio_[:-1].sum()
+    # Truncated scores reconstruct the projection onto the leading axes.
+    recon = five.inverse_transform(five.transform(faces))
+    assert np.sqrt(((recon - faces) ** 2).sum(axis=(1, 2)).mean()) < np.sqrt(full.explained_variance_[5:].sum() * 1.01)
+
+
+def test_arrays_round_trip_without_pickle(tmp_path):
+    model = builtin_shape_model()
+    faces = _sample(model, 50, 5)
+    pca = ShapePCA(10).fit(faces)
+    np.savez(tmp_path / "pca.npz", **pca.to_arrays())
+    with np.load(tmp_path / "pca.npz", allow_pickle=False) as z:
+        again = ShapePCA.from_arrays(z)
+    np.testing.assert_array_equal(again.transform(faces), pca.transform(faces))
+    np.testing.assert_array_equal(again.explained_variance_ratio_, pca.explained_variance_ratio_)
+
+
+def test_fit_is_deterministic_and_checks_input():
+    model = builtin_shape_model()
+    faces = _sample(model, 20, 6)
+    a, b = ShapePCA(4).fit(faces), ShapePCA(4).fit(faces.copy())
+    np.testing.assert_array_equal(a.components_, b.components_)
+    with pytest.raises(GenofaceError, match="not fitted"):
+        ShapePCA().transform(faces)
+    for bad in (0, 1.5, "all", True):
+        with pytest.raises(GenofaceError, match="n_components"):
+            ShapePCA(bad).fit(faces)
+    with pytest.raises(GenofaceError, match="span only"):
+        ShapePCA(25).fit(faces)
+    with pytest.raises(GenofaceError, match="vertices"):
+        a.transform(faces[:, :100])
+    nan = faces.copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(GenofaceError, match="NaN"):
+        ShapePCA().fit(nan)
