@@ -80,7 +80,7 @@ def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
 
 
 def test_unknown_model_name():
-    with pytest.raises(GenofaceError, match="unknown model .nope.; choose one of: mean, oracle"):
+    with pytest.raises(GenofaceError, match="unknown model .nope.; choose one of: demographic, mean, oracle"):
         make_model("nope")
 
 
@@ -109,3 +109,15 @@ def test_faces_from_another_template_are_refused(name, cohort):
     test = cohort.subset(np.arange(5))
     with pytest.raises(GenofaceError, match="vertex template"):
         model.score_matrix(test, test.faces[:, :-1])
+
+
+def test_baselines_are_ordered_mean_demographic_oracle(cohort):
+    train, test = cohort.split(0.2, seed=1)
+    err = lambda p: np.linalg.norm(p - test.faces, axis=2).mean()  # noqa: E731
+    fitted = {name: make_model(name).fit(train) for name in ("mean", "demographic", "oracle")}
+    for covariates in (None, test.covariates):
+        e = {name: err(m.predict(test, covariates)) for name, m in fitted.items()}
+        assert e["oracle"] < e["demographic"] < e["mean"], e
+    # The demographic model's genetic sex agrees with the recorded sex.
+    male = fitted["demographic"]._genetic_male(test.genotypes, test.variants)
+    assert (male == (test.covariates["sex"].to_numpy() == "M")).mean() > 0.99

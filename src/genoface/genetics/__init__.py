@@ -5,7 +5,7 @@ a genome file to a model's SNP list."""
 from genoface.genetics._align import align_dosages
 from genoface.genetics._pca import AncestryPCA, ld_prune
 from genoface.genetics._qc import hwe_exact_p, iter_blocks, sample_call_rate, standardize, variant_qc, variant_stats
-from genoface.genetics._sex import check_sex, x_inbreeding
+from genoface.genetics._sex import check_sex, x_heterozygosity, x_inbreeding
 
 __all__ = [
     "AncestryPCA",
@@ -18,5 +18,6 @@ __all__ = [
     "standardize",
     "variant_qc",
     "variant_stats",
+    "x_heterozygosity",
     "x_inbreeding",
 ]

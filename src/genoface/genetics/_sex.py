@@ -129,3 +129,21 @@ def check_sex(
         "sex check: %d F, %d M, %d ambiguous", (inferred == "F").sum(), (inferred == "M").sum(), (inferred == "").sum()
     )
     return out
+
+
+def x_heterozygosity(genotypes: Any, variants: pd.DataFrame, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """Per sample, the share of called chromosome X SNPs that are heterozygous (NaN if none).
+
+    Men are hemizygous, so theirs is zero but for genotyping error, while a woman is
+    heterozygous at a good share of common SNPs; unlike F, this needs no allele frequencies
+    and so is not pulled around by population structure.
+    """
+    x_cols = np.flatnonzero(variants["chrom"].astype(str).isin(X_NAMES).to_numpy())
+    n, _ = _shape(genotypes)
+    het = np.zeros(n)
+    called = np.zeros(n)
+    for _, _, block in iter_blocks(genotypes, chunk, x_cols):
+        het += (block == 1).sum(axis=1)
+        called += (block >= 0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(called > 0, het / np.maximum(called, 1), np.nan)

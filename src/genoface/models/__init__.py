@@ -1,11 +1,13 @@
 """Models: one protocol (:class:`FaceModel`), one registry of names."""
 
 from genoface.models._base import FaceModel, read_model_config
+from genoface.models._demographic import DemographicModel
 from genoface.models._mean import MeanFaceModel
 from genoface.models._oracle import OracleModel
 from genoface.models._registry import available_models, get_model_class, make_model, register_model
 
 __all__ = [
+    "DemographicModel",
     "FaceModel",
     "MeanFaceModel",
     "OracleModel",

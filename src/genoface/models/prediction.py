@@ -17,7 +17,7 @@ from genoface.shape.render import render_faces
 
 
 def parse_ages(text: str | None) -> list[float] | None:
-    """"20,40,60" -> [20.0, 40.0, 60.0]; None stays None."""
+    """ "20,40,60" -> [20.0, 40.0, 60.0]; None stays None."""
     if text is None:
         return None
     try:

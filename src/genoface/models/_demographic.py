@@ -1,0 +1,131 @@
+"""Erlich's point as a model: a face from demographics alone.
+
+The face is a ridge regression on what a genome gives away without any trait SNP — genetic sex
+(chromosome X heterozygosity) and ancestry (principal components) — plus, in the ``dna+cov``
+setting, age (with a quadratic term) and BMI. Every matching figure stands beside it: what a
+model adds over this is what the DNA beyond demographics tells.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import RidgeCV
+
+from genoface.errors import GenofaceError
+from genoface.genetics import AncestryPCA, x_heterozygosity
+from genoface.models._base import FaceModel
+from genoface.models._oracle import covariate_arrays, genotype_arrays
+from genoface.models._registry import register_model
+
+_ALPHAS = np.logspace(-3, 4, 15)
+
+
+@register_model
+class DemographicModel(FaceModel):
+    """Face from genetic sex, ancestry PCs and (when given) age and BMI.
+
+    Parameters
+    ----------
+    n_pcs : ancestry principal components used.
+    male_het_max : a person whose chromosome X heterozygosity is below this is called male.
+    random_state : seed of the randomized PCA.
+    """
+
+    name = "demographic"
+
+    def __init__(self, n_pcs: int = 4, male_het_max: float = 0.02, random_state: int = 0) -> None:
+        self.n_pcs = n_pcs
+        self.male_het_max = male_het_max
+        self.random_state = random_state
+
+    def fit(self, cohort) -> Self:
+        if not 1 <= int(self.n_pcs) <= 50:
+            raise GenofaceError(f"n_pcs must be between 1 and 50, got {self.n_pcs}")
+        self.pca_ = AncestryPCA(n_components=int(self.n_pcs), random_state=self.random_state)
+        pcs = self.pca_.fit_transform(cohort.genotypes, cohort.variants)
+        male = self._genetic_male(cohort.genotypes, cohort.variants)
+        cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
+        self.age_mean_, self.age_sd_ = _moments(cov["age"])
+        self.bmi_mean_, self.bmi_sd_ = _moments(cov["bmi"])
+        y = np.asarray(cohort.faces, dtype=np.float64).reshape(cohort.n_samples, -1)
+        self.dna_ = RidgeCV(alphas=_ALPHAS).fit(self._features(pcs, male, None, None), y)
+        full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+        if full.sum() < 10:
+            raise GenofaceError(f"only {int(full.sum())} training people have both age and BMI; need at least 10")
+        x_cov = self._features(pcs[full], male[full], cov["age"][full], cov["bmi"][full])
+        self.cov_ = RidgeCV(alphas=_ALPHAS).fit(x_cov, y[full])
+        self.n_vertices_ = cohort.n_vertices
+        self._remember_cohort(cohort)
+        self.fitted_ = True
+        return self
+
+    def _genetic_male(self, genotypes, variants: pd.DataFrame) -> np.ndarray:
+        het = x_heterozygosity(genotypes, variants)
+        return np.where(np.isnan(het), 0.5, (het < self.male_het_max).astype(float))
+
+    def _features(self, pcs, male, age, bmi) -> np.ndarray:
+        cols = [pcs, male[:, None]]
+        if age is not None:
+            a = (age - self.age_mean_) / self.age_sd_
+            cols += [a[:, None], (a**2)[:, None], ((bmi - self.bmi_mean_) / self.bmi_sd_)[:, None]]
+        return np.hstack(cols)
+
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        self._check_fitted()
+        ids, g, variant_ids = genotype_arrays(genotypes)
+        pcs = self.pca_.transform(g, variant_ids)
+        variants = genotypes.variants
+        male = self._genetic_male(g, variants)
+        cov = covariate_arrays(ids, covariates)
+        if cov["is_male"] is not None:
+            male = np.where(np.isnan(cov["is_male"]), male, cov["is_male"])
+        out = self.dna_.predict(self._features(pcs, male, None, None))
+        if cov["age"] is not None and cov["bmi"] is not None:
+            full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+            if full.any():
+                x = self._features(pcs[full], male[full], cov["age"][full], cov["bmi"][full])
+                out[full] = self.cov_.predict(x)
+        return out.reshape(len(ids), self.n_vertices_, 3)
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        scalars = {
+            "age_mean": self.age_mean_,
+            "age_sd": self.age_sd_,
+            "bmi_mean": self.bmi_mean_,
+            "bmi_sd": self.bmi_sd_,
+            "n_vertices": self.n_vertices_,
+        }
+        arrays = {f"pca_{k}": np.asarray(v) for k, v in self.pca_.to_arrays().items()}
+        for name, ridge in (("dna", self.dna_), ("cov", self.cov_)):
+            arrays[f"{name}_coef"] = ridge.coef_
+            arrays[f"{name}_intercept"] = ridge.intercept_
+            arrays[f"{name}_alpha"] = np.asarray(ridge.alpha_)
+        return scalars, arrays
+
+    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.age_mean_, self.age_sd_ = scalars["age_mean"], scalars["age_sd"]
+        self.bmi_mean_, self.bmi_sd_ = scalars["bmi_mean"], scalars["bmi_sd"]
+        self.n_vertices_ = int(scalars["n_vertices"])
+        self.pca_ = AncestryPCA.from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("pca_")})
+        self.dna_ = _ridge(arrays, "dna")
+        self.cov_ = _ridge(arrays, "cov")
+
+
+def _moments(x: np.ndarray | None) -> tuple[float, float]:
+    if x is None or np.isnan(x).all():
+        raise GenofaceError("the demographic model needs age and BMI for the training people (covariates.tsv)")
+    sd = float(np.nanstd(x))
+    return float(np.nanmean(x)), sd if sd > 0 else 1.0
+
+
+def _ridge(arrays: dict[str, np.ndarray], name: str) -> RidgeCV:
+    """A fitted RidgeCV rebuilt from its coefficients (prediction needs nothing else)."""
+    ridge = RidgeCV(alphas=_ALPHAS)
+    ridge.coef_ = arrays[f"{name}_coef"]
+    ridge.intercept_ = arrays[f"{name}_intercept"]
+    ridge.alpha_ = float(arrays[f"{name}_alpha"])
+    ridge.n_features_in_ = ridge.coef_.shape[-1]
+    return ridge
