@@ -16,7 +16,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def trained(sim_realistic, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "oracle"
-    result = runner.invoke(app, ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "oracle", "--out", str(out)])
+    result = runner.invoke(
+        app, ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "oracle", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -30,10 +32,25 @@ def test_predict_writes_a_mesh_and_a_render_per_person_and_age(sim_realistic, tr
     cohort = sim_realistic.cohort
     sid = str(cohort.sample_ids[3])
     out = tmp_path / "pred"
-    args = ["predict", "--model", str(trained), "--genotypes", _genotype_file(cohort), "--sample", sid, "--out", str(out)]
+    args = [
+        "predict",
+        "--model",
+        str(trained),
+        "--genotypes",
+        _genotype_file(cohort),
+        "--sample",
+        sid,
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, [*args, "--ages", "20,60"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [f"{sid}_age20.ply", f"{sid}_age20.png", f"{sid}_age60.ply", f"{sid}_age60.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{sid}_age20.ply",
+        f"{sid}_age20.png",
+        f"{sid}_age60.ply",
+        f"{sid}_age60.png",
+    ]
     young, tri = read_mesh(out / f"{sid}_age20.ply")
     old, _ = read_mesh(out / f"{sid}_age60.ply")
     assert young.shape == (cohort.n_vertices, 3) and len(tri) == len(cohort.template_triangles)
@@ -44,19 +61,26 @@ def test_predict_writes_a_mesh_and_a_render_per_person_and_age(sim_realistic, tr
     own = [*args[:-1], str(out2), "--age", str(c["age"]), "--sex", c["sex"], "--bmi", str(c["bmi"])]
     assert runner.invoke(app, own).exit_code == 0
     face, _ = read_mesh(out2 / f"{sid}.ply")
-    assert np.linalg.norm(face - cohort.faces[3], axis=1).mean() < np.linalg.norm(young - cohort.faces[3], axis=1).mean() + 1.0
+    assert (
+        np.linalg.norm(face - cohort.faces[3], axis=1).mean()
+        < np.linalg.norm(young - cohort.faces[3], axis=1).mean() + 1.0
+    )
 
 
 def test_predict_errors_are_one_line_and_leave_nothing(sim_realistic, trained, tmp_path):
     cohort = sim_realistic.cohort
     geno = _genotype_file(cohort)
     out = tmp_path / "pred"
-    r = runner.invoke(app, ["predict", "--model", str(trained), "--genotypes", geno, "--sample", "NOPE", "--out", str(out)])
+    r = runner.invoke(
+        app, ["predict", "--model", str(trained), "--genotypes", geno, "--sample", "NOPE", "--out", str(out)]
+    )
     assert r.exit_code == 1 and "no sample NOPE" in r.output and len(r.output.strip().splitlines()) == 1
     assert not out.exists()
     # A genome file that shares no SNP with the model.
     other = tmp_path / "other.vcf.gz"
-    variants = pd.DataFrame({"chrom": ["1"] * 3, "pos": [5, 6, 7], "id": ["a", "b", "c"], "ref": ["A"] * 3, "alt": ["G"] * 3})
+    variants = pd.DataFrame(
+        {"chrom": ["1"] * 3, "pos": [5, 6, 7], "id": ["a", "b", "c"], "ref": ["A"] * 3, "alt": ["G"] * 3}
+    )
     write_vcf(other, np.array(["x1", "x2"]), np.zeros((2, 3), dtype=np.int8), variants)
     r = runner.invoke(app, ["predict", "--model", str(trained), "--genotypes", str(other), "--out", str(out)])
     assert r.exit_code == 1 and "none of the oracle's causal SNPs" in r.output
@@ -69,6 +93,8 @@ def test_predict_errors_are_one_line_and_leave_nothing(sim_realistic, trained, t
 
 
 def test_train_unknown_model_is_one_line(sim_realistic, tmp_path):
-    r = runner.invoke(app, ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "nope", "--out", str(tmp_path / "m")])
+    r = runner.invoke(
+        app, ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "nope", "--out", str(tmp_path / "m")]
+    )
     assert r.exit_code == 1 and "unknown model 'nope'" in r.output
     assert not (tmp_path / "m").exists()

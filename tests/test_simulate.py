@@ -67,7 +67,7 @@ def test_oracle_with_covariates_leaves_only_the_residual(sim_realistic):
     assert err(pred) < err(pred_dna) < err(np.broadcast_to(cohort.faces.mean(0), cohort.faces.shape))
     post = oracle.truth_.population_posterior(
         np.where(cohort.genotypes >= 0, cohort.genotypes, np.nan)[
-            :, np.isin(cohort.variants["id"], oracle.truth_.ancestry_snps)
+            :, cohort.variants["id"].isin(oracle.truth_.ancestry_snps).to_numpy()
         ]
     )
     truth_pop = cohort.covariates["population"].to_numpy()

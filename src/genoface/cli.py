@@ -182,7 +182,9 @@ def predict(
     age: Annotated[float | None, typer.Option("--age", min=0, max=150, help="Age in years.")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="F or M.")] = None,
     bmi: Annotated[float | None, typer.Option("--bmi", min=5, max=100, help="BMI in kg/m².")] = None,
-    ages: Annotated[str | None, typer.Option("--ages", help="Comma-separated ages: one face per age, e.g. 20,40,60.")] = None,
+    ages: Annotated[
+        str | None, typer.Option("--ages", help="Comma-separated ages: one face per age, e.g. 20,40,60.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Predict 3D faces from genotypes: a PLY mesh and a PNG render per person (and per age)."""
@@ -204,12 +206,80 @@ def predict(
 
 @app.command()
 @_user_errors
+def evaluate(
+    cohort: Annotated[Path, typer.Option("--cohort", help="Cohort to train on (and to split, without --test-cohort).")],
+    out: Annotated[Path, typer.Option("--out", help="Report folder to create: metrics.json + report.html.")],
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "mean,demographic,oracle",
+    test_cohort: Annotated[
+        Path | None, typer.Option("--test-cohort", help="Evaluate on this cohort instead of a split.")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", min=0.01, max=0.99, help="Share of people held out.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split, the SNP masks and the bootstrap.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Train each model on the training people and evaluate it on held-out people (the protocol)."""
+    from genoface.cohort import Cohort
+    from genoface.evaluate import evaluate_models
+    from genoface.models import get_model_class
+    from genoface.report.evaluation import write_evaluation_report
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for name in names:
+        get_model_class(name)  # unknown names fail before any work
+    if out.exists() and not overwrite:
+        raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
+    train = Cohort.load(cohort)
+    test = Cohort.load(test_cohort) if test_cohort is not None else None
+    with _progress_bar() as bar:
+        metrics = evaluate_models(
+            train, models=names, test_cohort=test, test_fraction=test_fraction, seed=seed, progress=_RichProgress(bar)
+        )
+    report = write_evaluation_report(out, metrics, overwrite=overwrite)
+    _print_metrics(metrics)
+    out_console.print(f"report: [bold]{report}[/]")
+
+
+def _print_metrics(metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="Held-out test people, all SNPs" + (" (simulated)" if metrics["cohort"]["simulated"] else ""))
+    for col in ("model", "setting", "face_error_mm", "top1", "R10", "select10", "auc"):
+        table.add_column(col, justify="left" if col in ("model", "setting") else "right")
+    rows = [r for r in metrics["results"] if r["snp_fraction"] == 1.0]
+    for r in rows:
+        table.add_row(
+            r["model"],
+            r["setting"],
+            f"{r['face_error_mm']:.2f}",
+            f"{r['top1']:.3f}",
+            f"{r['R10']:.3f}",
+            f"{r.get('select10', float('nan')):.3f}",
+            f"{r['auc']:.3f}",
+        )
+    if rows:
+        c = rows[0]
+        table.add_row(
+            "chance",
+            f"gallery {c['gallery_size']}",
+            "",
+            f"{c['chance_top1']:.3f}",
+            f"{c['chance_R10']:.3f}",
+            f"{c.get('chance_select10', float('nan')):.3f}",
+            f"{c['chance_auc']:.3f}",
+        )
+    out_console.print(table)
+
+
+@app.command()
+@_user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_output"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
     shape_model: _ShapeOpt = None,
 ) -> None:
-    """The main job on the embedded default: simulate the default cohort and report on it."""
+    """The main job on the embedded default: simulate, evaluate every baseline, write the report."""
     from genoface.report.demo import run_demo
 
     with _progress_bar() as bar:
@@ -217,6 +287,7 @@ def demo(
     from genoface.report.summary import print_cohort_summary
 
     print_cohort_summary(out_console, result.cohort, result.variance)
+    _print_metrics(result.metrics)
     out_console.print(f"demo outputs in [bold]{out}[/]: open [bold]{result.report}[/]")
 
 

@@ -1,4 +1,4 @@
-"""The evaluation protocol: metrics, confidence intervals, and (next) the evaluation runner."""
+"""The evaluation protocol: metrics, confidence intervals and the runner that applies them."""
 
 from genoface.evaluate._metrics import (
     RANK_SHARES,
@@ -12,8 +12,14 @@ from genoface.evaluate._metrics import (
     ranks,
     select_among,
 )
+from genoface.evaluate._runner import DEFAULT_MODELS, SETTINGS, SNP_FRACTIONS, evaluate_models, mask_genotypes
 
 __all__ = [
+    "DEFAULT_MODELS",
+    "SETTINGS",
+    "SNP_FRACTIONS",
+    "evaluate_models",
+    "mask_genotypes",
     "RANK_SHARES",
     "auc",
     "bootstrap_ci",

@@ -68,8 +68,7 @@ class OracleModel(FaceModel):
         self._check_fitted()
         ids, g, variant_ids = genotype_arrays(genotypes)
         dosage = {k: align_dosages(g, variant_ids, getattr(self.truth_, k)) for k in _SNP_LISTS}
-        found = np.isin(self.truth_.shape_snps, variant_ids).mean()
-        if found == 0:
+        if not pd.Index(variant_ids).isin(self.truth_.shape_snps).any():  # pandas: hashed, not O(n*m)
             raise GenofaceError(
                 "none of the oracle's causal SNPs are in the genotypes; is this the simulated cohort's genome?"
             )

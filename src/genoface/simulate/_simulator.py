@@ -118,6 +118,7 @@ def simulate(
         "units": "mm",
         "genome_build": f"simulated (stdpopsim HomSap {p.layout.demographic_model}, flat recombination maps)",
         "simulated": True,
+        "template_landmarks": {k: int(v) for k, v in shape.landmarks.items()},
         "simulation": {
             "preset": p.name,
             "seed": seed,

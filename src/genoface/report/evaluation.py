@@ -1,0 +1,159 @@
+"""The evaluation report: one self-contained HTML file (images inlined) plus metrics.json."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from genoface._fs import atomic_directory, write_json
+from genoface.evaluate._metrics import cmc
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }
+.banner { background: #fff3cd; border: 1px solid #e0c36c; padding: .6em 1em; font-weight: 600; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+td, th { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: right; }
+td:first-child, th:first-child, td:nth-child(2), th:nth-child(2) { text-align: left; }
+img { max-width: 100%; } .chance { color: #888; font-size: 12px; }
+"""
+
+SIMULATED_BANNER = (
+    '<p class="banner">SIMULATED DATA. Every genome, face and trait here comes from genoface\'s simulator '
+    "(coalescent genomes, faces from a known genotype-to-face map); no real person is shown.</p>"
+)
+
+
+def page(title: str, body: str) -> str:
+    """A complete HTML page around ``body``."""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{body}"
+        "<p><small>Predictions are probabilistic. Matching figures stand beside the demographics-only "
+        "baseline.</small></p></body></html>\n"
+    )
+
+
+def png_tag(fig: Figure, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _ci(r: dict, key: str, fmt: str) -> str:
+    lo_hi = r.get(f"{key}_ci")
+    value = format(r[key], fmt)
+    if lo_hi is None:
+        return value
+    return f"{value} <span class=chance>[{format(lo_hi[0], fmt)}, {format(lo_hi[1], fmt)}]</span>"
+
+
+def metrics_table(results: list[dict]) -> str:
+    """Models x settings at full SNP coverage, with 95% bootstrap intervals and chance levels."""
+    rows = [r for r in results if r["snp_fraction"] == 1.0]
+    if not rows:
+        return ""
+    first = rows[0]
+    head = (
+        "<tr><th>model</th><th>setting</th><th>face_error_mm</th><th>aligned</th><th>top1</th><th>R1</th>"
+        "<th>R10</th><th>R20</th><th>select10</th><th>auc</th><th>eer</th></tr>"
+        f"<tr class=chance><td>chance</td><td>gallery {first['gallery_size']}</td><td></td><td></td>"
+        f"<td>{first['chance_top1']:.3f}</td><td>{first['chance_R1']:.3f}</td><td>{first['chance_R10']:.3f}</td>"
+        f"<td>{first['chance_R20']:.3f}</td><td>{first.get('chance_select10', float('nan')):.3f}</td>"
+        f"<td>{first['chance_auc']:.3f}</td><td>{first['chance_eer']:.3f}</td></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{html.escape(r['model'])}</td><td>{html.escape(r['setting'])}</td>"
+        f"<td>{_ci(r, 'face_error_mm', '.2f')}</td><td>{r['face_error_mm_aligned']:.2f}</td>"
+        f"<td>{_ci(r, 'top1', '.3f')}</td><td>{r['R1']:.3f}</td><td>{_ci(r, 'R10', '.3f')}</td><td>{r['R20']:.3f}</td>"
+        f"<td>{_ci(r, 'select10', '.3f') if 'select10' in r else '-'}</td><td>{r['auc']:.3f}</td><td>{r['eer']:.3f}</td></tr>"
+        for r in rows
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def region_table(results: list[dict]) -> str:
+    rows = [r for r in results if r["snp_fraction"] == 1.0 and "region_error_mm" in r]
+    if not rows:
+        return "<p>No facial regions: the cohort's template carries no landmarks.</p>"
+    names = list(rows[0]["region_error_mm"])
+    head = "<tr><th>model</th><th>setting</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(r['model'])}</td><td>{html.escape(r['setting'])}</td>"
+        + "".join(f"<td>{r['region_error_mm'][n]:.2f}</td>" for n in names)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def cmc_figure(results: list[dict]) -> str:
+    fig = Figure(figsize=(10, 4))
+    for ax, setting in zip(fig.subplots(1, 2), ("dna", "dna+cov"), strict=True):
+        n = None
+        for r in results:
+            if r["snp_fraction"] == 1.0 and r["setting"] == setting:
+                n = r["gallery_size"]
+                ax.plot(np.arange(1, n + 1) / n, cmc(np.asarray(r["ranks"]), n), label=r["model"])
+        if n:
+            ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+        ax.set(title=f"CMC, {setting}", xlabel="rank / gallery size", ylabel="share identified")
+        ax.legend(fontsize=8)
+    return png_tag(fig, "CMC curves")
+
+
+def missing_snp_figure(results: list[dict]) -> str:
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for model in dict.fromkeys(r["model"] for r in results):
+        for setting, style in (("dna", "-"), ("dna+cov", "--")):
+            rs = sorted(
+                (r for r in results if r["model"] == model and r["setting"] == setting), key=lambda r: r["snp_fraction"]
+            )
+            if not rs:
+                continue
+            x = [r["snp_fraction"] for r in rs]
+            axes[0].plot(x, [r["face_error_mm"] for r in rs], style, marker="o", label=f"{model} {setting}")
+            axes[1].plot(x, [r["R10"] for r in rs], style, marker="o", label=f"{model} {setting}")
+    axes[0].set(title="face error vs SNPs observed", xlabel="share of SNPs observed", ylabel="face_error_mm")
+    axes[1].set(title="R10 vs SNPs observed", xlabel="share of SNPs observed", ylabel="R10")
+    axes[1].legend(fontsize=7)
+    return png_tag(fig, "missing-SNP curves")
+
+
+def evaluation_sections(metrics: dict) -> str:
+    """The report body for one evaluation (no page wrapper)."""
+    c, results = metrics["cohort"], metrics["results"]
+    split = f"trained on {c['n_train']:,} people, tested on {c['n_test']:,} held-out people " + (
+        f"of test cohort {html.escape(str(c['test_cohort']))}"
+        if c.get("test_cohort")
+        else f"(seeded split, seed {c['seed']})"
+    )
+    return (
+        (SIMULATED_BANNER if c.get("simulated") else "")
+        + f"<h2>Evaluation</h2><p>Cohort {html.escape(str(c['name']))}: {split}; {c['n_variants']:,} SNPs, "
+        f"{c['n_vertices']:,} vertices. <code>dna</code>: the genome only; <code>dna+cov</code>: age, sex and BMI given. "
+        "Intervals are 95% bootstrap intervals over test people; the grey row gives chance levels.</p>"
+        + metrics_table(results)
+        + "<h3>Cumulative match characteristic</h3>"
+        + cmc_figure(results)
+        + "<h3>Missing SNPs</h3><p>Genotype calls masked at random at prediction time.</p>"
+        + missing_snp_figure(results)
+        + "<h3>Error by facial region (mm)</h3>"
+        + region_table(results)
+    )
+
+
+def write_evaluation_report(out: str | os.PathLike, metrics: dict, *, overwrite: bool = False) -> Path:
+    """Write ``out/metrics.json`` and ``out/report.html`` atomically; returns the HTML path."""
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        (tmp / "report.html").write_text(
+            page("genoface evaluation", "<h1>genoface evaluation</h1>" + evaluation_sections(metrics))
+        )
+    return Path(out) / "report.html"
