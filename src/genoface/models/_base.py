@@ -159,6 +159,31 @@ class FaceModel(ABC):
         return model
 
 
+def genotype_arrays(genotypes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sample_ids, genotypes, variant ids) from a GenotypeData or a Cohort."""
+    try:
+        return np.asarray(genotypes.sample_ids), genotypes.genotypes, genotypes.variants["id"].to_numpy()
+    except AttributeError:
+        raise GenofaceError("genotypes must be a GenotypeData (genoface.io) or a Cohort") from None
+
+
+def covariate_arrays(sample_ids: np.ndarray, covariates: pd.DataFrame | None) -> dict[str, np.ndarray | None]:
+    """is_male (1/0/NaN), age and bmi aligned to ``sample_ids``; None where not given."""
+    if covariates is None:
+        return {"is_male": None, "age": None, "bmi": None}
+    missing = pd.Index(sample_ids).difference(covariates.index)
+    if len(missing):
+        raise GenofaceError(f"covariates lack {len(missing)} samples, e.g. {', '.join(map(str, missing[:5]))}")
+    cov = covariates.loc[sample_ids]
+    out: dict[str, np.ndarray | None] = {"is_male": None, "age": None, "bmi": None}
+    if "sex" in cov:
+        out["is_male"] = cov["sex"].map({"M": 1.0, "F": 0.0}).astype(float).to_numpy()
+    for c in ("age", "bmi"):
+        if c in cov:
+            out[c] = pd.to_numeric(cov[c], errors="coerce").to_numpy(dtype=float)
+    return out
+
+
 def read_model_config(path: Path) -> dict[str, Any]:
     """``model.json`` of a model directory, checked."""
     file = Path(path) / CONFIG_FILE

@@ -16,8 +16,7 @@ from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
 from genoface.genetics import AncestryPCA, x_heterozygosity
-from genoface.models._base import FaceModel
-from genoface.models._oracle import covariate_arrays, genotype_arrays
+from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._registry import register_model
 
 _ALPHAS = np.logspace(-3, 4, 15)

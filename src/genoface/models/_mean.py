@@ -7,8 +7,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from genoface.models._base import FaceModel
-from genoface.models._oracle import genotype_arrays
+from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 
 
