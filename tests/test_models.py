@@ -80,7 +80,7 @@ def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
 
 
 def test_unknown_model_name():
-    with pytest.raises(GenofaceError, match="unknown model .nope.; choose one of: demographic, mean, oracle"):
+    with pytest.raises(GenofaceError, match="unknown model .nope.; choose one of: demographic, lippert, mean, oracle"):
         make_model("nope")
 
 
@@ -121,3 +121,15 @@ def test_baselines_are_ordered_mean_demographic_oracle(cohort):
     # The demographic model's genetic sex agrees with the recorded sex.
     male = fitted["demographic"]._genetic_male(test.genotypes, test.variants)
     assert (male == (test.covariates["sex"].to_numpy() == "M")).mean() > 0.99
+
+
+def test_lippert_learns_strong_loci_that_demographics_miss():
+    from genoface.evaluate import evaluate_models
+    from genoface.simulate import simulate
+
+    cohort = simulate("oligogenic", n=800, seed=4).cohort
+    res = evaluate_models(cohort, models=("demographic", "lippert"), snp_fractions=(1.0,), n_boot=10, seed=0)
+    get = {(r["model"], r["setting"]): r for r in res["results"]}
+    for setting in ("dna", "dna+cov"):
+        assert get[("lippert", setting)]["R10"] > get[("demographic", setting)]["R10"] + 0.2
+        assert get[("lippert", setting)]["face_error_mm"] < get[("demographic", setting)]["face_error_mm"]

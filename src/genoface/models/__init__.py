@@ -2,6 +2,7 @@
 
 from genoface.models._base import FaceModel, read_model_config
 from genoface.models._demographic import DemographicModel
+from genoface.models._lippert import LippertModel
 from genoface.models._mean import MeanFaceModel
 from genoface.models._oracle import OracleModel
 from genoface.models._registry import available_models, get_model_class, make_model, register_model
@@ -9,6 +10,7 @@ from genoface.models._registry import available_models, get_model_class, make_mo
 __all__ = [
     "DemographicModel",
     "FaceModel",
+    "LippertModel",
     "MeanFaceModel",
     "OracleModel",
     "available_models",

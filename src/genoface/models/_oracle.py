@@ -20,6 +20,8 @@ from genoface.models._registry import register_model
 from genoface.simulate._faces import FaceTruth
 
 _SNP_LISTS = ("shape_snps", "bmi_snps", "ancestry_snps", "x_snps")
+# Floor of the per-coordinate noise variance (mm^2): faces are stored as float32.
+_EPS_MM2 = 1e-4
 
 
 @register_model
@@ -48,6 +50,28 @@ class OracleModel(FaceModel):
                 "none of the oracle's causal SNPs are in the genotypes; is this the simulated cohort's genome?"
             )
         return self.truth_.expected_face(dosage, **covariate_arrays(ids, covariates))
+
+    def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """The exact log-likelihood (up to a constant) of each face given each genome under the
+        simulated model: face ~ N(E[face | genome, covariates], B B^T + sd^2 I), computed with the
+        Woodbury identity in the low-rank space of B (see :meth:`FaceTruth.residual_factor`)."""
+        self.check_faces(faces)
+        ids = genotype_arrays(genotypes)[0]
+        cov = covariate_arrays(ids, covariates)
+        known = lambda x: x is not None and not np.isnan(x).any()  # noqa: E731
+        b = self.truth_.residual_factor(age_known=known(cov["age"]), bmi_known=known(cov["bmi"]))
+        pred = self.predict(genotypes, covariates).reshape(len(ids), -1)
+        obs = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
+        eps = max(self.truth_.measurement_sd**2, _EPS_MM2)
+        m_inv = np.linalg.inv(eps * np.eye(b.shape[1]) + b.T @ b)
+        pa, fa = pred @ b, obs @ b  # (n, r), (m, r)
+        sq = (pred**2).sum(1)[:, None] - 2 * pred @ obs.T + (obs**2).sum(1)[None, :]
+        low = (
+            np.einsum("ir,rs,is->i", pa, m_inv, pa)[:, None]
+            - 2 * pa @ m_inv @ fa.T
+            + np.einsum("jr,rs,js->j", fa, m_inv, fa)[None, :]
+        )
+        return -0.5 * (sq - low) / eps
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scalars, arrays = {}, {}

@@ -10,6 +10,7 @@ import pandas as pd
 import trimesh
 from scipy.spatial import cKDTree
 
+from genoface.errors import GenofaceError
 from genoface.shape import REGION_NAMES, ShapeModel
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import SimulatedGenomes
@@ -178,6 +179,13 @@ def build_face_truth(
         norms2 = (z**2 * shape.eigenvalues[None, :]).sum(axis=1)
         background = z * np.sqrt(share_b / (var_x[mr:] * norms2))[:, None]
 
+    # Measurement noise (scan and registration error) is part of the residual share.
+    noise_share = 3 * shape.n_vertices * p.measurement_sd_mm**2 / total
+    if noise_share > frac["residual"]:
+        raise GenofaceError(
+            f"measurement noise of {p.measurement_sd_mm} mm is {noise_share:.3f} of shape variance, more than the "
+            f"residual share {frac['residual']:.3f} of preset {p.name!r}"
+        )
     pop_names = list(p.populations)
     truth = FaceTruth(
         mean=shape.mean.ravel().copy(),
@@ -204,7 +212,8 @@ def build_face_truth(
         regional_effects=regional,
         regional_region=regions.astype(str),
         background_effects=background,
-        residual_scale=float(np.sqrt(frac["residual"])),
+        residual_scale=float(np.sqrt(max(frac["residual"] - noise_share, 0.0))),
+        measurement_sd=float(p.measurement_sd_mm) if noise_share > 0 else 0.0,
         ancestry_snps=ids[picks["ancestry"]],
         ancestry_freqs=freqs.to_numpy()[:, picks["ancestry"]],
         x_snps=ids[picks["x"]],

@@ -60,7 +60,8 @@ class FaceTruth:
     regional_effects: np.ndarray  # (mr, 3V) mm per ALT allele
     regional_region: np.ndarray  # (mr,) region name of each regional locus
     background_effects: np.ndarray  # (m - mr, K) standardized shape coefficients per ALT allele
-    residual_scale: float  # residual = residual_scale * scaled_basis @ z, z ~ N(0, I)
+    residual_scale: float  # residual = residual_scale * scaled_basis @ z + measurement noise
+    measurement_sd: float  # mm: independent noise on every coordinate (scanning, registration)
     ancestry_snps: np.ndarray  # (ma,) ids of ancestry-informative SNPs
     ancestry_freqs: np.ndarray  # (P, ma)
     x_snps: np.ndarray  # (mx,) ids of chromosome X SNPs
@@ -82,6 +83,34 @@ class FaceTruth:
         grid = np.linspace(self.age_range[0], self.age_range[1], 20001)
         g = self.age_function(grid)
         return float(g.mean()), float(g.var()), float(grid.mean())
+
+    def residual_factor(self, age_known: bool, bmi_known: bool) -> np.ndarray:
+        """B (3V, r) such that face - E[face | genome, covariates] ~ N(0, B B^T + sd^2 I) under
+        the model, with sd = ``measurement_sd``.
+
+        The residual is Gaussian in the shape space plus measurement noise; an age or BMI that is not given adds its
+        own deviation along the age and BMI directions (BMI depends on age, so their deviations
+        are correlated when both are unknown). Population and sex are taken as known from the
+        genome, which is what their near-certain posteriors give.
+        """
+        cols = [self.residual_scale * self.scaled_basis]
+        grid = np.linspace(self.age_range[0], self.age_range[1], 20001)
+        g = self.age_function(grid)
+        var_g, var_a = float(g.var()), float(grid.var())
+        cov_ga = float(np.mean((g - g.mean()) * (grid - grid.mean())))
+        var_bmi_noise = self.bmi_residual_sd**2
+        dirs, cov = [], None
+        if not age_known and not bmi_known:
+            dirs = [self.age_direction, self.bmi_direction]
+            slope = self.bmi_age_slope
+            cov = np.array([[var_g, slope * cov_ga], [slope * cov_ga, slope**2 * var_a + var_bmi_noise]])
+        elif not age_known:
+            dirs, cov = [self.age_direction], np.array([[var_g]])
+        elif not bmi_known:
+            dirs, cov = [self.bmi_direction], np.array([[var_bmi_noise]])
+        if dirs:
+            cols.append(np.column_stack(dirs) @ np.linalg.cholesky(cov))
+        return np.hstack(cols)
 
     def sex_sign(self, is_male: np.ndarray) -> np.ndarray:
         return np.where(is_male, 0.5, -0.5)

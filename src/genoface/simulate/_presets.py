@@ -60,6 +60,9 @@ class Preset:
     architecture: GeneticArchitecture = field(default_factory=GeneticArchitecture)
     age_range: tuple[float, float] = (18.0, 80.0)
     male_fraction: float = 0.5
+    #: SD (mm) of independent noise on every vertex coordinate, as scanning and dense
+    #: registration leave (part of the residual share).
+    measurement_sd_mm: float = 0.3
 
     def __post_init__(self) -> None:
         unknown = set(self.fractions) - set(COMPONENTS[:-1])

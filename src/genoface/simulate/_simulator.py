@@ -260,7 +260,8 @@ def _draw_faces(
             "genetic": truth.genetic_value(np.asarray(shape_dosage[sl], dtype=float)),
             "residual": truth.residual_scale
             * rng.standard_normal((sl.stop - sl.start, shape.n_components))
-            @ truth.scaled_basis.T,
+            @ truth.scaled_basis.T
+            + truth.measurement_sd * rng.standard_normal((sl.stop - sl.start, dim)),
         }
         parts["total"] = sum(parts[c] for c in COMPONENTS)
         for c, x in parts.items():

@@ -1,0 +1,218 @@
+"""Lippert et al. (PNAS 2017): face shape from genome-wide features, matched by likelihood.
+
+Shape PCA scores are predicted by ridge regression (penalty chosen by efficient leave-one-out
+cross-validation) from ancestry PCs, genetic sex (chromosome X), SNPs selected by a
+multivariate GWAS of the shape scores inside the training people, and — in the ``dna+cov``
+setting — age and BMI. Matching combines the per-trait likelihoods: each face's shape scores
+are Gaussian around the genome's predicted scores with the cross-validated residual variance
+of each component, and the log-likelihoods add up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import RidgeCV
+
+from genoface.errors import GenofaceError
+from genoface.genetics import AncestryPCA, multivariate_gwas, select_snps, x_heterozygosity
+from genoface.genetics._align import align_dosages
+from genoface.genetics._qc import standardize
+from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
+from genoface.models._registry import register_model
+from genoface.shape import ShapePCA
+
+_ALPHAS = np.logspace(-2, 5, 15)
+
+
+@register_model
+class LippertModel(FaceModel):
+    """Ridge regression of shape PCs on genome features, with likelihood matching.
+
+    Parameters
+    ----------
+    n_shape_components : shape PCs predicted (and used for matching).
+    n_pcs : ancestry principal components.
+    n_snps : SNPs kept from the multivariate GWAS (clumped within ``clump_bp``).
+    clump_bp : keep only the best SNP within this distance on a chromosome.
+    male_het_max : chromosome X heterozygosity below which a person is called male.
+    random_state : seed of the randomized ancestry PCA.
+    """
+
+    name = "lippert"
+
+    def __init__(
+        self,
+        n_shape_components: int = 30,
+        n_pcs: int = 4,
+        n_snps: int = 300,
+        clump_bp: int = 20_000,
+        male_het_max: float = 0.02,
+        random_state: int = 0,
+    ) -> None:
+        self.n_shape_components = n_shape_components
+        self.n_pcs = n_pcs
+        self.n_snps = n_snps
+        self.clump_bp = clump_bp
+        self.male_het_max = male_het_max
+        self.random_state = random_state
+
+    # ---- fitting -------------------------------------------------------------------------------
+
+    def fit(self, cohort) -> Self:
+        n = cohort.n_samples
+        if n < 20:
+            raise GenofaceError(f"the lippert model needs at least 20 training people, got {n}")
+        k = min(int(self.n_shape_components), n - 2)
+        self.shape_pca_ = ShapePCA(n_components=k).fit(np.asarray(cohort.faces, dtype=np.float64))
+        scores = self.shape_pca_.transform(np.asarray(cohort.faces, dtype=np.float64))
+        self.ancestry_ = AncestryPCA(n_components=int(self.n_pcs), random_state=self.random_state)
+        pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
+        male = self._genetic_male(cohort.genotypes, cohort.variants)
+
+        # SNP selection inside the training people only, adjusting for sex and ancestry.
+        auto = np.flatnonzero(
+            ~cohort.variants["chrom"].astype(str).isin(["X", "chrX", "23", "Y", "chrY", "24"]).to_numpy()
+        )
+        result = multivariate_gwas(cohort.genotypes[:, auto], scores, np.column_stack([pcs, male]))
+        chosen = select_snps(
+            result,
+            n_snps=int(self.n_snps),
+            variants=cohort.variants.iloc[auto].reset_index(drop=True),
+            window_bp=self.clump_bp,
+        )
+        cols = auto[chosen]
+        self.snps_ = cohort.variants["id"].to_numpy()[cols].astype(str)
+        g = align_dosages(cohort.genotypes, cohort.variants["id"], self.snps_)
+        self.snp_freq_ = np.nanmean(g, axis=0) / 2
+
+        cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
+        self.age_mean_, self.age_sd_ = _moments(cov["age"], "age")
+        self.bmi_mean_, self.bmi_sd_ = _moments(cov["bmi"], "bmi")
+        x_dna = self._features(pcs, male, g, None, None)
+        self.dna_ = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x_dna, scores)
+        full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+        x_cov = self._features(pcs[full], male[full], g[full], cov["age"][full], cov["bmi"][full])
+        self.cov_ = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x_cov, scores[full])
+        # Residual variance per component, for the likelihood (out-of-sample via a refit on half).
+        self.resid_var_dna_ = _holdout_residual_variance(x_dna, scores, self.random_state)
+        self.resid_var_cov_ = _holdout_residual_variance(x_cov, scores[full], self.random_state)
+        self.n_vertices_ = cohort.n_vertices
+        self._remember_cohort(cohort)
+        self.fitted_ = True
+        return self
+
+    def _genetic_male(self, genotypes, variants: pd.DataFrame) -> np.ndarray:
+        het = x_heterozygosity(genotypes, variants)
+        return np.where(np.isnan(het), 0.5, (het < self.male_het_max).astype(float))
+
+    def _features(self, pcs, male, g, age, bmi) -> np.ndarray:
+        z = standardize(np.where(np.isnan(g), -1, g).astype(np.int8), self.snp_freq_)
+        cols = [pcs, male[:, None], z]
+        if age is not None:
+            a = (age - self.age_mean_) / self.age_sd_
+            cols += [a[:, None], (a**2)[:, None], ((bmi - self.bmi_mean_) / self.bmi_sd_)[:, None]]
+        return np.hstack(cols).astype(np.float64)
+
+    # ---- prediction and matching ------------------------------------------------------------------
+
+    def _predict_scores(self, genotypes, covariates) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted shape scores (n, K) and the residual variance to use for each person (n, K)."""
+        self._check_fitted()
+        ids, g_all, variant_ids = genotype_arrays(genotypes)
+        pcs = self.ancestry_.transform(g_all, variant_ids)
+        male = self._genetic_male(g_all, genotypes.variants)
+        cov = covariate_arrays(ids, covariates)
+        if cov["is_male"] is not None:
+            male = np.where(np.isnan(cov["is_male"]), male, cov["is_male"])
+        g = align_dosages(g_all, variant_ids, self.snps_)
+        scores = self.dna_.predict(self._features(pcs, male, g, None, None))
+        var = np.broadcast_to(self.resid_var_dna_, scores.shape).copy()
+        if cov["age"] is not None and cov["bmi"] is not None:
+            full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+            if full.any():
+                x = self._features(pcs[full], male[full], g[full], cov["age"][full], cov["bmi"][full])
+                scores[full] = self.cov_.predict(x)
+                var[full] = self.resid_var_cov_
+        return scores, var
+
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        scores, _ = self._predict_scores(genotypes, covariates)
+        return self.shape_pca_.inverse_transform(scores).reshape(len(scores), self.n_vertices_, 3)
+
+    def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """Sum over shape components of the Gaussian log-likelihood of each face's scores given
+        each genome's predicted scores (Lippert et al.'s maximum-likelihood matching)."""
+        self.check_faces(faces)
+        pred, var = self._predict_scores(genotypes, covariates)
+        observed = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
+        w = 1.0 / var  # (n_genomes, K)
+        # -0.5 * sum_k w_ik (o_jk - p_ik)^2, expanded so the (n_genomes, n_faces) matrix is one product.
+        quad = (w * pred**2).sum(1)[:, None] - 2 * (w * pred) @ observed.T + w @ (observed**2).T
+        return -0.5 * quad - 0.5 * np.log(var).sum(1)[:, None]
+
+    # ---- storage ------------------------------------------------------------------------------------
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        scalars = {
+            "age_mean": self.age_mean_,
+            "age_sd": self.age_sd_,
+            "bmi_mean": self.bmi_mean_,
+            "bmi_sd": self.bmi_sd_,
+            "n_vertices": self.n_vertices_,
+        }
+        arrays = {f"ancestry_{k}": np.asarray(v) for k, v in self.ancestry_.to_arrays().items()}
+        arrays.update({f"shape_{k}": np.asarray(v) for k, v in self.shape_pca_.to_arrays().items()})
+        arrays.update(snps=self.snps_, snp_freq=self.snp_freq_, resid_var_dna=self.resid_var_dna_)
+        arrays["resid_var_cov"] = self.resid_var_cov_
+        for name, ridge in (("dna", self.dna_), ("cov", self.cov_)):
+            arrays[f"{name}_coef"] = ridge.coef_
+            arrays[f"{name}_intercept"] = ridge.intercept_
+        return scalars, arrays
+
+    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.age_mean_, self.age_sd_ = scalars["age_mean"], scalars["age_sd"]
+        self.bmi_mean_, self.bmi_sd_ = scalars["bmi_mean"], scalars["bmi_sd"]
+        self.n_vertices_ = int(scalars["n_vertices"])
+        self.ancestry_ = AncestryPCA.from_arrays({k[9:]: v for k, v in arrays.items() if k.startswith("ancestry_")})
+        self.shape_pca_ = ShapePCA.from_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("shape_")})
+        self.snps_ = arrays["snps"].astype(str)
+        self.snp_freq_ = arrays["snp_freq"]
+        self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
+        self.dna_ = _linear(arrays, "dna")
+        self.cov_ = _linear(arrays, "cov")
+
+
+def _moments(x: np.ndarray | None, name: str) -> tuple[float, float]:
+    if x is None or np.isnan(x).all():
+        raise GenofaceError(f"the lippert model needs {name} for the training people (covariates.tsv)")
+    sd = float(np.nanstd(x))
+    return float(np.nanmean(x)), sd if sd > 0 else 1.0
+
+
+def _holdout_residual_variance(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Out-of-sample residual variance per target: fit on one half, measure on the other, and
+    the other way round (in-sample residuals would make the likelihood over-confident)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    halves = (order[: len(x) // 2], order[len(x) // 2 :])
+    resid = []
+    for a, b in (halves, halves[::-1]):
+        model = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x[a], y[a])
+        resid.append(y[b] - model.predict(x[b]))
+    return np.maximum(np.concatenate(resid).var(axis=0), 1e-9)
+
+
+class _Linear:
+    """Prediction from stored ridge coefficients (what RidgeCV.predict computes)."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.coef_, self.intercept_ = coef, intercept
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_.T + self.intercept_
+
+
+def _linear(arrays: dict[str, np.ndarray], name: str) -> _Linear:
+    return _Linear(arrays[f"{name}_coef"], arrays[f"{name}_intercept"])
