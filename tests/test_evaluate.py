@@ -23,7 +23,7 @@ def metrics(sim_realistic):
 
 def test_one_record_per_model_setting_and_fraction(metrics):
     results = metrics["results"]
-    assert len(results) == 3 * len(SETTINGS) * 2
+    assert len(results) == 4 * len(SETTINGS) * 2
     keys = {"face_error_mm", "face_error_mm_aligned", "top1", "R1", "R10", "R20", "select10", "auc", "eer"}
     for r in results:
         assert keys <= set(r) and {"model", "setting", "snp_fraction"} <= set(r)

@@ -209,7 +209,9 @@ def predict(
 def evaluate(
     cohort: Annotated[Path, typer.Option("--cohort", help="Cohort to train on (and to split, without --test-cohort).")],
     out: Annotated[Path, typer.Option("--out", help="Report folder to create: metrics.json + report.html.")],
-    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "mean,demographic,oracle",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names.")
+    ] = "mean,demographic,lippert,oracle",
     test_cohort: Annotated[
         Path | None, typer.Option("--test-cohort", help="Evaluate on this cohort instead of a split.")
     ] = None,

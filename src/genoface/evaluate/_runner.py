@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS = ("dna", "dna+cov")
 SNP_FRACTIONS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
-DEFAULT_MODELS = ("mean", "demographic", "oracle")
+DEFAULT_MODELS = ("mean", "demographic", "lippert", "oracle")
 Progress = Callable[[str, int, int], None]
 
 
