@@ -15,8 +15,9 @@ import pandas as pd
 from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
-from genoface.genetics import AncestryPCA, x_heterozygosity
+from genoface.genetics import AncestryPCA
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
+from genoface.models._features import LinearMap, complete_covariates, covariate_columns, genetic_male, moments
 from genoface.models._registry import register_model
 
 _ALPHAS = np.logspace(-3, 4, 15)
@@ -45,13 +46,13 @@ class DemographicModel(FaceModel):
             raise GenofaceError(f"n_pcs must be between 1 and 50, got {self.n_pcs}")
         self.pca_ = AncestryPCA(n_components=int(self.n_pcs), random_state=self.random_state)
         pcs = self.pca_.fit_transform(cohort.genotypes, cohort.variants)
-        male = self._genetic_male(cohort.genotypes, cohort.variants)
+        male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
         cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
-        self.age_mean_, self.age_sd_ = _moments(cov["age"])
-        self.bmi_mean_, self.bmi_sd_ = _moments(cov["bmi"])
+        self.age_moments_ = moments(cov["age"], "age", self.name)
+        self.bmi_moments_ = moments(cov["bmi"], "bmi", self.name)
         y = np.asarray(cohort.faces, dtype=np.float64).reshape(cohort.n_samples, -1)
         self.dna_ = RidgeCV(alphas=_ALPHAS).fit(self._features(pcs, male, None, None), y)
-        full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+        full = complete_covariates(cov)
         if full.sum() < 10:
             raise GenofaceError(f"only {int(full.sum())} training people have both age and BMI; need at least 10")
         x_cov = self._features(pcs[full], male[full], cov["age"][full], cov["bmi"][full])
@@ -61,15 +62,10 @@ class DemographicModel(FaceModel):
         self.fitted_ = True
         return self
 
-    def _genetic_male(self, genotypes, variants: pd.DataFrame) -> np.ndarray:
-        het = x_heterozygosity(genotypes, variants)
-        return np.where(np.isnan(het), 0.5, (het < self.male_het_max).astype(float))
-
     def _features(self, pcs, male, age, bmi) -> np.ndarray:
         cols = [pcs, male[:, None]]
         if age is not None:
-            a = (age - self.age_mean_) / self.age_sd_
-            cols += [a[:, None], (a**2)[:, None], ((bmi - self.bmi_mean_) / self.bmi_sd_)[:, None]]
+            cols += covariate_columns(age, bmi, self.age_moments_, self.bmi_moments_)
         return np.hstack(cols)
 
     def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
@@ -77,54 +73,26 @@ class DemographicModel(FaceModel):
         ids, g, variant_ids = genotype_arrays(genotypes)
         pcs = self.pca_.transform(g, variant_ids)
         variants = genotypes.variants
-        male = self._genetic_male(g, variants)
+        male = genetic_male(g, variants, self.male_het_max)
         cov = covariate_arrays(ids, covariates)
         if cov["is_male"] is not None:
             male = np.where(np.isnan(cov["is_male"]), male, cov["is_male"])
         out = self.dna_.predict(self._features(pcs, male, None, None))
-        if cov["age"] is not None and cov["bmi"] is not None:
-            full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
-            if full.any():
-                x = self._features(pcs[full], male[full], cov["age"][full], cov["bmi"][full])
-                out[full] = self.cov_.predict(x)
+        full = complete_covariates(cov)
+        if full is not None and full.any():
+            x = self._features(pcs[full], male[full], cov["age"][full], cov["bmi"][full])
+            out[full] = self.cov_.predict(x)
         return out.reshape(len(ids), self.n_vertices_, 3)
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars = {
-            "age_mean": self.age_mean_,
-            "age_sd": self.age_sd_,
-            "bmi_mean": self.bmi_mean_,
-            "bmi_sd": self.bmi_sd_,
-            "n_vertices": self.n_vertices_,
-        }
+        scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
         arrays = {f"pca_{k}": np.asarray(v) for k, v in self.pca_.to_arrays().items()}
-        for name, ridge in (("dna", self.dna_), ("cov", self.cov_)):
-            arrays[f"{name}_coef"] = ridge.coef_
-            arrays[f"{name}_intercept"] = ridge.intercept_
-            arrays[f"{name}_alpha"] = np.asarray(ridge.alpha_)
+        arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
         return scalars, arrays
 
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.age_mean_, self.age_sd_ = scalars["age_mean"], scalars["age_sd"]
-        self.bmi_mean_, self.bmi_sd_ = scalars["bmi_mean"], scalars["bmi_sd"]
+        self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
         self.n_vertices_ = int(scalars["n_vertices"])
         self.pca_ = AncestryPCA.from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("pca_")})
-        self.dna_ = _ridge(arrays, "dna")
-        self.cov_ = _ridge(arrays, "cov")
-
-
-def _moments(x: np.ndarray | None) -> tuple[float, float]:
-    if x is None or np.isnan(x).all():
-        raise GenofaceError("the demographic model needs age and BMI for the training people (covariates.tsv)")
-    sd = float(np.nanstd(x))
-    return float(np.nanmean(x)), sd if sd > 0 else 1.0
-
-
-def _ridge(arrays: dict[str, np.ndarray], name: str) -> RidgeCV:
-    """A fitted RidgeCV rebuilt from its coefficients (prediction needs nothing else)."""
-    ridge = RidgeCV(alphas=_ALPHAS)
-    ridge.coef_ = arrays[f"{name}_coef"]
-    ridge.intercept_ = arrays[f"{name}_intercept"]
-    ridge.alpha_ = float(arrays[f"{name}_alpha"])
-    ridge.n_features_in_ = ridge.coef_.shape[-1]
-    return ridge
+        self.dna_ = LinearMap.from_arrays(arrays, "dna")
+        self.cov_ = LinearMap.from_arrays(arrays, "cov")

@@ -17,10 +17,11 @@ import pandas as pd
 from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
-from genoface.genetics import AncestryPCA, multivariate_gwas, select_snps, x_heterozygosity
+from genoface.genetics import AncestryPCA, multivariate_gwas, select_snps
 from genoface.genetics._align import align_dosages
 from genoface.genetics._qc import standardize
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
+from genoface.models._features import LinearMap, complete_covariates, covariate_columns, genetic_male, moments
 from genoface.models._registry import register_model
 from genoface.shape import ShapePCA
 
@@ -70,7 +71,7 @@ class LippertModel(FaceModel):
         scores = self.shape_pca_.transform(np.asarray(cohort.faces, dtype=np.float64))
         self.ancestry_ = AncestryPCA(n_components=int(self.n_pcs), random_state=self.random_state)
         pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
-        male = self._genetic_male(cohort.genotypes, cohort.variants)
+        male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
 
         # SNP selection inside the training people only, adjusting for sex and ancestry.
         auto = np.flatnonzero(
@@ -89,11 +90,13 @@ class LippertModel(FaceModel):
         self.snp_freq_ = np.nanmean(g, axis=0) / 2
 
         cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
-        self.age_mean_, self.age_sd_ = _moments(cov["age"], "age")
-        self.bmi_mean_, self.bmi_sd_ = _moments(cov["bmi"], "bmi")
+        self.age_moments_ = moments(cov["age"], "age", self.name)
+        self.bmi_moments_ = moments(cov["bmi"], "bmi", self.name)
         x_dna = self._features(pcs, male, g, None, None)
         self.dna_ = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x_dna, scores)
-        full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+        full = complete_covariates(cov)
+        if full.sum() < 10:
+            raise GenofaceError(f"only {int(full.sum())} training people have both age and BMI; need at least 10")
         x_cov = self._features(pcs[full], male[full], g[full], cov["age"][full], cov["bmi"][full])
         self.cov_ = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x_cov, scores[full])
         # Residual variance per component, for the likelihood (out-of-sample via a refit on half).
@@ -104,16 +107,11 @@ class LippertModel(FaceModel):
         self.fitted_ = True
         return self
 
-    def _genetic_male(self, genotypes, variants: pd.DataFrame) -> np.ndarray:
-        het = x_heterozygosity(genotypes, variants)
-        return np.where(np.isnan(het), 0.5, (het < self.male_het_max).astype(float))
-
     def _features(self, pcs, male, g, age, bmi) -> np.ndarray:
         z = standardize(np.where(np.isnan(g), -1, g).astype(np.int8), self.snp_freq_)
         cols = [pcs, male[:, None], z]
         if age is not None:
-            a = (age - self.age_mean_) / self.age_sd_
-            cols += [a[:, None], (a**2)[:, None], ((bmi - self.bmi_mean_) / self.bmi_sd_)[:, None]]
+            cols += covariate_columns(age, bmi, self.age_moments_, self.bmi_moments_)
         return np.hstack(cols).astype(np.float64)
 
     # ---- prediction and matching ------------------------------------------------------------------
@@ -123,19 +121,18 @@ class LippertModel(FaceModel):
         self._check_fitted()
         ids, g_all, variant_ids = genotype_arrays(genotypes)
         pcs = self.ancestry_.transform(g_all, variant_ids)
-        male = self._genetic_male(g_all, genotypes.variants)
+        male = genetic_male(g_all, genotypes.variants, self.male_het_max)
         cov = covariate_arrays(ids, covariates)
         if cov["is_male"] is not None:
             male = np.where(np.isnan(cov["is_male"]), male, cov["is_male"])
         g = align_dosages(g_all, variant_ids, self.snps_)
         scores = self.dna_.predict(self._features(pcs, male, g, None, None))
         var = np.broadcast_to(self.resid_var_dna_, scores.shape).copy()
-        if cov["age"] is not None and cov["bmi"] is not None:
-            full = ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
-            if full.any():
-                x = self._features(pcs[full], male[full], g[full], cov["age"][full], cov["bmi"][full])
-                scores[full] = self.cov_.predict(x)
-                var[full] = self.resid_var_cov_
+        full = complete_covariates(cov)
+        if full is not None and full.any():
+            x = self._features(pcs[full], male[full], g[full], cov["age"][full], cov["bmi"][full])
+            scores[full] = self.cov_.predict(x)
+            var[full] = self.resid_var_cov_
         return scores, var
 
     def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
@@ -156,40 +153,24 @@ class LippertModel(FaceModel):
     # ---- storage ------------------------------------------------------------------------------------
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars = {
-            "age_mean": self.age_mean_,
-            "age_sd": self.age_sd_,
-            "bmi_mean": self.bmi_mean_,
-            "bmi_sd": self.bmi_sd_,
-            "n_vertices": self.n_vertices_,
-        }
+        scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
         arrays = {f"ancestry_{k}": np.asarray(v) for k, v in self.ancestry_.to_arrays().items()}
         arrays.update({f"shape_{k}": np.asarray(v) for k, v in self.shape_pca_.to_arrays().items()})
         arrays.update(snps=self.snps_, snp_freq=self.snp_freq_, resid_var_dna=self.resid_var_dna_)
         arrays["resid_var_cov"] = self.resid_var_cov_
-        for name, ridge in (("dna", self.dna_), ("cov", self.cov_)):
-            arrays[f"{name}_coef"] = ridge.coef_
-            arrays[f"{name}_intercept"] = ridge.intercept_
+        arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
         return scalars, arrays
 
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.age_mean_, self.age_sd_ = scalars["age_mean"], scalars["age_sd"]
-        self.bmi_mean_, self.bmi_sd_ = scalars["bmi_mean"], scalars["bmi_sd"]
+        self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
         self.n_vertices_ = int(scalars["n_vertices"])
         self.ancestry_ = AncestryPCA.from_arrays({k[9:]: v for k, v in arrays.items() if k.startswith("ancestry_")})
         self.shape_pca_ = ShapePCA.from_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("shape_")})
         self.snps_ = arrays["snps"].astype(str)
         self.snp_freq_ = arrays["snp_freq"]
         self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
-        self.dna_ = _linear(arrays, "dna")
-        self.cov_ = _linear(arrays, "cov")
-
-
-def _moments(x: np.ndarray | None, name: str) -> tuple[float, float]:
-    if x is None or np.isnan(x).all():
-        raise GenofaceError(f"the lippert model needs {name} for the training people (covariates.tsv)")
-    sd = float(np.nanstd(x))
-    return float(np.nanmean(x)), sd if sd > 0 else 1.0
+        self.dna_ = LinearMap.from_arrays(arrays, "dna")
+        self.cov_ = LinearMap.from_arrays(arrays, "cov")
 
 
 def _holdout_residual_variance(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -202,17 +183,3 @@ def _holdout_residual_variance(x: np.ndarray, y: np.ndarray, seed: int) -> np.nd
         model = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x[a], y[a])
         resid.append(y[b] - model.predict(x[b]))
     return np.maximum(np.concatenate(resid).var(axis=0), 1e-9)
-
-
-class _Linear:
-    """Prediction from stored ridge coefficients (what RidgeCV.predict computes)."""
-
-    def __init__(self, coef: np.ndarray, intercept: np.ndarray) -> None:
-        self.coef_, self.intercept_ = coef, intercept
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return x @ self.coef_.T + self.intercept_
-
-
-def _linear(arrays: dict[str, np.ndarray], name: str) -> _Linear:
-    return _Linear(arrays[f"{name}_coef"], arrays[f"{name}_intercept"])

@@ -1,0 +1,55 @@
+"""Features that several models derive the same way from a genome and its covariates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from genoface.errors import GenofaceError
+from genoface.genetics import x_heterozygosity
+
+
+def genetic_male(genotypes, variants: pd.DataFrame, male_het_max: float) -> np.ndarray:
+    """1.0 for a man, 0.0 for a woman, 0.5 when there is no chromosome X to tell: a man is
+    hemizygous, so his X heterozygosity is (near) zero."""
+    het = x_heterozygosity(genotypes, variants)
+    return np.where(np.isnan(het), 0.5, (het < male_het_max).astype(float))
+
+
+def moments(x: np.ndarray | None, name: str, model: str) -> tuple[float, float]:
+    """Mean and SD of a training covariate (SD 1 when constant); refuses an absent one."""
+    if x is None or np.isnan(x).all():
+        raise GenofaceError(f"the {model} model needs {name} for the training people (covariates.tsv)")
+    sd = float(np.nanstd(x))
+    return float(np.nanmean(x)), sd if sd > 0 else 1.0
+
+
+def covariate_columns(age: np.ndarray, bmi: np.ndarray, age_moments, bmi_moments) -> list[np.ndarray]:
+    """Standardized age, its square (ageing is not linear) and standardized BMI, as columns."""
+    a = (age - age_moments[0]) / age_moments[1]
+    return [a[:, None], (a**2)[:, None], ((bmi - bmi_moments[0]) / bmi_moments[1])[:, None]]
+
+
+def complete_covariates(cov: dict) -> np.ndarray | None:
+    """Mask of people with both age and BMI given, or None when neither column was given."""
+    if cov["age"] is None or cov["bmi"] is None:
+        return None
+    return ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
+
+
+class LinearMap:
+    """``x @ coef.T + intercept``: a fitted linear model rebuilt from stored coefficients."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.coef_, self.intercept_ = coef, intercept
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> LinearMap:
+        return cls(arrays[f"{prefix}_coef"], arrays[f"{prefix}_intercept"])
+
+    @staticmethod
+    def to_arrays(model, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}_coef": np.asarray(model.coef_), f"{prefix}_intercept": np.asarray(model.intercept_)}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_.T + self.intercept_
