@@ -17,7 +17,15 @@ from sklearn.linear_model import RidgeCV
 from genoface.errors import GenofaceError
 from genoface.genetics import AncestryPCA
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
-from genoface.models._features import LinearMap, complete_covariates, covariate_columns, genetic_male, moments
+from genoface.models._features import (
+    LinearMap,
+    complete_covariates,
+    covariate_columns,
+    genetic_male,
+    moments,
+    with_prefix,
+    without_prefix,
+)
 from genoface.models._registry import register_model
 
 _ALPHAS = np.logspace(-3, 4, 15)
@@ -86,13 +94,13 @@ class DemographicModel(FaceModel):
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
-        arrays = {f"pca_{k}": np.asarray(v) for k, v in self.pca_.to_arrays().items()}
+        arrays = with_prefix(self.pca_.to_arrays(), "pca")
         arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
         return scalars, arrays
 
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
         self.n_vertices_ = int(scalars["n_vertices"])
-        self.pca_ = AncestryPCA.from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("pca_")})
+        self.pca_ = AncestryPCA.from_arrays(without_prefix(arrays, "pca"))
         self.dna_ = LinearMap.from_arrays(arrays, "dna")
         self.cov_ = LinearMap.from_arrays(arrays, "cov")

@@ -37,6 +37,17 @@ def complete_covariates(cov: dict) -> np.ndarray | None:
     return ~(np.isnan(cov["age"]) | np.isnan(cov["bmi"]))
 
 
+def with_prefix(arrays: dict, prefix: str) -> dict[str, np.ndarray]:
+    """``{prefix_key: array}``: a sub-model's arrays, namespaced inside one weights file."""
+    return {f"{prefix}_{k}": np.asarray(v) for k, v in arrays.items()}
+
+
+def without_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays stored by :func:`with_prefix` under ``prefix``, with their own names back."""
+    start = len(prefix) + 1
+    return {k[start:]: v for k, v in arrays.items() if k.startswith(f"{prefix}_")}
+
+
 class LinearMap:
     """``x @ coef.T + intercept``: a fitted linear model rebuilt from stored coefficients."""
 
@@ -45,11 +56,12 @@ class LinearMap:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> LinearMap:
-        return cls(arrays[f"{prefix}_coef"], arrays[f"{prefix}_intercept"])
+        own = without_prefix(arrays, prefix)
+        return cls(own["coef"], own["intercept"])
 
     @staticmethod
     def to_arrays(model, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}_coef": np.asarray(model.coef_), f"{prefix}_intercept": np.asarray(model.intercept_)}
+        return with_prefix({"coef": model.coef_, "intercept": model.intercept_}, prefix)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return x @ self.coef_.T + self.intercept_

@@ -21,7 +21,15 @@ from genoface.genetics import AncestryPCA, multivariate_gwas, select_snps
 from genoface.genetics._align import align_dosages
 from genoface.genetics._qc import standardize
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
-from genoface.models._features import LinearMap, complete_covariates, covariate_columns, genetic_male, moments
+from genoface.models._features import (
+    LinearMap,
+    complete_covariates,
+    covariate_columns,
+    genetic_male,
+    moments,
+    with_prefix,
+    without_prefix,
+)
 from genoface.models._registry import register_model
 from genoface.shape import ShapePCA
 
@@ -154,8 +162,7 @@ class LippertModel(FaceModel):
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
-        arrays = {f"ancestry_{k}": np.asarray(v) for k, v in self.ancestry_.to_arrays().items()}
-        arrays.update({f"shape_{k}": np.asarray(v) for k, v in self.shape_pca_.to_arrays().items()})
+        arrays = with_prefix(self.ancestry_.to_arrays(), "ancestry") | with_prefix(self.shape_pca_.to_arrays(), "shape")
         arrays.update(snps=self.snps_, snp_freq=self.snp_freq_, resid_var_dna=self.resid_var_dna_)
         arrays["resid_var_cov"] = self.resid_var_cov_
         arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
@@ -164,8 +171,8 @@ class LippertModel(FaceModel):
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
         self.n_vertices_ = int(scalars["n_vertices"])
-        self.ancestry_ = AncestryPCA.from_arrays({k[9:]: v for k, v in arrays.items() if k.startswith("ancestry_")})
-        self.shape_pca_ = ShapePCA.from_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("shape_")})
+        self.ancestry_ = AncestryPCA.from_arrays(without_prefix(arrays, "ancestry"))
+        self.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
         self.snps_ = arrays["snps"].astype(str)
         self.snp_freq_ = arrays["snp_freq"]
         self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
