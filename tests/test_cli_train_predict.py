@@ -1,4 +1,4 @@
-"""`genoface train` and `genoface predict` end to end, and their one-line errors."""
+"""`genoface train`, `genoface predict` and `genoface match` end to end, and their one-line errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from genoface.cli import app
-from genoface.io import read_mesh, write_vcf
+from genoface.io import GenotypeData, read_mesh, write_mesh, write_vcf
+from genoface.models import FaceModel
 
 runner = CliRunner()
 
@@ -83,7 +84,7 @@ def test_predict_errors_are_one_line_and_leave_nothing(sim_realistic, trained, t
     )
     write_vcf(other, np.array(["x1", "x2"]), np.zeros((2, 3), dtype=np.int8), variants)
     r = runner.invoke(app, ["predict", "--model", str(trained), "--genotypes", str(other), "--out", str(out)])
-    assert r.exit_code == 1 and "none of the oracle's causal SNPs" in r.output
+    assert r.exit_code == 1 and "none of its 3 variants is among the model's" in r.output
     assert not out.exists()
     # A corrupt model directory.
     (tmp_path / "bad").mkdir()
@@ -98,3 +99,86 @@ def test_train_unknown_model_is_one_line(sim_realistic, tmp_path):
     )
     assert r.exit_code == 1 and "unknown model 'nope'" in r.output
     assert not (tmp_path / "m").exists()
+
+
+def _write_23andme(path, cohort, row: int, keep: np.ndarray) -> None:
+    """One person's calls as a 23andMe raw-data file (men hemizygous on X), variants ``keep`` only."""
+    v = cohort.variants
+    lines = ["# rsid\tchromosome\tposition\tgenotype"]
+    for j in np.flatnonzero(keep):
+        d, ref, alt = int(cohort.genotypes[row, j]), v["ref"].iat[j], v["alt"].iat[j]
+        if d < 0:
+            call = "--"
+        elif v["chrom"].iat[j] == "X" and cohort.covariates["sex"].iat[row] == "M":
+            call = alt if d == 2 else ref
+        else:
+            call = ref * (2 - d) + alt * d
+        lines.append(f"{v['id'].iat[j]}\t{v['chrom'].iat[j]}\t{v['pos'].iat[j]}\t{call}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_predict_from_a_23andme_file(sim_realistic, trained, tmp_path):
+    """A consumer file is read against the model's training variants: the face equals the one
+    predicted from the same person's calls with unreadable ones missing (absent lines, and
+    homozygous A/T or C/G calls, whose strand cannot be told)."""
+    cohort = sim_realistic.cohort
+    row = 5
+    keep = np.random.default_rng(0).random(cohort.n_variants) < 0.8
+    raw = tmp_path / "person.txt"
+    _write_23andme(raw, cohort, row, keep)
+    out = tmp_path / "pred"
+    r = runner.invoke(app, ["predict", "--model", str(trained), "--genotypes", str(raw), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    v = cohort.variants
+    g = np.asarray(cohort.genotypes[row], dtype=np.int8).copy()
+    ambiguous = (v["ref"] + v["alt"]).isin(["AT", "TA", "CG", "GC"]).to_numpy()
+    g[~keep | (ambiguous & (g != 1))] = -1
+    assert f"{int((g >= 0).sum()):,} of the model's {cohort.n_variants:,} SNPs read" in r.output
+    model = FaceModel.load(trained)
+    expected = model.predict(GenotypeData(np.array(["person"]), g[None, :], v))[0]
+    face, _ = read_mesh(out / "person.ply")
+    np.testing.assert_allclose(face, expected, atol=1e-4)
+
+
+def test_match_ranks_every_face_and_finds_its_own(sim_realistic, trained, tmp_path):
+    cohort = sim_realistic.cohort
+    test = cohort.subset(np.arange(40))
+    geno = tmp_path / "test.vcf.gz"
+    write_vcf(geno, test.sample_ids, test.genotypes, test.variants)
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for sid, face in zip(test.sample_ids, test.faces, strict=True):
+        write_mesh(faces / f"{sid}.ply", face, test.template_triangles)
+    out = tmp_path / "ranks.tsv"
+    r = runner.invoke(
+        app, ["match", "--model", str(trained), "--genotypes", str(geno), "--faces", str(faces), "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out, sep="\t", dtype={"genome": str, "face": str})
+    assert list(table.columns) == ["genome", "face", "score", "rank"] and len(table) == 40 * 40
+    scores = FaceModel.load(trained).score_matrix(test, test.faces)
+    first = table[table["genome"] == test.sample_ids[0]]
+    assert first["face"].iloc[0] == test.sample_ids[int(np.argmax(scores[0]))]
+    assert first["score"].is_monotonic_decreasing and first["rank"].iloc[0] == 1
+    own = table[table["genome"] == table["face"]]["rank"].to_numpy()
+    assert f"top1 {(own == 1).mean():.3f}" in r.output
+    assert (own == 1).mean() > 0.2  # the oracle finds most people's own face (chance: 1/40)
+    top = tmp_path / "top3.tsv"
+    args = ["match", "--model", str(trained), "--genotypes", str(geno), "--faces", str(faces), "--out", str(top)]
+    assert runner.invoke(app, [*args, "--top", "3"]).exit_code == 0
+    assert (pd.read_csv(top, sep="\t").groupby("genome").size() == 3).all()
+
+
+def test_match_errors_are_one_line_and_leave_nothing(sim_realistic, trained, tmp_path):
+    cohort = sim_realistic.cohort
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    write_mesh(faces / "a.ply", np.zeros((10, 3)), np.array([[0, 1, 2]]))
+    write_mesh(faces / "b.ply", np.zeros((10, 3)), np.array([[0, 1, 2]]))
+    out = tmp_path / "ranks.tsv"
+    args = ["match", "--model", str(trained), "--genotypes", _genotype_file(cohort), "--out", str(out)]
+    r = runner.invoke(app, [*args, "--faces", str(faces)])
+    assert r.exit_code == 1 and "trained on a" in r.output and len(r.output.strip().splitlines()) == 1
+    r = runner.invoke(app, [*args, "--faces", str(tmp_path / "empty")])
+    assert r.exit_code == 1 and "not a folder" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".ranks.tsv*"))

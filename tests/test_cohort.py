@@ -258,6 +258,7 @@ def test_hash_follows_content(tiny_cohort):
     changed = tiny_cohort.subset(np.arange(tiny_cohort.n_samples))
     changed.faces[0, 0, 0] += 0.5
     assert changed.hash() != h
+    assert tiny_cohort.hash() is h  # computed once per object
     assert tiny_cohort.subset(np.arange(1, tiny_cohort.n_samples)).hash() != h
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,20 +12,47 @@ from typer.testing import CliRunner
 
 from genoface.cli import app
 from genoface.cohort import Cohort
-from genoface.evaluate import SETTINGS, evaluate_models, mask_genotypes
+from genoface.errors import GenofaceError
+from genoface.evaluate import DEFAULT_MODELS, SETTINGS, evaluate_models, example_people, mask_genotypes
+from genoface.evaluate import _runner as runner_module
+from genoface.report import evaluation as report_module
+from genoface.report.evaluation import error_scale, evaluation_sections, write_evaluation_report
+from genoface.shape import per_vertex_error
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def metrics(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
-    return evaluate_models(cohort, snp_fractions=(1.0, 0.3), n_boot=100, seed=0)
+def cohort(sim_realistic):
+    return Cohort.load(sim_realistic.cohort.path)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """The models evaluate_models fits, by name (filled by ``evaluation``)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def evaluation(cohort, fitted):
+    def make_and_keep(name):
+        fitted[name] = real_make_model(name)
+        return fitted[name]
+
+    real_make_model = runner_module.make_model
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner_module, "make_model", make_and_keep)
+        return evaluate_models(cohort, snp_fractions=(1.0, 0.3), n_boot=100, seed=0)
+
+
+@pytest.fixture(scope="module")
+def metrics(evaluation):
+    return evaluation.metrics
 
 
 def test_one_record_per_model_setting_and_fraction(metrics):
     results = metrics["results"]
-    assert len(results) == 4 * len(SETTINGS) * 2
+    assert len(results) == len(DEFAULT_MODELS) * len(SETTINGS) * 2
     keys = {"face_error_mm", "face_error_mm_aligned", "top1", "R1", "R10", "R20", "select10", "auc", "eer"}
     for r in results:
         assert keys <= set(r) and {"model", "setting", "snp_fraction"} <= set(r)
@@ -63,6 +92,10 @@ def test_cli_evaluate_writes_metrics_and_report(sim_realistic, tmp_path):
     assert {x["model"] for x in m["results"]} == {"mean", "oracle"}
     html = (out / "report.html").read_text()
     assert "SIMULATED DATA" in html and "face_error_mm" in html and html.count("data:image/png;base64") >= 2
+    # The face panels: 4 people x 2 models in the report, no face arrays in metrics.json.
+    assert html.count('<figure class="face-panel"') == 4 * 2
+    assert set(m) == {"cohort", "results"} and "examples" not in json.dumps(m)
+    assert all(set(x) >= {"model", "setting", "snp_fraction"} and "predicted" not in x for x in m["results"])
 
 
 def test_cli_evaluate_unknown_model_fails_before_any_work(sim_realistic, tmp_path):
@@ -81,4 +114,112 @@ def test_demo_writes_one_report(tmp_path):
     result = run_demo(tmp_path / "demo", shape_model=builtin_shape_model())
     html = result.report.read_text()
     assert "SIMULATED DATA" in html and "select10" in html
+    assert "Test people: true, predicted, error" in html
+    assert result.examples.n_people == 4 and len(result.examples.predicted) == len(DEFAULT_MODELS)
+    assert html.count('<figure class="face-panel"') == 4 * len(DEFAULT_MODELS)
     assert (tmp_path / "demo" / "metrics.json").exists() and (tmp_path / "demo" / "cohort" / "cohort.json").exists()
+
+
+# ---- example faces and the report's face panels ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def split(cohort):
+    """(train, test) as evaluate_models splits the cohort with its defaults (seed 0)."""
+    return cohort.split(0.2, 0)
+
+
+def test_examples_are_seeded_test_people(split, evaluation):
+    _, test = split
+    ex = evaluation.examples
+    assert ex.n_people == 4 and len(set(ex.sample_ids)) == 4
+    assert set(ex.sample_ids) <= set(test.sample_ids)
+    np.testing.assert_array_equal(test.sample_ids[ex.indices], ex.sample_ids)
+    assert list(ex.covariates.index) == list(ex.sample_ids)
+    np.testing.assert_array_equal(ex.true_faces, test.faces[ex.indices])
+    # Reproducible for a seed, another draw for another seed.
+    np.testing.assert_array_equal(example_people(test.n_samples, 4, 0), ex.indices)
+    assert not np.array_equal(example_people(test.n_samples, 4, 1), ex.indices)
+    assert len(example_people(5, 4, 0)) == 4 and len(example_people(3, 4, 0)) == 3
+
+
+def test_examples_follow_the_seed_end_to_end(split):
+    train, test = split
+    small = test.subset(np.arange(40))
+
+    def ids(seed: int, fractions=(0.5,)) -> list:
+        run = evaluate_models(
+            train, models=("mean",), test_cohort=small, snp_fractions=fractions, n_boot=2, seed=seed, n_examples=3
+        )
+        return list(run.examples.sample_ids)
+
+    first = ids(0)
+    assert len(first) == 3 and first == ids(0, fractions=(1.0,)) and first != ids(1)
+
+
+def test_examples_hold_model_predictions_and_their_errors(split, evaluation, fitted):
+    _, test = split
+    ex = evaluation.examples
+    people = test.subset(ex.indices)
+    assert list(ex.predicted) == list(fitted) == list(DEFAULT_MODELS)
+    for name, model in fitted.items():
+        assert list(ex.predicted[name]) == list(SETTINGS)
+        for setting in SETTINGS:
+            covariates = people.covariates if setting == "dna+cov" else None
+            np.testing.assert_allclose(ex.predicted[name][setting], model.predict(people, covariates), atol=1e-9)
+            np.testing.assert_array_equal(
+                ex.errors[name][setting], per_vertex_error(ex.predicted[name][setting], ex.true_faces)
+            )
+    # The settings differ where covariates matter.
+    assert not np.allclose(ex.predicted["oracle"]["dna"], ex.predicted["oracle"]["dna+cov"])
+
+
+def test_no_examples_and_bad_counts(split):
+    train, test = split
+    small = test.subset(np.arange(20))
+    run = evaluate_models(train, models=("mean",), test_cohort=small, snp_fractions=(1.0,), n_boot=2, n_examples=0)
+    assert run.examples.n_people == 0 and "Test people" not in evaluation_sections(run.metrics, run.examples)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(GenofaceError, match="n_examples"):
+            evaluate_models(train, models=("mean",), test_cohort=small, n_examples=bad)
+
+
+def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_path, monkeypatch):
+    ex = evaluation.examples
+    # Two people and two models keep the rendering quick.
+    two = replace(
+        ex,
+        indices=ex.indices[:2],
+        sample_ids=ex.sample_ids[:2],
+        covariates=ex.covariates.iloc[:2],
+        true_faces=ex.true_faces[:2],
+        predicted={m: {s: p[:2] for s, p in ex.predicted[m].items()} for m in ("mean", "oracle")},
+        errors={m: {s: e[:2] for s, e in ex.errors[m].items()} for m in ("mean", "oracle")},
+    )
+    scales = []
+    real = report_module.render_faces_png
+
+    def spy(meshes, triangles, **kwargs):
+        scales.append((kwargs["vmin"], kwargs["vmax"]))
+        return real(meshes, triangles, **kwargs)
+
+    monkeypatch.setattr(report_module, "render_faces_png", spy)
+    path = write_evaluation_report(tmp_path / "report", evaluation.metrics, examples=two)
+    html = path.read_text()
+
+    assert "Test people: true, predicted, error" in html and "simulated" in html
+    panels = re.findall(r'<figure class="face-panel" data-person="([^"]+)" data-model="([^"]+)"[^>]*>\s*<img ', html)
+    assert sorted(panels) == sorted((str(p), m) for p in two.sample_ids for m in ("mean", "oracle"))
+    for sample_id in two.sample_ids:  # the title names the person and their covariates
+        c = two.covariates.loc[sample_id]
+        assert f"<h4>{sample_id}: {c['population']}, {c['sex']}, {c['age']:.0f} y" in html
+    # One colour scale for every heatmap, as rendered and as stated, covering most of the errors.
+    vmin, vmax = error_scale(two)
+    assert scales == [(vmin, vmax)] * 4 and vmin == 0.0
+    assert set(re.findall(r'data-vmin="([^"]+)" data-vmax="([^"]+)"', html)) == {(f"{vmin:g}", f"{vmax:g}")}
+    assert f"{vmin:.1f} to {vmax:.1f} mm" in html
+    all_errors = np.concatenate([e.ravel() for by in two.errors.values() for e in by.values()])
+    assert (all_errors <= vmax).mean() >= 0.99
+    # metrics.json holds the metrics only.
+    written = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(written) == {"cohort", "results"} and written == json.loads(json.dumps(evaluation.metrics))

@@ -10,8 +10,10 @@ import pytest
 
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
+from genoface.evaluate import identification_metrics
 from genoface.models import FaceModel, available_models, make_model
 from genoface.models._features import genetic_male
+from genoface.simulate import GeneticArchitecture, GenomeLayout, Preset, simulate
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,38 @@ def test_score_matrix_ranks_the_true_face_high(cohort):
     assert np.median(rank) <= 10
 
 
+def test_oracle_likelihood_ratio_carries_no_information_without_genetic_effects(tmp_path):
+    """With no genetic effect on the face, one population and no sex effect, a genome tells
+    (almost) nothing about a face: the oracle's log-likelihood ratio must be near 0 for true
+    and false pairs alike, and identification near chance. (BMI's polygenic score is the one
+    genetic signal left: a fraction of a nat.)"""
+    preset = Preset(
+        "no-genetics",
+        "test",
+        {"CEU": 300},
+        GenomeLayout(contig_lengths=(1_000_000,) * 2, x_length=500_000, maf=0.02),
+        {"age": 0.08, "bmi": 0.06},
+        architecture=GeneticArchitecture(n_regional_loci=0, n_background_snps=0),
+    )
+    cohort = simulate(preset, seed=3, out=tmp_path / "c").cohort
+    test = cohort.subset(np.arange(150))
+    s = make_model("oracle").fit(cohort).score_matrix(test, test.faces)
+    genuine, impostor = np.diag(s), s[~np.eye(len(s), dtype=bool)]
+    assert abs(genuine.mean()) < 0.5 and abs(impostor.mean()) < 0.5, (genuine.mean(), impostor.mean())
+    assert identification_metrics(s)["R10"] < 0.3  # chance: 0.1
+
+
+def test_oracle_likelihood_ratio_beats_the_plain_likelihood(cohort):
+    """Ranking faces by P(face | genome) favours faces near the mean (hubs); the ratio to
+    P(face) is the optimal score and must identify at least as well."""
+    train, test = cohort.split(0.2, seed=0)
+    oracle = make_model("oracle").fit(train)
+    ratio = oracle.score_matrix(test, test.faces)
+    likelihood = ratio + oracle.marginal_log_density(test.faces)[None, :]
+    a, b = identification_metrics(ratio), identification_metrics(likelihood)
+    assert a["R10"] >= b["R10"] and a["top1"] > b["top1"], (a, b)
+
+
 def test_loading_never_unpickles(cohort, tmp_path):
     model = make_model("oracle").fit(cohort)
     path = model.save(tmp_path / "m")
@@ -81,7 +115,9 @@ def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
 
 
 def test_unknown_model_name():
-    with pytest.raises(GenofaceError, match="unknown model .nope.; choose one of: demographic, lippert, mean, oracle"):
+    with pytest.raises(
+        GenofaceError, match="unknown model .nope.; choose one of: demographic, lippert, mean, oracle, sero"
+    ):
         make_model("nope")
 
 
@@ -130,7 +166,7 @@ def test_lippert_learns_strong_loci_that_demographics_miss():
 
     cohort = simulate("oligogenic", n=800, seed=4).cohort
     res = evaluate_models(cohort, models=("demographic", "lippert"), snp_fractions=(1.0,), n_boot=10, seed=0)
-    get = {(r["model"], r["setting"]): r for r in res["results"]}
+    get = {(r["model"], r["setting"]): r for r in res.metrics["results"]}
     for setting in ("dna", "dna+cov"):
         assert get[("lippert", setting)]["R10"] > get[("demographic", setting)]["R10"] + 0.2
         assert get[("lippert", setting)]["face_error_mm"] < get[("demographic", setting)]["face_error_mm"]

@@ -139,3 +139,19 @@ def test_renders_the_sfm_mean(tmp_path):
     sfm = load_sfm(SFM_DIR)
     out = render_faces(tmp_path / "sfm.png", [sfm.mean], sfm.triangles, views=("front", "profile"), dpi=60)
     _not_blank(_rgb(out))
+
+
+def test_png_bytes_are_what_render_faces_writes(tmp_path, face):
+    from genoface.shape import render_faces_png
+
+    v, t = face
+    options = dict(values=[v[:, 1]], vmin=0, vmax=10, dpi=30, panel_height=1.0)
+    png = render_faces_png([v], t, **options)
+    assert png.startswith(b"\x89PNG")
+    out = render_faces(tmp_path / "x.png", [v], t, **options)
+    assert out.read_bytes() == png
+    # The palette image is smaller and within a few levels of the full-colour one.
+    small = render_faces(tmp_path / "q.png", [v], t, palette=True, **options)
+    assert small.stat().st_size < len(png)
+    full, quantized = _rgb(out), _rgb(small)
+    assert full.shape == quantized.shape and np.abs(full - quantized).max() < 0.1

@@ -146,7 +146,9 @@ def test_traits_follow_ancestry_and_sex(sim_realistic):
 @pytest.mark.skipif(
     not (SHARED_DATA / "sfm" / "sfm_shape_3448.npz").exists(), reason="Surrey Face Model not at ../shared/data/sfm"
 )
-def test_sfm_shape_space_reproduces_its_eigenvalues():
+def test_sfm_residual_covariance_matches_the_model():
+    """Faces of a residual-only cohort have the covariance the truth states, B B^T + sd^2 I,
+    whose spectrum starts with the Surrey model's own eigenvalues (the global part dominates)."""
     sfm = load_sfm(SHARED_DATA / "sfm")
     preset = Preset(
         "residual-only",
@@ -156,12 +158,17 @@ def test_sfm_shape_space_reproduces_its_eigenvalues():
         {},
         architecture=GeneticArchitecture(n_regional_loci=0, n_background_snps=0),
     )
-    faces = simulate(preset, seed=5, shape_model=sfm).cohort.faces.reshape(3000, -1).astype(np.float64)
+    sim = simulate(preset, seed=5, shape_model=sfm)
+    faces = sim.cohort.faces.reshape(3000, -1).astype(np.float64)
     centred = faces - faces.mean(0)
     eig = np.linalg.svd(centred, compute_uv=False) ** 2 / (len(faces) - 1)
-    rel = eig[:10] / sfm.eigenvalues[:10]
+    b = sim.truth.residual_factor(age_known=True, bmi_known=True)
+    expected = np.sort(np.linalg.eigvalsh(b.T @ b))[::-1] + sim.truth.measurement_sd**2
+    rel = eig[:10] / expected[:10]
     assert np.all(np.abs(rel - 1) < 5 * np.sqrt(2 / 3000)), rel
     assert eig.sum() / sfm.total_variance == pytest.approx(1.0, abs=0.05)
+    # The global shape-space part keeps the model's leading modes on top.
+    assert expected[0] == pytest.approx(sim.truth.residual_scale**2 * sfm.eigenvalues[0], rel=0.5)
 
 
 def test_unknown_preset_is_a_clear_error(tmp_path):

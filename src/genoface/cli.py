@@ -176,7 +176,9 @@ def train(
 @_user_errors
 def predict(
     model: Annotated[Path, typer.Option("--model", help="Model directory (genoface train).")],
-    genotypes: Annotated[Path, typer.Option("--genotypes", help="VCF/BCF or PLINK .bed (or prefix).")],
+    genotypes: Annotated[
+        Path, typer.Option("--genotypes", help="VCF/BCF, PLINK .bed (or prefix), or a 23andMe/AncestryDNA .txt.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder for one PLY mesh and one PNG per person (and age).")],
     sample: Annotated[list[str] | None, typer.Option("--sample", help="Only these sample ids (repeatable).")] = None,
     age: Annotated[float | None, typer.Option("--age", min=0, max=150, help="Age in years.")] = None,
@@ -190,7 +192,7 @@ def predict(
     """Predict 3D faces from genotypes: a PLY mesh and a PNG render per person (and per age)."""
     from genoface.models.prediction import parse_ages, predict_to_folder
 
-    written = predict_to_folder(
+    written, report = predict_to_folder(
         model,
         genotypes,
         out,
@@ -201,7 +203,45 @@ def predict(
         ages=parse_ages(ages),
         overwrite=overwrite,
     )
+    if report is not None:
+        out_console.print(
+            f"{genotypes.name}: {report['n_called']:,} of the model's {report['n_panel']:,} SNPs read "
+            f"({report['n_found']:,} in the file; {report['n_strand_flipped']:,} strand-flipped, "
+            f"{report['n_ambiguous_unresolved']:,} ambiguous A/T or C/G left out, "
+            f"{report['n_allele_mismatch']:,} with other alleles); the rest are treated as missing"
+        )
     out_console.print(f"{len(written)} predicted faces written to [bold]{out}[/] (PLY + PNG)")
+
+
+@app.command()
+@_user_errors
+def match(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (genoface train).")],
+    genotypes: Annotated[
+        Path, typer.Option("--genotypes", help="VCF/BCF, PLINK .bed (or prefix), or a 23andMe/AncestryDNA .txt.")
+    ],
+    faces: Annotated[Path, typer.Option("--faces", help="Cohort directory, or a folder of <id>.ply / <id>.obj faces.")],
+    out: Annotated[Path, typer.Option("--out", help="ranks.tsv to write: genome, face, score, rank.")],
+    covariates: Annotated[
+        Path | None, typer.Option("--covariates", help="TSV of the genomes' sex/age/BMI (the dna+cov setting).")
+    ] = None,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Keep only the best N faces per genome.")] = None,
+) -> None:
+    """Rank candidate faces for each genome by the model's match score (best first)."""
+    from genoface.models.matching import match_to_file
+
+    with _progress_bar() as bar:
+        own, report = match_to_file(
+            model, genotypes, faces, out, covariates=covariates, top=top, progress=_RichProgress(bar)
+        )
+    if report is not None:
+        out_console.print(f"{genotypes.name}: {report['n_called']:,} of the model's {report['n_panel']:,} SNPs read")
+    if len(own):
+        out_console.print(
+            f"{len(own)} genomes have their own face in the gallery: top1 {(own == 1).mean():.3f}, "
+            f"median rank {own.median():g} of {own.attrs.get('gallery', '?')}"
+        )
+    out_console.print(f"ranks written to [bold]{out}[/]")
 
 
 @app.command()
@@ -211,7 +251,7 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Report folder to create: metrics.json + report.html.")],
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated model names.")
-    ] = "mean,demographic,lippert,oracle",
+    ] = "mean,demographic,lippert,sero,oracle",
     test_cohort: Annotated[
         Path | None, typer.Option("--test-cohort", help="Evaluate on this cohort instead of a split.")
     ] = None,
@@ -235,11 +275,11 @@ def evaluate(
     train = Cohort.load(cohort)
     test = Cohort.load(test_cohort) if test_cohort is not None else None
     with _progress_bar() as bar:
-        metrics = evaluate_models(
+        result = evaluate_models(
             train, models=names, test_cohort=test, test_fraction=test_fraction, seed=seed, progress=_RichProgress(bar)
         )
-    report = write_evaluation_report(out, metrics, overwrite=overwrite)
-    _print_metrics(metrics)
+    report = write_evaluation_report(out, result.metrics, examples=result.examples, overwrite=overwrite)
+    _print_metrics(result.metrics)
     out_console.print(f"report: [bold]{report}[/]")
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,10 @@ _META = "cohort.json"
 _COVARIATES = "covariates.tsv"
 _FACES = "faces"
 _TEMPLATE = "template"
+
+
+# Content hashes computed so far, per Cohort object (see Cohort.hash).
+_HASHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(eq=False)
@@ -334,7 +339,14 @@ class Cohort:
 
     def hash(self) -> str:
         """sha256 (hex) of the cohort's content: sample ids, variants, genotypes, faces, template
-        and covariates. It does not depend on the file format or where the cohort lies."""
+        and covariates. It does not depend on the file format or where the cohort lies.
+
+        Computed once per Cohort object (every model's fit records it; at 10,000 people that is
+        a gigabyte to hash): a cohort's arrays are not to be changed in place; derive a new one
+        with ``dataclasses.replace``, which starts without the cached value."""
+        cached = _HASHES.get(self)
+        if cached is not None:
+            return cached
         h = hashlib.sha256(f"genoface-cohort-{COHORT_FORMAT_VERSION}\n".encode())
         h.update("\n".join(self.sample_ids).encode() + b"\n")
         h.update(self.variants.to_csv(sep="\t", index=False, lineterminator="\n").encode())
@@ -344,7 +356,8 @@ class Cohort:
         buf = io.StringIO()
         self.covariates.to_csv(buf, sep="\t", na_rep="NA", lineterminator="\n")
         h.update(buf.getvalue().encode())
-        return h.hexdigest()
+        _HASHES[self] = h.hexdigest()
+        return _HASHES[self]
 
     def summary(self) -> dict[str, Any]:
         """Counts and means for reports: n, variants, vertices, populations, sex, age, BMI."""

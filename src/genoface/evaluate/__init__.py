@@ -12,13 +12,25 @@ from genoface.evaluate._metrics import (
     ranks,
     select_among,
 )
-from genoface.evaluate._runner import DEFAULT_MODELS, SETTINGS, SNP_FRACTIONS, evaluate_models, mask_genotypes
+from genoface.evaluate._runner import (
+    DEFAULT_MODELS,
+    SETTINGS,
+    SNP_FRACTIONS,
+    EvaluationResult,
+    Examples,
+    evaluate_models,
+    example_people,
+    mask_genotypes,
+)
 
 __all__ = [
     "DEFAULT_MODELS",
     "SETTINGS",
     "SNP_FRACTIONS",
+    "EvaluationResult",
+    "Examples",
     "evaluate_models",
+    "example_people",
     "mask_genotypes",
     "RANK_SHARES",
     "auc",

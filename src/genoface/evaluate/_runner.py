@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
@@ -19,8 +20,48 @@ log = logging.getLogger(__name__)
 
 SETTINGS = ("dna", "dna+cov")
 SNP_FRACTIONS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
-DEFAULT_MODELS = ("mean", "demographic", "lippert", "oracle")
+DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "oracle")
 Progress = Callable[[str, int, int], None]
+# Seed stream of the example people, apart from the SNP-mask streams ([seed, 1000 * fraction]).
+_EXAMPLES_STREAM = 1_000_003
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Faces of a few held-out people at full SNP coverage, for the report's face panels.
+
+    Arrays, not metrics: they never go into metrics.json. ``predicted[model][setting]`` is
+    (k, V, 3) in mm, the rows of ``model.predict`` on the test people at ``indices``;
+    ``errors[model][setting]`` is their :func:`~genoface.shape.per_vertex_error` (k, V).
+    """
+
+    indices: np.ndarray  # (k,) positions in the test cohort
+    sample_ids: np.ndarray  # (k,)
+    covariates: pd.DataFrame  # k rows: the test covariates of these people
+    true_faces: np.ndarray  # (k, V, 3)
+    triangles: np.ndarray  # (T, 3), the cohort's template triangles
+    predicted: dict[str, dict[str, np.ndarray]]
+    errors: dict[str, dict[str, np.ndarray]]
+    simulated: bool
+
+    @property
+    def n_people(self) -> int:
+        return len(self.sample_ids)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What :func:`evaluate_models` returns: ``metrics`` (JSON-ready, the layout of metrics.json)
+    and ``examples`` (face arrays for the report)."""
+
+    metrics: dict
+    examples: Examples
+
+
+def example_people(n_test: int, n_examples: int, seed: int) -> np.ndarray:
+    """Positions (sorted) of ``min(n_examples, n_test)`` test people: a seeded random draw."""
+    perm = np.random.default_rng([seed, _EXAMPLES_STREAM]).permutation(n_test)
+    return np.sort(perm[: min(n_examples, n_test)])
 
 
 def split_for_evaluation(
@@ -62,29 +103,43 @@ def evaluate_models(
     seed: int = 0,
     snp_fractions: Sequence[float] = SNP_FRACTIONS,
     n_boot: int = 200,
+    n_examples: int = 4,
     progress: Progress | None = None,
-) -> dict:
-    """Run the protocol; returns ``{"cohort": {...}, "results": [...]}`` (DESIGN.md metric names)."""
+) -> EvaluationResult:
+    """Run the protocol on every model in ``models``.
+
+    Returns an :class:`EvaluationResult`: ``metrics`` is ``{"cohort": {...}, "results": [...]}``
+    (DESIGN.md metric names; what metrics.json holds), ``examples`` the true and predicted
+    faces and per-vertex errors, at all SNPs and in both settings, of ``n_examples`` test
+    people drawn with ``seed`` (all of them if fewer; 0 for none).
+    """
     progress = progress or (lambda stage, done, total: None)
     fractions = sorted({float(f) for f in snp_fractions}, reverse=True)
     if not fractions or fractions[0] > 1 or fractions[-1] <= 0:
         raise GenofaceError(f"SNP fractions must lie in (0, 1], got {list(snp_fractions)}")
+    if isinstance(n_examples, bool) or not isinstance(n_examples, (int, np.integer)) or n_examples < 0:
+        raise GenofaceError(f"n_examples must be a whole number >= 0, got {n_examples!r}")
     train, test = split_for_evaluation(cohort, test_cohort, test_fraction, seed)
     if test.n_samples < 10:
         raise GenofaceError(f"only {test.n_samples} test people; the protocol needs at least 10")
     regions = template_regions(cohort)
     faces = np.asarray(test.faces, dtype=np.float64)
+    shown = example_people(test.n_samples, int(n_examples), seed)
+    predicted: dict[str, dict[str, np.ndarray]] = {}
     results = []
     total = len(models) * len(SETTINGS) * len(fractions)
     done = 0
     for name in models:
         model = make_model(name).fit(train)
+        predicted[name] = {}
         for setting in SETTINGS:
             covariates = test.covariates if setting == "dna+cov" else None
             for fraction in fractions:
                 rng = np.random.default_rng([seed, int(round(fraction * 1000))])
                 masked = replace(test, genotypes=mask_genotypes(test.genotypes, fraction, rng))
                 pred = model.predict(masked, covariates)
+                if fraction == 1.0:
+                    predicted[name][setting] = np.asarray(pred[shown], dtype=np.float64)
                 scores = model.score_matrix(masked, faces, covariates)
                 record = {"model": name, "setting": setting, "snp_fraction": fraction}
                 record.update(_face_metrics(pred, faces, regions, n_boot, seed))
@@ -92,7 +147,23 @@ def evaluate_models(
                 results.append(record)
                 done += 1
                 progress("evaluating", done, total)
-    return {
+            if setting not in predicted[name]:  # 1.0 is not among the fractions
+                predicted[name][setting] = np.asarray(model.predict(test, covariates)[shown], dtype=np.float64)
+    true_faces = faces[shown]
+    examples = Examples(
+        indices=shown,
+        sample_ids=np.asarray(test.sample_ids)[shown],
+        covariates=test.covariates.iloc[shown].copy(),
+        true_faces=true_faces,
+        triangles=np.asarray(cohort.template_triangles),
+        predicted=predicted,
+        errors={
+            name: {setting: per_vertex_error(p, true_faces) for setting, p in by_setting.items()}
+            for name, by_setting in predicted.items()
+        },
+        simulated=bool(cohort.is_simulated),
+    )
+    metrics = {
         "cohort": {
             "name": cohort.meta.get("name"),
             "simulated": bool(cohort.is_simulated),
@@ -106,6 +177,7 @@ def evaluate_models(
         },
         "results": results,
     }
+    return EvaluationResult(metrics=metrics, examples=examples)
 
 
 def _face_metrics(pred: np.ndarray, faces: np.ndarray, regions: np.ndarray | None, n_boot: int, seed: int) -> dict:

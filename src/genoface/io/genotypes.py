@@ -8,12 +8,10 @@ warning that gives their count.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from genoface._fs import current_umask
+from genoface._fs import atomic_stream
 from genoface.errors import GenofaceError
 
 log = logging.getLogger(__name__)
@@ -420,21 +418,6 @@ def _vcf_header(sample_ids: np.ndarray, variants: pd.DataFrame) -> bytes:
     ).encode()
 
 
-@contextlib.contextmanager
-def _atomic_stream(path: Path) -> Iterator[BinaryIO]:
-    """A binary file that appears at ``path`` only once it is complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_vcf(
     path: str | os.PathLike,
     sample_ids: Sequence[str] | np.ndarray,
@@ -496,7 +479,7 @@ def write_vcf(
         return b"".join(prefixes[j0 + j] + rows[j].tobytes() for j in range(len(rows)))
 
     compress = path.name.endswith((".gz", ".bgz"))
-    with _atomic_stream(path) as raw:
+    with atomic_stream(path) as raw:
         out: BinaryIO = (
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0) if compress else raw
         )

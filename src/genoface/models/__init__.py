@@ -6,6 +6,7 @@ from genoface.models._lippert import LippertModel
 from genoface.models._mean import MeanFaceModel
 from genoface.models._oracle import OracleModel
 from genoface.models._registry import available_models, get_model_class, make_model, register_model
+from genoface.models._sero import SeroModel
 
 __all__ = [
     "DemographicModel",
@@ -13,6 +14,7 @@ __all__ = [
     "LippertModel",
     "MeanFaceModel",
     "OracleModel",
+    "SeroModel",
     "available_models",
     "get_model_class",
     "make_model",

@@ -26,8 +26,9 @@ from genoface.errors import GenofaceError
 MODEL_FORMAT_VERSION = 1
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
-# Keys under which every model directory keeps its template mesh.
+# Keys under which every model directory keeps its template mesh and its variant panel.
 _TEMPLATE_V, _TEMPLATE_T = "_template_vertices", "_template_triangles"
+_PANEL_COLUMNS = ("chrom", "pos", "id", "ref", "alt")
 
 
 class FaceModel(ABC):
@@ -74,10 +75,12 @@ class FaceModel(ABC):
         return {k: getattr(self, k) for k in sig.parameters if k != "self"}
 
     def _remember_cohort(self, cohort) -> None:
-        """Keep the template (to write predictions as meshes and refuse foreign faces) and where
-        the model was trained (provenance)."""
+        """Keep the template (to write predictions as meshes and refuse foreign faces), the
+        training variants (the panel a 23andMe/AncestryDNA file is read against: those files have
+        no REF/ALT) and where the model was trained (provenance)."""
         self.template_vertices_ = np.asarray(cohort.template_vertices, dtype=np.float64)
         self.template_triangles_ = np.asarray(cohort.template_triangles, dtype=np.int64)
+        self.panel_ = cohort.variants[list(_PANEL_COLUMNS)].reset_index(drop=True)
         self.provenance_ = {
             "cohort": {
                 "name": cohort.meta.get("name"),
@@ -125,6 +128,7 @@ class FaceModel(ABC):
             "provenance": {"genoface_version": __version__, **getattr(self, "provenance_", {}), **(provenance or {})},
         }
         arrays = {**arrays, _TEMPLATE_V: self.template_vertices_, _TEMPLATE_T: self.template_triangles_}
+        arrays |= {f"_panel_{c}": self.panel_[c].to_numpy() for c in _PANEL_COLUMNS}
         with atomic_directory(path, overwrite=overwrite) as tmp:
             write_json(tmp / CONFIG_FILE, config)
             np.savez_compressed(tmp / WEIGHTS_FILE, **{k: _plain(v) for k, v in arrays.items()})
@@ -153,6 +157,10 @@ class FaceModel(ABC):
         model = model_cls(**config["params"])
         model.template_vertices_ = arrays.pop(_TEMPLATE_V)
         model.template_triangles_ = arrays.pop(_TEMPLATE_T)
+        panel = {c: arrays.pop(f"_panel_{c}") for c in _PANEL_COLUMNS if f"_panel_{c}" in arrays}
+        if len(panel) != len(_PANEL_COLUMNS):
+            raise GenofaceError(f"{path / WEIGHTS_FILE}: no variant panel in the model; retrain the model")
+        model.panel_ = pd.DataFrame(panel).astype({"chrom": str, "id": str, "ref": str, "alt": str})
         model._set_state(config["state"], arrays)
         model.provenance_ = config.get("provenance", {})
         model.fitted_ = True

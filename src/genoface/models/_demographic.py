@@ -3,7 +3,9 @@
 The face is a ridge regression on what a genome gives away without any trait SNP — genetic sex
 (chromosome X heterozygosity) and ancestry (principal components) — plus, in the ``dna+cov``
 setting, age (with a quadratic term) and BMI. Every matching figure stands beside it: what a
-model adds over this is what the DNA beyond demographics tells.
+model adds over this is what the DNA beyond demographics tells. It matches as ``lippert``
+does (Gaussian likelihood ratio of shape-PCA scores with out-of-sample residual variances), so
+the two differ only in the genome features used.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from genoface.models._features import (
     complete_covariates,
     covariate_columns,
     genetic_male,
+    holdout_residual_variance,
+    likelihood_ratio_scores,
     moments,
     with_prefix,
     without_prefix,
 )
 from genoface.models._registry import register_model
+from genoface.shape import ShapePCA
 
 _ALPHAS = np.logspace(-3, 4, 15)
 
@@ -38,14 +43,18 @@ class DemographicModel(FaceModel):
     Parameters
     ----------
     n_pcs : ancestry principal components used.
+    n_shape_components : shape PCs matched (as in ``lippert``).
     male_het_max : a person whose chromosome X heterozygosity is below this is called male.
     random_state : seed of the randomized PCA.
     """
 
     name = "demographic"
 
-    def __init__(self, n_pcs: int = 4, male_het_max: float = 0.02, random_state: int = 0) -> None:
+    def __init__(
+        self, n_pcs: int = 4, n_shape_components: int = 30, male_het_max: float = 0.02, random_state: int = 0
+    ) -> None:
         self.n_pcs = n_pcs
+        self.n_shape_components = n_shape_components
         self.male_het_max = male_het_max
         self.random_state = random_state
 
@@ -65,6 +74,13 @@ class DemographicModel(FaceModel):
             raise GenofaceError(f"only {int(full.sum())} training people have both age and BMI; need at least 10")
         x_cov = self._features(pcs[full], male[full], cov["age"][full], cov["bmi"][full])
         self.cov_ = RidgeCV(alphas=_ALPHAS).fit(x_cov, y[full])
+        # Matching: shape-PCA scores with out-of-sample residual variances (as lippert).
+        k = min(int(self.n_shape_components), cohort.n_samples - 2)
+        self.shape_pca_ = ShapePCA(n_components=k).fit(y.reshape(cohort.faces.shape))
+        scores = self.shape_pca_.transform(y.reshape(cohort.faces.shape))
+        x_dna = self._features(pcs, male, None, None)
+        self.resid_var_dna_ = holdout_residual_variance(x_dna, scores, self.random_state, _ALPHAS)
+        self.resid_var_cov_ = holdout_residual_variance(x_cov, scores[full], self.random_state, _ALPHAS)
         self.n_vertices_ = cohort.n_vertices
         self._remember_cohort(cohort)
         self.fitted_ = True
@@ -92,9 +108,23 @@ class DemographicModel(FaceModel):
             out[full] = self.cov_.predict(x)
         return out.reshape(len(ids), self.n_vertices_, 3)
 
+    def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """Gaussian log-likelihood ratio of each face's shape scores given each genome's predicted
+        face (see :func:`likelihood_ratio_scores`)."""
+        self.check_faces(faces)
+        ids = genotype_arrays(genotypes)[0]
+        pred = self.shape_pca_.transform(self.predict(genotypes, covariates))
+        var = np.broadcast_to(self.resid_var_dna_, pred.shape).copy()
+        full = complete_covariates(covariate_arrays(ids, covariates))
+        if full is not None:
+            var[full] = self.resid_var_cov_
+        observed = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
+        return likelihood_ratio_scores(pred, var, observed, self.shape_pca_.explained_variance_)
+
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
-        arrays = with_prefix(self.pca_.to_arrays(), "pca")
+        arrays = with_prefix(self.pca_.to_arrays(), "pca") | with_prefix(self.shape_pca_.to_arrays(), "shape")
+        arrays.update(resid_var_dna=self.resid_var_dna_, resid_var_cov=self.resid_var_cov_)
         arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
         return scalars, arrays
 
@@ -102,5 +132,7 @@ class DemographicModel(FaceModel):
         self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
         self.n_vertices_ = int(scalars["n_vertices"])
         self.pca_ = AncestryPCA.from_arrays(without_prefix(arrays, "pca"))
+        self.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
+        self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
         self.dna_ = LinearMap.from_arrays(arrays, "dna")
         self.cov_ = LinearMap.from_arrays(arrays, "cov")

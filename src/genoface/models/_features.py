@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
 from genoface.genetics import x_heterozygosity
@@ -65,3 +66,33 @@ class LinearMap:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return x @ self.coef_.T + self.intercept_
+
+
+def holdout_residual_variance(x: np.ndarray, y: np.ndarray, seed: int, alphas: np.ndarray) -> np.ndarray:
+    """Out-of-sample residual variance per target of a ridge fit: fit on one half, measure on
+    the other, and the other way round (in-sample residuals would make a likelihood
+    over-confident)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    halves = (order[: len(x) // 2], order[len(x) // 2 :])
+    resid = []
+    for a, b in (halves, halves[::-1]):
+        model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(x[a], y[a])
+        resid.append(y[b] - model.predict(x[b]))
+    return np.maximum(np.concatenate(resid).var(axis=0), 1e-9)
+
+
+def likelihood_ratio_scores(
+    predicted: np.ndarray, variance: np.ndarray, observed: np.ndarray, marginal_variance: np.ndarray
+) -> np.ndarray:
+    """(n_genomes, n_faces) log-likelihood ratio of independent Gaussian shape scores: face j's
+    scores ``observed[j]`` around genome i's ``predicted[i]`` with ``variance[i]``, against
+    their population spread N(0, ``marginal_variance``) (centred PCA scores).
+
+    The ratio, not the likelihood alone, is what ranks faces for a genome: a face near the
+    population mean is close to every prediction and would otherwise match every genome.
+    """
+    w = 1.0 / variance
+    # -0.5 * sum_k w_ik (o_jk - p_ik)^2, expanded so the (n_genomes, n_faces) matrix is one product.
+    quad = (w * predicted**2).sum(1)[:, None] - 2 * (w * predicted) @ observed.T + w @ (observed**2).T
+    log_marginal = -0.5 * (observed**2 / marginal_variance).sum(1) - 0.5 * np.log(marginal_variance).sum()
+    return -0.5 * quad - 0.5 * np.log(variance).sum(1)[:, None] - log_marginal[None, :]

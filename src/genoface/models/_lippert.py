@@ -26,6 +26,8 @@ from genoface.models._features import (
     complete_covariates,
     covariate_columns,
     genetic_male,
+    holdout_residual_variance,
+    likelihood_ratio_scores,
     moments,
     with_prefix,
     without_prefix,
@@ -108,8 +110,8 @@ class LippertModel(FaceModel):
         x_cov = self._features(pcs[full], male[full], g[full], cov["age"][full], cov["bmi"][full])
         self.cov_ = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x_cov, scores[full])
         # Residual variance per component, for the likelihood (out-of-sample via a refit on half).
-        self.resid_var_dna_ = _holdout_residual_variance(x_dna, scores, self.random_state)
-        self.resid_var_cov_ = _holdout_residual_variance(x_cov, scores[full], self.random_state)
+        self.resid_var_dna_ = holdout_residual_variance(x_dna, scores, self.random_state, _ALPHAS)
+        self.resid_var_cov_ = holdout_residual_variance(x_cov, scores[full], self.random_state, _ALPHAS)
         self.n_vertices_ = cohort.n_vertices
         self._remember_cohort(cohort)
         self.fitted_ = True
@@ -148,15 +150,13 @@ class LippertModel(FaceModel):
         return self.shape_pca_.inverse_transform(scores).reshape(len(scores), self.n_vertices_, 3)
 
     def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
-        """Sum over shape components of the Gaussian log-likelihood of each face's scores given
-        each genome's predicted scores (Lippert et al.'s maximum-likelihood matching)."""
+        """Sum over shape components of the Gaussian log-likelihood ratio of each face's scores
+        given each genome's predicted scores (Lippert et al.'s maximum-likelihood matching; see
+        :func:`likelihood_ratio_scores`)."""
         self.check_faces(faces)
         pred, var = self._predict_scores(genotypes, covariates)
         observed = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
-        w = 1.0 / var  # (n_genomes, K)
-        # -0.5 * sum_k w_ik (o_jk - p_ik)^2, expanded so the (n_genomes, n_faces) matrix is one product.
-        quad = (w * pred**2).sum(1)[:, None] - 2 * (w * pred) @ observed.T + w @ (observed**2).T
-        return -0.5 * quad - 0.5 * np.log(var).sum(1)[:, None]
+        return likelihood_ratio_scores(pred, var, observed, self.shape_pca_.explained_variance_)
 
     # ---- storage ------------------------------------------------------------------------------------
 
@@ -178,15 +178,3 @@ class LippertModel(FaceModel):
         self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
         self.dna_ = LinearMap.from_arrays(arrays, "dna")
         self.cov_ = LinearMap.from_arrays(arrays, "cov")
-
-
-def _holdout_residual_variance(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    """Out-of-sample residual variance per target: fit on one half, measure on the other, and
-    the other way round (in-sample residuals would make the likelihood over-confident)."""
-    order = np.random.default_rng(seed).permutation(len(x))
-    halves = (order[: len(x) // 2], order[len(x) // 2 :])
-    resid = []
-    for a, b in (halves, halves[::-1]):
-        model = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(x[a], y[a])
-        resid.append(y[b] - model.predict(x[b]))
-    return np.maximum(np.concatenate(resid).var(axis=0), 1e-9)

@@ -3,15 +3,22 @@
 It is the limit every other model is measured against. It infers population and sex from the
 genome the way the simulation makes them (Hardy-Weinberg likelihoods), imputes missing causal
 genotypes by their expectation, and integrates out covariates it is not given.
+
+Matching uses the likelihood ratio P(face | genome) / P(face): the most likely owner of a genome
+is not the face with the highest density around the genome's prediction (a face near the
+population mean is close to every prediction) but the one whose density rises most given the
+genome. By Neyman-Pearson the ratio is also the optimal verification score.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import fields
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
 from genoface.errors import GenofaceError
 from genoface.genetics import align_dosages
@@ -45,16 +52,21 @@ class OracleModel(FaceModel):
         self._check_fitted()
         ids, g, variant_ids = genotype_arrays(genotypes)
         dosage = {k: align_dosages(g, variant_ids, getattr(self.truth_, k)) for k in _SNP_LISTS}
-        if not pd.Index(variant_ids).isin(self.truth_.shape_snps).any():  # pandas: hashed, not O(n*m)
+        causal = self.truth_.shape_snps
+        if len(causal) and not pd.Index(variant_ids).isin(causal).any():  # pandas: hashed, not O(n*m)
             raise GenofaceError(
                 "none of the oracle's causal SNPs are in the genotypes; is this the simulated cohort's genome?"
             )
         return self.truth_.expected_face(dosage, **covariate_arrays(ids, covariates))
 
     def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
-        """The exact log-likelihood (up to a constant) of each face given each genome under the
-        simulated model: face ~ N(E[face | genome, covariates], B B^T + sd^2 I), computed with the
-        Woodbury identity in the low-rank space of B (see :meth:`FaceTruth.residual_factor`)."""
+        """log P(face | genome, covariates) - log P(face) under the simulated model.
+
+        The numerator is Gaussian around E[face | genome, covariates] with covariance
+        B B^T + sd^2 I (:meth:`FaceTruth.residual_factor`); the denominator is the mixture of
+        :meth:`FaceTruth.marginal_components`. Both use the Woodbury identity in the low-rank
+        space of their factors, so no (3V, 3V) matrix is formed.
+        """
         self.check_faces(faces)
         ids = genotype_arrays(genotypes)[0]
         cov = covariate_arrays(ids, covariates)
@@ -62,8 +74,8 @@ class OracleModel(FaceModel):
         b = self.truth_.residual_factor(age_known=known(cov["age"]), bmi_known=known(cov["bmi"]))
         pred = self.predict(genotypes, covariates).reshape(len(ids), -1)
         obs = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
-        eps = max(self.truth_.measurement_sd**2, _EPS_MM2)
-        m_inv = np.linalg.inv(eps * np.eye(b.shape[1]) + b.T @ b)
+        eps = self._noise_variance()
+        m_inv, logdet = _woodbury(b, eps)
         pa, fa = pred @ b, obs @ b  # (n, r), (m, r)
         sq = (pred**2).sum(1)[:, None] - 2 * pred @ obs.T + (obs**2).sum(1)[None, :]
         low = (
@@ -71,7 +83,29 @@ class OracleModel(FaceModel):
             - 2 * pa @ m_inv @ fa.T
             + np.einsum("jr,rs,js->j", fa, m_inv, fa)[None, :]
         )
-        return -0.5 * (sq - low) / eps
+        return -0.5 * (sq - low) / eps - 0.5 * logdet - self.marginal_log_density(faces)[None, :]
+
+    def marginal_log_density(self, faces: np.ndarray) -> np.ndarray:
+        """log P(face) (n_faces,) up to the constant shared with the numerator; cached per faces
+        array (the evaluation scores one gallery in every setting and at every SNP fraction)."""
+        obs = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
+        key = hashlib.sha1(obs.tobytes()).hexdigest()
+        cache = self.__dict__.setdefault("_marginal_cache", {})
+        if key not in cache:
+            eps = self._noise_variance()
+            terms = []
+            for weight, mean, factor in self.truth_.marginal_components():
+                m_inv, logdet = _woodbury(factor, eps)
+                d = obs - mean[None, :]
+                da = d @ factor
+                quad = ((d**2).sum(1) - np.einsum("jr,rs,js->j", da, m_inv, da)) / eps
+                terms.append(np.log(weight) - 0.5 * (quad + logdet))
+            cache.clear()  # one gallery at a time
+            cache[key] = logsumexp(np.stack(terms), axis=0)
+        return cache[key]
+
+    def _noise_variance(self) -> float:
+        return max(self.truth_.measurement_sd**2, _EPS_MM2)
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         scalars, arrays = {}, {}
@@ -82,3 +116,11 @@ class OracleModel(FaceModel):
 
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.truth_ = FaceTruth(**scalars, **arrays)
+
+
+def _woodbury(factor: np.ndarray, eps: float) -> tuple[np.ndarray, float]:
+    """For covariance eps I + C C^T (C: (d, r)): (eps I_r + C^T C)^-1 and log det of the
+    covariance minus d log(eps) (the part that differs between covariances)."""
+    inner = eps * np.eye(factor.shape[1]) + factor.T @ factor
+    sign, logdet = np.linalg.slogdet(inner / eps)
+    return np.linalg.inv(inner), float(logdet)

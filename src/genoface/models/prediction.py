@@ -10,6 +10,7 @@ import pandas as pd
 
 from genoface._fs import atomic_directory
 from genoface.errors import GenofaceError
+from genoface.genetics import match_to_panel, read_consumer_file
 from genoface.io import read_genotypes, write_mesh
 from genoface.io.genotypes import GenotypeData
 from genoface.models._base import FaceModel
@@ -27,6 +28,41 @@ def parse_ages(text: str | None) -> list[float] | None:
     if not ages or any(not 0 <= a <= 150 for a in ages):
         raise GenofaceError(f"--ages must list ages between 0 and 150, got {text!r}")
     return ages
+
+
+#: Suffixes of direct-to-consumer raw-data files (23andMe, AncestryDNA); anything else is read
+#: as VCF/BCF or PLINK.
+CONSUMER_SUFFIXES = (".txt", ".csv", ".tsv")
+
+
+def is_consumer_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in CONSUMER_SUFFIXES
+
+
+def read_genotypes_for_model(path: str | os.PathLike, model: FaceModel) -> tuple[GenotypeData, dict | None]:
+    """Genotypes from a VCF/BCF, a PLINK set, or a 23andMe/AncestryDNA text file.
+
+    A consumer file has no REF/ALT, so it is read against the model's training variants (its
+    panel); the second value is then the match report (``n_panel``, ``n_found``, ``n_called``,
+    strand flips, ...), else None. A file sharing no variant with the model is an error.
+    """
+    path = Path(path)
+    if is_consumer_file(path):
+        calls = read_consumer_file(path)
+        dosage, report = match_to_panel(calls, model.panel_)
+        if report["n_called"] == 0:
+            raise GenofaceError(
+                f"{path}: none of the model's {report['n_panel']:,} SNPs could be read from this file "
+                f"({report['n_found']:,} found by rsID or position); was the model trained on rsID-named variants?"
+            )
+        return GenotypeData(np.array([calls.sample_id]), dosage[None, :], model.panel_), report
+    data = read_genotypes(path)
+    if not pd.Index(data.variants["id"]).isin(model.panel_["id"]).any():
+        raise GenofaceError(
+            f"{path}: none of its {data.n_variants:,} variants is among the model's {len(model.panel_):,}; "
+            "give genotypes with the variant ids the model was trained on"
+        )
+    return data, None
 
 
 def select_samples(data: GenotypeData, samples: list[str] | None, source: Path) -> GenotypeData:
@@ -72,12 +108,16 @@ def predict_to_folder(
     bmi: float | None = None,
     ages: list[float] | None = None,
     overwrite: bool = False,
-) -> list[Path]:
-    """Write ``<sample>.ply`` and ``<sample>.png`` (or ``<sample>_age<A>.*`` per age) into ``out``."""
+) -> tuple[list[Path], dict | None]:
+    """Write ``<sample>.ply`` and ``<sample>.png`` (or ``<sample>_age<A>.*`` per age) into ``out``.
+
+    Returns the meshes written and, for a 23andMe/AncestryDNA file, the SNP match report.
+    """
     if ages is not None and age is not None:
         raise GenofaceError("give either --age or --ages, not both")
     model = FaceModel.load(model_dir)
-    data = select_samples(read_genotypes(genotypes), samples, Path(genotypes))
+    data, report = read_genotypes_for_model(genotypes, model)
+    data = select_samples(data, samples, Path(genotypes))
     ids = data.sample_ids
     runs = [(None, age)] if ages is None else [(f"_age{a:g}", a) for a in ages]
     written: list[Path] = []
@@ -91,4 +131,4 @@ def predict_to_folder(
                     tmp / f"{stem}.png", [face], model.template_triangles_, titles=[stem], views=("front", "profile")
                 )
                 written.append(Path(out) / f"{stem}.ply")
-    return written
+    return written, report

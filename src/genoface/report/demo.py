@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from genoface._fs import atomic_write_bytes, write_json
-from genoface.evaluate import DEFAULT_MODELS, evaluate_models
+from genoface.evaluate import DEFAULT_MODELS, Examples, evaluate_models
 from genoface.report.evaluation import evaluation_sections, page
 from genoface.report.summary import cohort_overview, variance_rows
 from genoface.shape.render import render_faces
@@ -24,6 +24,7 @@ class DemoResult:
     cohort: object
     variance: dict
     metrics: dict
+    examples: Examples
     report: Path
 
 
@@ -35,7 +36,8 @@ def run_demo(out: str | os.PathLike, *, seed: int = 0, shape_model=None, progres
         DEFAULT_PRESET, seed=seed, shape_model=shape_model, out=out / "cohort", overwrite=True, progress=progress
     )
     cohort, truth = result.cohort, result.truth
-    metrics = evaluate_models(cohort, models=DEFAULT_MODELS, seed=seed, progress=progress)
+    evaluation = evaluate_models(cohort, models=DEFAULT_MODELS, seed=seed, progress=progress)
+    metrics = evaluation.metrics
     write_json(out / "metrics.json", metrics)
     tri = cohort.template_triangles
 
@@ -65,9 +67,12 @@ def run_demo(out: str | os.PathLike, *, seed: int = 0, shape_model=None, progres
         views=("front", "profile"),
     )
     report = out / "report.html"
-    atomic_write_bytes(report, _html(cohort, result.variance, metrics, faces_png, effects_png).encode())
+    html_text = _html(cohort, result.variance, metrics, evaluation.examples, faces_png, effects_png)
+    atomic_write_bytes(report, html_text.encode())
     write_json(out / "summary.json", {"cohort": cohort.summary(), "variance": result.variance})
-    return DemoResult(cohort=cohort, variance=result.variance, metrics=metrics, report=report)
+    return DemoResult(
+        cohort=cohort, variance=result.variance, metrics=metrics, examples=evaluation.examples, report=report
+    )
 
 
 def _person_title(cohort, i: int) -> str:
@@ -80,7 +85,7 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _html(cohort, variance: dict, metrics: dict, faces_png: Path, effects_png: Path) -> str:
+def _html(cohort, variance: dict, metrics: dict, examples: Examples, faces_png: Path, effects_png: Path) -> str:
     overview = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cohort_overview(cohort)
     )
@@ -89,7 +94,7 @@ def _html(cohort, variance: dict, metrics: dict, faces_png: Path, effects_png: P
     )
     body = (
         "<h1>genoface demo</h1>"
-        + evaluation_sections(metrics)
+        + evaluation_sections(metrics, examples)
         + f"<h2>Cohort</h2><table>{overview}</table>"
         + "<h2>Sources of facial shape variance</h2><p>Share of total shape variance (trace of the vertex "
         "covariance) that each source was asked for and what the simulated faces realized.</p>"

@@ -9,10 +9,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from genoface._fs import atomic_directory, write_json
+from genoface.evaluate import Examples
 from genoface.evaluate._metrics import cmc
+from genoface.shape.render import render_faces_png
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }
@@ -21,7 +24,14 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 td, th { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: right; }
 td:first-child, th:first-child, td:nth-child(2), th:nth-child(2) { text-align: left; }
 img { max-width: 100%; } .chance { color: #888; font-size: 12px; }
+.faces { display: flex; flex-wrap: wrap; gap: .4em 1em; }
+.faces figure { margin: 0; } .faces figcaption { font-size: 13px; }
 """
+
+#: Per-vertex error heatmaps: colour map, and the size of each face panel (kept small: the
+#: report inlines one image per test person and model).
+ERROR_CMAP = "viridis"
+_FACE_PANEL_INCHES, _FACE_DPI = 1.7, 72
 
 SIMULATED_BANNER = (
     '<p class="banner">SIMULATED DATA. Every genome, face and trait here comes from genoface\'s simulator '
@@ -126,8 +136,77 @@ def missing_snp_figure(results: list[dict]) -> str:
     return png_tag(fig, "missing-SNP curves")
 
 
-def evaluation_sections(metrics: dict) -> str:
-    """The report body for one evaluation (no page wrapper)."""
+def error_scale(examples: Examples) -> tuple[float, float]:
+    """The one colour scale (vmin, vmax) in mm of every error heatmap: from 0 to the 99th
+    percentile of all the errors shown, rounded up to 0.5 mm (larger errors get the top colour)."""
+    errors = [e.ravel() for by_setting in examples.errors.values() for e in by_setting.values()]
+    flat = np.concatenate(errors) if errors else np.empty(0)
+    if not flat.size or not np.isfinite(flat).any():
+        return 0.0, 1.0
+    return 0.0, max(0.5, float(np.ceil(np.nanpercentile(flat, 99) * 2) / 2))
+
+
+def _person_title(sample_id: object, covariates: pd.Series | None) -> str:
+    parts = []
+    for column, fmt in (("population", "{}"), ("sex", "{}"), ("age", "{:.0f} y"), ("bmi", "BMI {:.0f}")):
+        if covariates is not None and column in covariates.index and pd.notna(covariates[column]):
+            parts.append(fmt.format(covariates[column]))
+    return f"{sample_id}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def example_faces_section(examples: Examples) -> str:
+    """For each example person, one image per model: the true face, then per setting the
+    predicted face and its per-vertex error heatmap, on one shared colour scale."""
+    if examples.n_people == 0 or not examples.predicted:
+        return ""
+    vmin, vmax = error_scale(examples)
+    simulated = "simulated " if examples.simulated else ""
+    out = [
+        "<h3>Test people: true, predicted, error</h3>"
+        f"<p>{examples.n_people} held-out {simulated}people drawn at random, all SNPs observed"
+        + (" (simulated faces: no real person is shown)" if examples.simulated else "")
+        + ". For each model: the true face, then in each setting the predicted face and its per-vertex "
+        "error (distance to the true vertex, mm, as registered). Every heatmap shares one colour scale, "
+        f"{vmin:.1f} to {vmax:.1f} mm; larger errors take the top colour.</p>"
+    ]
+    for i, sample_id in enumerate(examples.sample_ids):
+        row = examples.covariates.iloc[i] if len(examples.covariates.columns) else None
+        title = _person_title(sample_id, row)
+        out.append(f"<h4>{html.escape(title)}</h4><div class=faces>")
+        for model, by_setting in examples.predicted.items():
+            meshes, values, titles, captions = [examples.true_faces[i]], [None], ["true"], []
+            for setting, pred in by_setting.items():
+                err = examples.errors[model][setting][i]
+                meshes += [pred[i], pred[i]]
+                values += [None, err]
+                titles += [f"{setting}: predicted", f"{setting}: error"]
+                captions.append(f"{err.mean():.2f} mm ({html.escape(setting)})")
+            png = render_faces_png(
+                meshes,
+                examples.triangles,
+                titles=titles,
+                values=values,
+                cmap=ERROR_CMAP,
+                vmin=vmin,
+                vmax=vmax,
+                colorbar_label="error (mm)",
+                panel_height=_FACE_PANEL_INCHES,
+                dpi=_FACE_DPI,
+                palette=True,
+            )
+            alt = f"{title}, {model}: true face, predicted faces and error heatmaps ({simulated}faces)"
+            out.append(
+                f'<figure class="face-panel" data-person="{html.escape(str(sample_id))}" '
+                f'data-model="{html.escape(model)}" data-vmin="{vmin:g}" data-vmax="{vmax:g}">'
+                f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                f"<figcaption><b>{html.escape(model)}</b>: mean error {', '.join(captions)}</figcaption></figure>"
+            )
+        out.append("</div>")
+    return "".join(out)
+
+
+def evaluation_sections(metrics: dict, examples: Examples | None = None) -> str:
+    """The report body for one evaluation (no page wrapper); with ``examples``, their face panels."""
     c, results = metrics["cohort"], metrics["results"]
     split = f"trained on {c['n_train']:,} people, tested on {c['n_test']:,} held-out people " + (
         f"of test cohort {html.escape(str(c['test_cohort']))}"
@@ -146,14 +225,18 @@ def evaluation_sections(metrics: dict) -> str:
         + missing_snp_figure(results)
         + "<h3>Error by facial region (mm)</h3>"
         + region_table(results)
+        + (example_faces_section(examples) if examples is not None else "")
     )
 
 
-def write_evaluation_report(out: str | os.PathLike, metrics: dict, *, overwrite: bool = False) -> Path:
-    """Write ``out/metrics.json`` and ``out/report.html`` atomically; returns the HTML path."""
+def write_evaluation_report(
+    out: str | os.PathLike, metrics: dict, *, examples: Examples | None = None, overwrite: bool = False
+) -> Path:
+    """Write ``out/metrics.json`` (``metrics`` only) and ``out/report.html`` (with the face panels
+    of ``examples`` when given) atomically; returns the HTML path."""
     with atomic_directory(out, overwrite=overwrite) as tmp:
         write_json(tmp / "metrics.json", metrics)
         (tmp / "report.html").write_text(
-            page("genoface evaluation", "<h1>genoface evaluation</h1>" + evaluation_sections(metrics))
+            page("genoface evaluation", "<h1>genoface evaluation</h1>" + evaluation_sections(metrics, examples))
         )
     return Path(out) / "report.html"

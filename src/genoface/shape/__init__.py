@@ -16,7 +16,7 @@ from genoface.shape._pca import ShapePCA
 from genoface.shape._procrustes import align_to, generalized_procrustes, rigid_align
 from genoface.shape._regions import segment_regions
 from genoface.shape._sfm import SHAPE_MODEL_ENV, load_sfm
-from genoface.shape.render import VIEWS, render_faces, render_mesh
+from genoface.shape.render import VIEWS, render_faces, render_faces_png, render_mesh
 
 
 def load_shape_model(path: str | os.PathLike | None = None) -> ShapeModel:
@@ -47,6 +47,7 @@ __all__ = [
     "per_vertex_error",
     "region_errors",
     "render_faces",
+    "render_faces_png",
     "render_mesh",
     "rigid_align",
     "segment_regions",

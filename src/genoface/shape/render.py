@@ -173,15 +173,58 @@ def render_faces(
     colorbar_label: str | None = None,
     panel_height: float = 3.0,
     dpi: int = 110,
+    palette: bool = False,
 ) -> Path:
     """Write one PNG to ``path``: a grid with one column per mesh and one row per view.
+
+    The arguments are those of :func:`render_faces_png`. The file is written atomically: it
+    appears complete or not at all. Returns the path.
+    """
+    png = render_faces_png(
+        meshes,
+        triangles,
+        titles=titles,
+        values=values,
+        views=views,
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        colorbar_label=colorbar_label,
+        panel_height=panel_height,
+        dpi=dpi,
+        palette=palette,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, png)
+    log.debug("rendered %d meshes to %s", len(meshes), path)
+    return path
+
+
+def render_faces_png(
+    meshes: Sequence[np.ndarray],
+    triangles: np.ndarray,
+    *,
+    titles: Sequence[str] | None = None,
+    values: np.ndarray | Sequence[np.ndarray | None] | None = None,
+    views: Sequence[str] = ("front",),
+    cmap: str | Colormap = "magma",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar_label: str | None = None,
+    panel_height: float = 3.0,
+    dpi: int = 110,
+    palette: bool = False,
+) -> bytes:
+    """PNG bytes of a grid with one column per mesh and one row per view (for inlining in HTML).
 
     ``meshes`` are (V, 3) vertex arrays sharing ``triangles``. ``values`` is one (V,) array
     for all meshes or one per mesh (None for a plain one); with values, the colour scale
     [``vmin``, ``vmax``] (default: the range over all of them) is shared and drawn as a
     colorbar labelled ``colorbar_label``. All panels share one scale (mm per pixel), so
-    faces can be compared by size. ``panel_height`` is in inches. The file is written
-    atomically: it appears complete or not at all. Returns the path.
+    faces can be compared by size. ``panel_height`` is in inches. ``palette`` stores the image
+    with an adaptive 256-colour palette (max-coverage quantization: each channel within a few
+    levels of the original, about 4x smaller), for images inlined in HTML.
     """
     meshes = [_check_mesh(m, triangles)[0] for m in meshes]
     if not meshes:
@@ -240,8 +283,15 @@ def render_faces(
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor=_BACKGROUND)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
-    log.debug("rendered %d meshes x %d views to %s", len(meshes), len(views), path)
-    return path
+    return _to_palette(buf.getvalue()) if palette else buf.getvalue()
+
+
+def _to_palette(png: bytes) -> bytes:
+    """``png`` re-encoded with an adaptive 256-colour palette."""
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(io.BytesIO(png)) as img:
+        quantized = img.convert("RGB").quantize(256, method=Image.Quantize.MAXCOVERAGE)
+    buf = io.BytesIO()
+    quantized.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

@@ -31,6 +31,14 @@ _BMI_POP = {"YRI": 1.0, "CEU": 0.5, "CHB": -2.0}
 _BMI_AGE_SLOPE, _BMI_SD, _BMI_H2 = 0.05, 4.0, 0.25
 _AGE_CENTRE, _AGE_CURVATURE = 45.0, 0.1
 _CHUNK = 1000  # people per chunk when measuring a component's variance
+# Non-genetic individual variation beyond the shape model's span (see build_face_truth): apparent
+# age varies about chronological age (SD ~5 years in perceived-age studies), facial fat about
+# what BMI predicts, overall size about what sex predicts; the rest of the residual is split
+# between local variation of each region and global shape-space variation.
+_APPARENT_AGE_SD_DECADES = 0.5
+_FACIAL_FAT_SD_BMI = 1.5
+_SIZE_SD = 0.01  # relative scale
+_RESIDUAL_REGIONAL_SHARE = 0.4
 
 
 def smooth_region_weight(vertices: np.ndarray, mask: np.ndarray, falloff_mm: float = _REGION_FALLOFF_MM) -> np.ndarray:
@@ -186,6 +194,16 @@ def build_face_truth(
             f"measurement noise of {p.measurement_sd_mm} mm is {noise_share:.3f} of shape variance, more than the "
             f"residual share {frac['residual']:.3f} of preset {p.name!r}"
         )
+    residual_scale, region_weights, directions = _residual_parts(
+        shape,
+        (frac["residual"] - noise_share) * total,
+        weights,
+        [
+            d_age * _APPARENT_AGE_SD_DECADES,
+            d_bmi * _FACIAL_FAT_SD_BMI,
+            _SIZE_SD * (shape.mean - shape.mean.mean(axis=0)).ravel(),
+        ],
+    )
     pop_names = list(p.populations)
     truth = FaceTruth(
         mean=shape.mean.ravel().copy(),
@@ -212,7 +230,9 @@ def build_face_truth(
         regional_effects=regional,
         regional_region=regions.astype(str),
         background_effects=background,
-        residual_scale=float(np.sqrt(max(frac["residual"] - noise_share, 0.0))),
+        residual_scale=residual_scale,
+        residual_region_weights=region_weights,
+        residual_directions=directions,
         measurement_sd=float(p.measurement_sd_mm) if noise_share > 0 else 0.0,
         ancestry_snps=ids[picks["ancestry"]],
         ancestry_freqs=freqs.to_numpy()[:, picks["ancestry"]],
@@ -227,6 +247,34 @@ def build_face_truth(
         truth.regional_effects *= factor
         truth.background_effects *= factor
     return truth
+
+
+def _residual_parts(
+    shape: ShapeModel, budget: float, region_weight: dict[str, np.ndarray], fixed: list[np.ndarray]
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Split the residual's variance ``budget`` (mm^2) into global shape-space variation, local
+    variation of each region and variation along ``fixed`` (the age, BMI and size directions,
+    each scaled to its SD).
+
+    Every effect the simulator draws then lies inside the residual's span: a regional locus is
+    a region-weighted shape-space field, and sex, age and BMI move the face along these fixed
+    directions. Otherwise a face would carry the exact signature of a genome's localized loci
+    and of a person's age, blurred only by measurement noise, and the oracle would identify
+    everyone (real faces vary there too).
+    Returns (global scale on ``scaled_basis``, per-region vertex weights (R, V), directions (D, 3V)).
+    """
+    directions = np.stack(fixed)
+    dir_var = float((directions**2).sum())
+    if dir_var > 0.5 * budget:  # small residual shares: keep the fixed directions a minority
+        directions *= np.sqrt(0.5 * budget / dir_var) if dir_var > 0 else 0.0
+        dir_var = float((directions**2).sum())
+    rest = max(budget - dir_var, 0.0)
+    vertex_var = (shape.scaled_basis**2).sum(axis=1).reshape(-1, 3).sum(axis=1)  # (V,)
+    weights = np.stack([region_weight[r] for r in REGION_NAMES])  # (R, V)
+    region_var = (weights**2 * vertex_var[None, :]).sum(axis=1)
+    share = np.array([_REGION_WEIGHTS[r] for r in REGION_NAMES]) * _RESIDUAL_REGIONAL_SHARE * rest
+    weights = weights * np.sqrt(share / np.maximum(region_var, 1e-12))[:, None]
+    return float(np.sqrt((1 - _RESIDUAL_REGIONAL_SHARE) * rest / shape.total_variance)), weights, directions
 
 
 def _component_variance(fn, x: np.ndarray) -> float:

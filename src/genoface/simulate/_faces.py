@@ -60,7 +60,9 @@ class FaceTruth:
     regional_effects: np.ndarray  # (mr, 3V) mm per ALT allele
     regional_region: np.ndarray  # (mr,) region name of each regional locus
     background_effects: np.ndarray  # (m - mr, K) standardized shape coefficients per ALT allele
-    residual_scale: float  # residual = residual_scale * scaled_basis @ z + measurement noise
+    residual_scale: float  # global part of the residual: residual_scale * scaled_basis @ z
+    residual_region_weights: np.ndarray  # (R, V): local part, sum_r weight_r * (scaled_basis @ z_r)
+    residual_directions: np.ndarray  # (D, 3V): apparent age, facial fat, size, times N(0, 1) each
     measurement_sd: float  # mm: independent noise on every coordinate (scanning, registration)
     ancestry_snps: np.ndarray  # (ma,) ids of ancestry-informative SNPs
     ancestry_freqs: np.ndarray  # (P, ma)
@@ -88,12 +90,15 @@ class FaceTruth:
         """B (3V, r) such that face - E[face | genome, covariates] ~ N(0, B B^T + sd^2 I) under
         the model, with sd = ``measurement_sd``.
 
-        The residual is Gaussian in the shape space plus measurement noise; an age or BMI that is not given adds its
+        The residual is Gaussian: global and per-region shape-space variation, variation along
+        the age, BMI and size directions, and measurement noise; an age or BMI that is not given adds its
         own deviation along the age and BMI directions (BMI depends on age, so their deviations
         are correlated when both are unknown). Population and sex are taken as known from the
         genome, which is what their near-certain posteriors give.
         """
         cols = [self.residual_scale * self.scaled_basis]
+        cols += [np.repeat(w, 3)[:, None] * self.scaled_basis for w in self.residual_region_weights]
+        cols.append(self.residual_directions.T)
         grid = np.linspace(self.age_range[0], self.age_range[1], 20001)
         g = self.age_function(grid)
         var_g, var_a = float(g.var()), float(grid.var())
@@ -111,6 +116,14 @@ class FaceTruth:
         if dirs:
             cols.append(np.column_stack(dirs) @ np.linalg.cholesky(cov))
         return np.hstack(cols)
+
+    def draw_residual(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 3V) non-genetic individual variation plus measurement noise, as the faces carry it."""
+        b = self.residual_factor(age_known=True, bmi_known=True)
+        out = rng.standard_normal((n, b.shape[1])) @ b.T
+        if self.measurement_sd > 0:
+            out += self.measurement_sd * rng.standard_normal(out.shape)
+        return out
 
     def sex_sign(self, is_male: np.ndarray) -> np.ndarray:
         return np.where(is_male, 0.5, -0.5)
@@ -203,6 +216,45 @@ class FaceTruth:
             + self.genetic_value(shape_x)
         )
         return face.reshape(n, -1, 3)
+
+    # ---- the marginal density of a face ----------------------------------------------------
+
+    def marginal_components(self) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """P(face) as a mixture over population and sex: (weight, mean (3V,), factor C (3V, r))
+        with covariance C C^T + sd^2 I per component.
+
+        Within a component, age and BMI vary as they are drawn and the causal SNPs as
+        independent Hardy-Weinberg draws at the population's frequencies (the Gaussian
+        approximation of a sum of many small effects; LD between causal SNPs is ignored).
+        """
+        e_g, _, e_age = self.age_moments()
+        base = self.residual_factor(age_known=False, bmi_known=False)
+        mr = self.regional_effects.shape[0]
+        out = []
+        for p in range(len(self.populations)):
+            f_shape, f_bmi = self.shape_freqs[p], self.bmi_freqs[p]
+            sd = np.sqrt(2 * f_shape * (1 - f_shape))
+            cols = [base, self.regional_effects.T * sd[:mr]]
+            if self.background_effects.shape[0]:
+                g = self.background_effects.T * sd[mr:]  # (K, m_bg)
+                cols.append(self.scaled_basis @ np.linalg.cholesky(g @ g.T + 1e-12 * np.eye(len(g))))
+            bmi_gen_var = float(np.sum(2 * f_bmi * (1 - f_bmi) * self.bmi_effects**2))
+            cols.append(self.bmi_direction[:, None] * np.sqrt(bmi_gen_var))
+            factor = np.hstack(cols)
+            genetic = self.genetic_value(2 * f_shape[None, :])[0]
+            bmi_gen = float(self.bmi_genetic_value(2 * f_bmi[None, :])[0])
+            for s, w_s in ((0, 1 - self.male_fraction), (1, self.male_fraction)):
+                e_bmi = self.bmi_intercept[p, s] + self.bmi_age_slope * (e_age - self.age_centre) + bmi_gen
+                mean = (
+                    self.mean
+                    + self.population_offsets[p]
+                    + (s - 0.5) * self.sex_direction
+                    + e_g * self.age_direction
+                    + (e_bmi - self.bmi_reference) * self.bmi_direction
+                    + genetic
+                )
+                out.append((float(self.population_prior[p] * w_s), mean, factor))
+        return out
 
     # ---- storage ----------------------------------------------------------------------------
 

@@ -258,10 +258,7 @@ def _draw_faces(
             "age": truth.age_function(age[sl])[:, None] * truth.age_direction[None, :],
             "bmi": (bmi[sl] - truth.bmi_reference)[:, None] * truth.bmi_direction[None, :],
             "genetic": truth.genetic_value(np.asarray(shape_dosage[sl], dtype=float)),
-            "residual": truth.residual_scale
-            * rng.standard_normal((sl.stop - sl.start, shape.n_components))
-            @ truth.scaled_basis.T
-            + truth.measurement_sd * rng.standard_normal((sl.stop - sl.start, dim)),
+            "residual": truth.draw_residual(sl.stop - sl.start, rng),
         }
         parts["total"] = sum(parts[c] for c in COMPONENTS)
         for c, x in parts.items():

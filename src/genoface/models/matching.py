@@ -1,0 +1,139 @@
+"""Match genomes to faces with a trained model: a ranked table of candidate faces per genome.
+
+``genoface match`` writes ``ranks.tsv`` with one row per genome and candidate face, best first:
+
+    genome  face  score  rank
+
+``rank`` is 1 + the number of faces that score higher (ties share the better rank, as in the
+evaluation protocol). Genomes are scored in blocks, so only one block of the score matrix is
+ever held (DESIGN.md, Scale).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genoface._fs import atomic_stream
+from genoface.cohort import Cohort
+from genoface.errors import GenofaceError
+from genoface.io import read_covariates, read_mesh_vertices
+from genoface.io.genotypes import GenotypeData
+from genoface.models._base import FaceModel
+from genoface.models.prediction import read_genotypes_for_model
+
+_BLOCK = 256  # genomes scored at a time
+_MESH_SUFFIXES = (".ply", ".obj")
+
+
+@dataclass
+class Gallery:
+    """The candidate faces: ids and registered vertices (n, V, 3)."""
+
+    ids: np.ndarray
+    faces: np.ndarray
+
+
+def read_gallery(path: str | os.PathLike) -> Gallery:
+    """Faces from a cohort directory (its ``faces/``) or from a folder of ``<id>.ply``/``.obj``."""
+    path = Path(path)
+    if (path / "cohort.json").exists():
+        cohort = Cohort.load(path)
+        return Gallery(np.asarray(cohort.sample_ids), np.asarray(cohort.faces))
+    if not path.is_dir():
+        raise GenofaceError(f"{path}: not a folder; give a cohort directory or a folder of PLY/OBJ faces")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in _MESH_SUFFIXES)
+    if not files:
+        raise GenofaceError(f"{path}: no .ply or .obj faces in this folder")
+    ids = np.array([p.stem for p in files])
+    dup = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(dup):
+        raise GenofaceError(f"{path}: face id {dup[0]!r} appears twice (as .ply and .obj); keep one")
+    return Gallery(ids, read_mesh_vertices(files))
+
+
+def iter_matches(
+    model: FaceModel,
+    genotypes: GenotypeData,
+    gallery: Gallery,
+    covariates: pd.DataFrame | None = None,
+    *,
+    top: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Blocks of the long table genome, face, score, rank (best first within each genome;
+    only the ``top`` best faces per genome when given)."""
+    model.check_faces(gallery.faces)
+    if top is not None and top < 1:
+        raise GenofaceError(f"--top must be at least 1, got {top}")
+    progress = progress or (lambda stage, done, total: None)
+    n, keep = genotypes.n_samples, len(gallery.ids) if top is None else min(top, len(gallery.ids))
+    for start in range(0, n, _BLOCK):
+        rows = np.arange(start, min(start + _BLOCK, n))
+        block = GenotypeData(
+            sample_ids=genotypes.sample_ids[rows],
+            genotypes=np.asarray(genotypes.genotypes[rows]),
+            variants=genotypes.variants,
+            sex=None if genotypes.sex is None else genotypes.sex[rows],
+        )
+        scores = model.score_matrix(block, gallery.faces, covariates)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(scores, order, axis=1)
+        # rank = 1 + number of strictly higher scores: ties share the better rank.
+        ranks = np.vstack([np.searchsorted(-s, -s, side="left") + 1 for s in ranked])
+        yield pd.DataFrame(
+            {
+                "genome": np.repeat(block.sample_ids, keep),
+                "face": gallery.ids[order[:, :keep]].ravel(),
+                "score": ranked[:, :keep].ravel(),
+                "rank": ranks[:, :keep].ravel(),
+            }
+        )
+        progress("matching", int(rows[-1]) + 1, n)
+
+
+def match_genomes(model: FaceModel, genotypes: GenotypeData, gallery: Gallery, covariates=None, **kw) -> pd.DataFrame:
+    """The whole table of :func:`iter_matches` in memory."""
+    return pd.concat(list(iter_matches(model, genotypes, gallery, covariates, **kw)), ignore_index=True)
+
+
+def match_to_file(
+    model_dir: str | os.PathLike,
+    genotypes: str | os.PathLike,
+    faces: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    covariates: str | os.PathLike | None = None,
+    top: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[pd.Series, dict | None]:
+    """Score every genome in ``genotypes`` against every face in ``faces`` and write ``out``
+    (TSV, streamed block by block, appearing only when complete).
+
+    Returns the rank of each genome's own face where the genome id is also a face id (empty
+    otherwise; ``.attrs["gallery"]`` is the gallery size), and, for a consumer file, the SNP match report.
+    """
+    if top is not None and top < 1:
+        raise GenofaceError(f"--top must be at least 1, got {top}")
+    model = FaceModel.load(model_dir)
+    data, report = read_genotypes_for_model(genotypes, model)
+    gallery = read_gallery(faces)
+    cov = None if covariates is None else read_covariates(covariates)
+    own = pd.Index(data.sample_ids).intersection(gallery.ids)
+    own_ranks = pd.Series(index=pd.Index(own, name="genome"), dtype="float64", name="rank")
+    with atomic_stream(out) as fh:
+        fh.write(b"genome\tface\tscore\trank\n")
+        for block in iter_matches(model, data, gallery, cov, top=None, progress=progress):
+            mine = block[block["genome"] == block["face"]]
+            own_ranks.loc[mine["genome"].to_numpy()] = mine["rank"].to_numpy()
+            if top is not None:
+                block = block[block["rank"].groupby(block["genome"], sort=False).cumcount() < top]
+            fh.write(block.to_csv(sep="\t", index=False, header=False, float_format="%.6g").encode())
+    own_ranks = own_ranks.astype(int)
+    own_ranks.attrs["gallery"] = len(gallery.ids)
+    return own_ranks, report
