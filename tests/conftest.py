@@ -125,3 +125,32 @@ def simulate_genetics_cohort(populations: dict[str, int], seed: int = 1):
 def genetics_cohort():
     """300 simulated people, 100 each of YRI, CEU and CHB, with chromosome X."""
     return simulate_genetics_cohort({"YRI": 100, "CEU": 100, "CHB": 100})
+
+
+# ---- small settings for slow models -------------------------------------------------------------
+
+#: Hyper-parameters that make the neural models train in seconds (tests check behaviour, not skill).
+FAST_PARAMS = {
+    "difface": dict(
+        n_snps=60, max_tokens=16, dim=32, heads=2, latent_dim=16, channels=(8, 8, 8, 8), epochs=1,
+        prior_epochs=2, batch_size=64, diffusion_steps=50, ddim_steps=5,
+    ),
+}  # fmt: skip
+
+
+# ---- torch threads ------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread_per_worker():
+    """pytest-xdist runs one worker per core; torch's own threads on top would oversubscribe the
+    cores (on 2 loaded cores, 2 threads per worker made training ten times slower)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

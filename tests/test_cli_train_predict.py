@@ -182,3 +182,16 @@ def test_match_errors_are_one_line_and_leave_nothing(sim_realistic, trained, tmp
     r = runner.invoke(app, [*args, "--faces", str(tmp_path / "empty")])
     assert r.exit_code == 1 and "not a folder" in r.output
     assert not out.exists() and not list(tmp_path.glob(".ranks.tsv*"))
+
+
+def test_train_sets_hyper_parameters(sim_realistic, tmp_path):
+    base = ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "lippert"]
+    r = runner.invoke(app, [*base, "--set", "n_snps=12", "--set", "n_pcs=3", "--out", str(tmp_path / "m")])
+    assert r.exit_code == 0, r.output
+    model = FaceModel.load(tmp_path / "m")
+    assert model.n_snps == 12 and model.n_pcs == 3 and len(model.snps_) <= 12
+    r = runner.invoke(app, [*base, "--set", "n_snps", "--out", str(tmp_path / "m2")])
+    assert r.exit_code == 1 and "write KEY=VALUE" in r.output
+    r = runner.invoke(app, [*base, "--set", "colour=red", "--out", str(tmp_path / "m3")])
+    assert r.exit_code == 1 and "model 'lippert'" in r.output and "colour" in r.output
+    assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()

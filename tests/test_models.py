@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import FAST_PARAMS
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
 from genoface.evaluate import identification_metrics
@@ -24,8 +25,8 @@ def cohort(sim_realistic) -> Cohort:
 @pytest.mark.parametrize("name", available_models())
 def test_fit_predict_shapes_and_determinism(name, cohort):
     train, test = cohort.split(0.2, seed=0)
-    a = make_model(name).fit(train).predict(test)
-    b = make_model(name).fit(train).predict(test)
+    a = make_model(name, **FAST_PARAMS.get(name, {})).fit(train).predict(test)
+    b = make_model(name, **FAST_PARAMS.get(name, {})).fit(train).predict(test)
     assert a.shape == (test.n_samples, cohort.n_vertices, 3)
     assert np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)
@@ -33,7 +34,7 @@ def test_fit_predict_shapes_and_determinism(name, cohort):
 
 @pytest.mark.parametrize("name", available_models())
 def test_save_load_round_trip(name, cohort, tmp_path):
-    model = make_model(name).fit(cohort)
+    model = make_model(name, **FAST_PARAMS.get(name, {})).fit(cohort)
     model.save(tmp_path / "m")
     loaded = FaceModel.load(tmp_path / "m")
     assert type(loaded) is type(model)
@@ -45,7 +46,7 @@ def test_save_load_round_trip(name, cohort, tmp_path):
 @pytest.mark.parametrize("name", available_models())
 def test_unfitted_model_refuses_to_predict(name, cohort):
     with pytest.raises(GenofaceError, match="not fitted"):
-        make_model(name).predict(cohort)
+        make_model(name, **FAST_PARAMS.get(name, {})).predict(cohort)
 
 
 def test_score_matrix_ranks_the_true_face_high(cohort):
@@ -116,7 +117,7 @@ def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
 
 def test_unknown_model_name():
     with pytest.raises(
-        GenofaceError, match="unknown model .nope.; choose one of: demographic, lippert, mean, oracle, sero"
+        GenofaceError, match="unknown model .nope.; choose one of: demographic, difface, lippert, mean, oracle, sero"
     ):
         make_model("nope")
 
@@ -142,7 +143,7 @@ def test_oracle_handles_missing_snps(cohort):
 
 @pytest.mark.parametrize("name", available_models())
 def test_faces_from_another_template_are_refused(name, cohort):
-    model = make_model(name).fit(cohort)
+    model = make_model(name, **FAST_PARAMS.get(name, {})).fit(cohort)
     test = cohort.subset(np.arange(5))
     with pytest.raises(GenofaceError, match="vertex template"):
         model.score_matrix(test, test.faces[:, :-1])
@@ -151,7 +152,9 @@ def test_faces_from_another_template_are_refused(name, cohort):
 def test_baselines_are_ordered_mean_demographic_oracle(cohort):
     train, test = cohort.split(0.2, seed=1)
     err = lambda p: np.linalg.norm(p - test.faces, axis=2).mean()  # noqa: E731
-    fitted = {name: make_model(name).fit(train) for name in ("mean", "demographic", "oracle")}
+    fitted = {
+        name: make_model(name, **FAST_PARAMS.get(name, {})).fit(train) for name in ("mean", "demographic", "oracle")
+    }
     for covariates in (None, test.covariates):
         e = {name: err(m.predict(test, covariates)) for name, m in fitted.items()}
         assert e["oracle"] < e["demographic"] < e["mean"], e

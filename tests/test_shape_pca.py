@@ -112,3 +112,20 @@ def test_fit_is_deterministic_and_checks_input():
     nan[0, 0, 0] = np.nan
     with pytest.raises(GenofaceError, match="NaN"):
         ShapePCA().fit(nan)
+
+
+def test_large_truncated_fit_is_randomized_and_matches_the_exact_one():
+    """Above 2,000 faces a truncated fit takes the randomized path; its leading components and
+    variances agree with the exact decomposition (run here by asking for every component)."""
+    rng = np.random.default_rng(0)
+    n, v = 2100, 700
+    basis = np.linalg.qr(rng.standard_normal((3 * v, 12)))[0]
+    scale = np.linspace(8.0, 1.0, 12)
+    faces = ((rng.standard_normal((n, 12)) * scale) @ basis.T + 0.05 * rng.standard_normal((n, 3 * v))).reshape(n, v, 3)
+    fast = ShapePCA(n_components=10).fit(faces)
+    exact = ShapePCA(n_components=None).fit(faces)
+    np.testing.assert_allclose(fast.explained_variance_, exact.explained_variance_[:10], rtol=1e-6)
+    overlap = np.abs(np.sum(fast.components_ * exact.components_[:10], axis=1))
+    assert np.all(overlap > 1 - 1e-6)
+    expected = int(np.searchsorted(np.cumsum(exact.explained_variance_ratio_), 0.9) + 1)
+    assert fast.n_components_ == 10 and ShapePCA(n_components=0.9).fit(faces).n_components_ == expected

@@ -162,13 +162,20 @@ def train(
     model: Annotated[str, typer.Option("--model", help="Registered model name (see the README).")],
     out: Annotated[Path, typer.Option("--out", help="Model directory to create.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed for models that draw random numbers.")] = 0,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A hyper-parameter as KEY=VALUE (repeatable), e.g. --set epochs=50."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train a model on a whole cohort and save it as a model directory."""
-    from genoface.models.training import train_model
+    from genoface.models.training import parse_params, train_model
 
-    with console.status(f"training {model} on {cohort}"):
-        path = train_model(cohort, model, out, seed=seed, overwrite=overwrite)
+    params = parse_params(set_ or [])
+    with _progress_bar() as bar:
+        path = train_model(
+            cohort, model, out, seed=seed, overwrite=overwrite, params=params, progress=_RichProgress(bar)
+        )
     out_console.print(f"model [bold]{model}[/] written to [bold]{path}[/]")
 
 

@@ -4,7 +4,7 @@ people in both settings and at every SNP fraction, with bootstrap confidence int
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -14,6 +14,7 @@ from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
 from genoface.evaluate._metrics import bootstrap_ci, identification_metrics, rank_threshold, ranks, select_among
 from genoface.models import make_model
+from genoface.models.training import fit_model
 from genoface.shape import REGION_NAMES, aligned_error, per_vertex_error, region_errors, segment_regions
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def evaluate_models(
     snp_fractions: Sequence[float] = SNP_FRACTIONS,
     n_boot: int = 200,
     n_examples: int = 4,
+    model_params: Mapping[str, dict] | None = None,
     progress: Progress | None = None,
 ) -> EvaluationResult:
     """Run the protocol on every model in ``models``.
@@ -111,7 +113,8 @@ def evaluate_models(
     Returns an :class:`EvaluationResult`: ``metrics`` is ``{"cohort": {...}, "results": [...]}``
     (DESIGN.md metric names; what metrics.json holds), ``examples`` the true and predicted
     faces and per-vertex errors, at all SNPs and in both settings, of ``n_examples`` test
-    people drawn with ``seed`` (all of them if fewer; 0 for none).
+    people drawn with ``seed`` (all of them if fewer; 0 for none). ``model_params`` maps a model
+    name to its hyper-parameters (defaults otherwise).
     """
     progress = progress or (lambda stage, done, total: None)
     fractions = sorted({float(f) for f in snp_fractions}, reverse=True)
@@ -126,11 +129,14 @@ def evaluate_models(
     faces = np.asarray(test.faces, dtype=np.float64)
     shown = example_people(test.n_samples, int(n_examples), seed)
     predicted: dict[str, dict[str, np.ndarray]] = {}
+    training: dict[str, dict[str, list[float]]] = {}  # loss per epoch of the models that train by epochs
     results = []
     total = len(models) * len(SETTINGS) * len(fractions)
     done = 0
     for name in models:
-        model = make_model(name).fit(train)
+        model = fit_model(make_model(name, **(model_params or {}).get(name, {})), train, progress)
+        if getattr(model, "history_", None):
+            training[name] = model.history_
         predicted[name] = {}
         for setting in SETTINGS:
             covariates = test.covariates if setting == "dna+cov" else None
@@ -177,6 +183,8 @@ def evaluate_models(
         },
         "results": results,
     }
+    if training:
+        metrics["training"] = training
     return EvaluationResult(metrics=metrics, examples=examples)
 
 

@@ -7,9 +7,11 @@ from genoface.models._mean import MeanFaceModel
 from genoface.models._oracle import OracleModel
 from genoface.models._registry import available_models, get_model_class, make_model, register_model
 from genoface.models._sero import SeroModel
+from genoface.models.difface._model import DiffaceModel
 
 __all__ = [
     "DemographicModel",
+    "DiffaceModel",
     "FaceModel",
     "LippertModel",
     "MeanFaceModel",

@@ -7,7 +7,10 @@ import pandas as pd
 from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
-from genoface.genetics import x_heterozygosity
+from genoface.genetics import multivariate_gwas, select_snps, x_heterozygosity
+
+#: Chromosome names of the sex chromosomes (excluded from trait-SNP selection).
+SEX_CHROMS = ("X", "chrX", "23", "Y", "chrY", "24")
 
 
 def genetic_male(genotypes, variants: pd.DataFrame, male_het_max: float) -> np.ndarray:
@@ -15,6 +18,21 @@ def genetic_male(genotypes, variants: pd.DataFrame, male_het_max: float) -> np.n
     hemizygous, so his X heterozygosity is (near) zero."""
     het = x_heterozygosity(genotypes, variants)
     return np.where(np.isnan(het), 0.5, (het < male_het_max).astype(float))
+
+
+def select_face_snps(
+    cohort, shape_scores: np.ndarray, covariates: np.ndarray, n_snps: int, clump_bp: int
+) -> np.ndarray:
+    """Columns of the autosomal SNPs most associated with the face: a multivariate GWAS of the
+    shape scores (training people only) adjusted for ``covariates``, clumped within ``clump_bp``."""
+    auto = np.flatnonzero(~cohort.variants["chrom"].astype(str).isin(SEX_CHROMS).to_numpy())
+    result = multivariate_gwas(cohort.genotypes[:, auto], shape_scores, covariates)
+    chosen = select_snps(
+        result, n_snps=int(n_snps), variants=cohort.variants.iloc[auto].reset_index(drop=True), window_bp=clump_bp
+    )
+    if len(chosen) == 0:
+        raise GenofaceError("the GWAS found no testable autosomal SNP; the model needs polymorphic SNPs")
+    return auto[chosen]
 
 
 def moments(x: np.ndarray | None, name: str, model: str) -> tuple[float, float]:

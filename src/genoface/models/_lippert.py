@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
-from genoface.genetics import AncestryPCA, multivariate_gwas, select_snps
+from genoface.genetics import AncestryPCA
 from genoface.genetics._align import align_dosages
 from genoface.genetics._qc import standardize
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
@@ -29,6 +29,7 @@ from genoface.models._features import (
     holdout_residual_variance,
     likelihood_ratio_scores,
     moments,
+    select_face_snps,
     with_prefix,
     without_prefix,
 )
@@ -84,17 +85,7 @@ class LippertModel(FaceModel):
         male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
 
         # SNP selection inside the training people only, adjusting for sex and ancestry.
-        auto = np.flatnonzero(
-            ~cohort.variants["chrom"].astype(str).isin(["X", "chrX", "23", "Y", "chrY", "24"]).to_numpy()
-        )
-        result = multivariate_gwas(cohort.genotypes[:, auto], scores, np.column_stack([pcs, male]))
-        chosen = select_snps(
-            result,
-            n_snps=int(self.n_snps),
-            variants=cohort.variants.iloc[auto].reset_index(drop=True),
-            window_bp=self.clump_bp,
-        )
-        cols = auto[chosen]
+        cols = select_face_snps(cohort, scores, np.column_stack([pcs, male]), self.n_snps, self.clump_bp)
         self.snps_ = cohort.variants["id"].to_numpy()[cols].astype(str)
         g = align_dosages(cohort.genotypes, cohort.variants["id"], self.snps_)
         self.snp_freq_ = np.nanmean(g, axis=0) / 2

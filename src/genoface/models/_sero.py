@@ -55,7 +55,7 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
 from genoface.errors import GenofaceError
-from genoface.genetics import AncestryPCA, multivariate_gwas, select_snps
+from genoface.genetics import AncestryPCA
 from genoface.genetics._align import align_dosages
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import (
@@ -63,6 +63,7 @@ from genoface.models._features import (
     complete_covariates,
     genetic_male,
     holdout_residual_variance,
+    select_face_snps,
     with_prefix,
     without_prefix,
 )
@@ -71,7 +72,6 @@ from genoface.shape import ShapePCA
 
 _ALPHAS = np.logspace(-2, 5, 15)
 _SEX_C = 1.0
-_SEX_CHROMS = ["X", "chrX", "23", "Y", "chrY", "24"]
 _DOSAGES = np.arange(3.0)
 #: Faces (or genomes, in predict) per block: the blocks of the score matrix stay small.
 _BLOCK = 1024
@@ -143,8 +143,7 @@ class SeroModel(FaceModel):
         male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
 
         # Face-to-genotype classifiers, on SNPs chosen inside the training people only.
-        auto = np.flatnonzero(~cohort.variants["chrom"].astype(str).isin(_SEX_CHROMS).to_numpy())
-        cols = self._select(cohort, auto, z, np.column_stack([pcs, male]))
+        cols = select_face_snps(cohort, z, np.column_stack([pcs, male]), self.n_snps, self.clump_bp)
         self.snps_ = cohort.variants["id"].to_numpy()[cols].astype(str)
         g = align_dosages(cohort.genotypes, cohort.variants["id"], self.snps_)
         self.snp_dir_, self.snp_offset_, self.snp_curv_, self.snp_log_prior_ = _fit_snp_classifiers(
@@ -181,19 +180,6 @@ class SeroModel(FaceModel):
         """Shape scores divided by their training SD: the classifiers' input (n, K)."""
         scores = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
         return scores / np.sqrt(self.shape_pca_.explained_variance_)
-
-    def _select(self, cohort, auto: np.ndarray, z: np.ndarray, covar: np.ndarray) -> np.ndarray:
-        """Columns of the SNPs chosen by a multivariate GWAS of the shape scores ``z``."""
-        result = multivariate_gwas(cohort.genotypes[:, auto], z, covar)
-        chosen = select_snps(
-            result,
-            n_snps=int(self.n_snps),
-            variants=cohort.variants.iloc[auto].reset_index(drop=True),
-            window_bp=self.clump_bp,
-        )
-        if len(chosen) == 0:
-            raise GenofaceError("the GWAS found no testable autosomal SNP; the sero model needs polymorphic SNPs")
-        return auto[chosen]
 
     def _cross_fit_snp_weight(self, z: np.ndarray, g: np.ndarray) -> float:
         """Tempering factor of the SNP log-likelihoods that maximizes the genotypes' held-out

@@ -3,23 +3,61 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
+from genoface.models._base import FaceModel
 from genoface.models._registry import get_model_class, make_model
+
+Progress = Callable[[str, int, int], None]
+
+
+def parse_params(items: list[str]) -> dict:
+    """``["epochs=50", "device=cuda", "channels=[16,16,16,32]"]`` -> hyper-parameters; values are
+    read as JSON where they parse (numbers, lists, true/false/null), else kept as text."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GenofaceError(f"--set {item!r}: write KEY=VALUE, e.g. --set epochs=50")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def fit_model(model: FaceModel, cohort: Cohort, progress: Progress | None = None) -> FaceModel:
+    """``model.fit(cohort)``, passing ``progress`` to models whose training reports it (the
+    neural ones: epochs take minutes)."""
+    if progress is not None and "progress" in inspect.signature(model.fit).parameters:
+        return model.fit(cohort, progress=progress)
+    return model.fit(cohort)
 
 
 def train_model(
-    cohort: str | os.PathLike | Cohort, model: str, out: str | os.PathLike, *, seed: int = 0, overwrite: bool = False
+    cohort: str | os.PathLike | Cohort,
+    model: str,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+    params: dict | None = None,
+    progress: Progress | None = None,
 ) -> Path:
-    """Fit model ``model`` on every person of ``cohort`` and write it to ``out``."""
+    """Fit model ``model`` (with hyper-parameters ``params``) on every person of ``cohort`` and
+    write it to ``out``."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
     cls = get_model_class(model)
-    params = {"random_state": seed} if "random_state" in inspect.signature(cls.__init__).parameters else {}
+    params = dict(params or {})
+    if "random_state" in inspect.signature(cls.__init__).parameters:
+        params.setdefault("random_state", seed)
     data = cohort if isinstance(cohort, Cohort) else Cohort.load(cohort)
-    fitted = make_model(model, **params).fit(data)
+    fitted = fit_model(make_model(model, **params), data, progress)
     return fitted.save(out, provenance={"seed": seed}, overwrite=overwrite)

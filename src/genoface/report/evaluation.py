@@ -117,6 +117,19 @@ def cmc_figure(results: list[dict]) -> str:
     return png_tag(fig, "CMC curves")
 
 
+def training_figure(training: dict[str, dict[str, list[float]]]) -> str:
+    """Loss per epoch of every model that trains by epochs, one panel per loss."""
+    curves = [(model, loss, values) for model, losses in training.items() for loss, values in losses.items() if values]
+    if not curves:
+        return ""
+    fig = Figure(figsize=(4 * len(curves), 3.2))
+    for ax, (model, loss, values) in zip(np.atleast_1d(fig.subplots(1, len(curves))), curves, strict=True):
+        ax.plot(np.arange(1, len(values) + 1), values)
+        ax.set(title=f"{model}: {loss}", xlabel="epoch")
+    fig.tight_layout()
+    return "<h3>Training</h3>" + png_tag(fig, "training loss curves")
+
+
 def missing_snp_figure(results: list[dict]) -> str:
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
@@ -225,6 +238,7 @@ def evaluation_sections(metrics: dict, examples: Examples | None = None) -> str:
         + missing_snp_figure(results)
         + "<h3>Error by facial region (mm)</h3>"
         + region_table(results)
+        + training_figure(metrics.get("training", {}))
         + (example_faces_section(examples) if examples is not None else "")
     )
 

@@ -1,0 +1,558 @@
+"""The registered model ``difface``: Difface's networks trained and used on the genoface protocol.
+
+Training (:meth:`DiffaceModel.fit`), on the training people only:
+
+1. SNP selection: a multivariate GWAS of shape-PCA scores adjusted for ancestry PCs and genetic
+   sex (as ``lippert`` and ``sero``), ``n_snps`` clumped autosomal SNPs.
+2. Stage 1, alignment: the mesh autoencoder (SpiralNet++) and the genome encoder (SNP
+   transformer + covariate encoder + ancestry PCs) are trained together, with the L1
+   reconstruction loss (weight ``recon_weight``, Difface: 10) plus the CLIP loss between the
+   genome embedding and the face latent, with a learnable temperature.
+3. Stage 2, prior: the networks of stage 1 are frozen; a DDPM over the standardized face latents
+   (cosine schedule, x0 prediction) learns p(latent | genome embedding), with the condition
+   dropped at random for classifier-free guidance. The genome embedding is computed afresh for
+   each batch with SNPs and covariates dropped at random, so the prior sees genomes with missing
+   SNPs and people with and without covariates.
+
+Prediction: the genome embedding (genetic sex from chromosome X, or the given sex; age and BMI
+when given) conditions the prior; :meth:`predict` decodes the deterministic DDIM trajectory from
+x_T = 0 (the point estimate used for the error metrics), :meth:`sample` decodes random DDIM
+draws. Matching (:meth:`score_matrix`) is Difface's: the cosine similarity of the genome
+embedding and the face latent in the contrastive space, times the learnt logit scale.
+
+Deviations from the published model, and why:
+- SNPs are grouped into at most ``max_tokens`` patch tokens (the SNP transformer's docstring): full
+  attention over thousands of SNP tokens is too slow on a CPU.
+- Genetic sex and ancestry PCs join the genome embedding: the GWAS selects SNPs adjusted for
+  them, so otherwise the model would not know two of the strongest genetic determinants of a face.
+- Covariates are optional inputs of one model (dropped at random in training), not a second model.
+- Faces are standardized (mean face, one scalar SD) before the autoencoder; latents are
+  standardized per dimension before the prior.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genoface._fs import atomic_stream
+from genoface.errors import GenofaceError
+from genoface.genetics import AncestryPCA, align_dosages
+from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
+from genoface.models._features import genetic_male, moments, select_face_snps, with_prefix, without_prefix
+from genoface.models._registry import register_model
+from genoface.models.difface._diffusion import LatentDiffusion
+from genoface.models.difface._mesh_net import MeshAutoencoder
+from genoface.models.difface._snp_encoder import (
+    CovariateEncoder,
+    LearnableTemperature,
+    SNPTransformer,
+    chromosome_codes,
+    clip_loss,
+)
+from genoface.shape import ShapePCA
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+_CHECKPOINT = "checkpoint.pt"
+
+
+class DiffaceNetwork(nn.Module):
+    """Every trained part of Difface in one module (one state_dict to save and load)."""
+
+    def __init__(
+        self,
+        template_vertices: np.ndarray,
+        template_triangles: np.ndarray,
+        chrom_codes: np.ndarray,
+        positions: np.ndarray,
+        n_pcs: int,
+        age_moments: tuple[float, float],
+        bmi_moments: tuple[float, float],
+        *,
+        channels: tuple[int, ...],
+        latent_dim: int,
+        spiral_length: int,
+        factors: tuple[int, ...],
+        dim: int,
+        depth: int,
+        heads: int,
+        max_tokens: int | None,
+        snp_drop: float,
+        cov_drop: float,
+        diffusion_steps: int,
+        cond_drop: float,
+    ) -> None:
+        super().__init__()
+        self.autoencoder = MeshAutoencoder(
+            template_vertices,
+            template_triangles,
+            channels=channels,
+            latent_dim=latent_dim,
+            spiral_length=spiral_length,
+            factors=factors,
+        )
+        self.snps = SNPTransformer(
+            len(chrom_codes), chrom_codes, positions, dim=dim, depth=depth, heads=heads,
+            snp_drop=snp_drop, max_tokens=max_tokens,
+        )  # fmt: skip
+        self.covariates = CovariateEncoder(dim, age_moments=age_moments, bmi_moments=bmi_moments, cov_drop=cov_drop)
+        self.ancestry = nn.Linear(n_pcs, dim)
+        self.genome_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
+        self.face_head = nn.Linear(latent_dim, dim)
+        self.temperature = LearnableTemperature()
+        self.prior = LatentDiffusion(latent_dim, dim, n_steps=diffusion_steps, cond_drop=cond_drop)
+        # Face and latent standardization, set from the training people by fit().
+        self.register_buffer("face_scale", torch.ones(()))
+        self.register_buffer("latent_mean", torch.zeros(latent_dim))
+        self.register_buffer("latent_std", torch.ones(latent_dim))
+
+    def genome_embedding(self, genotypes, pcs, is_male, age, bmi) -> torch.Tensor:
+        """(B, dim): SNP transformer + ancestry PCs + optional covariates."""
+        h = self.snps(genotypes) + self.ancestry(pcs) + self.covariates(age=age, is_male=is_male, bmi=bmi)
+        return self.genome_head(h)
+
+    def face_latent(self, faces_mm: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.encode(faces_mm / self.face_scale)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.decode(latent) * self.face_scale
+
+
+@register_model
+class DiffaceModel(FaceModel):
+    """Difface: SNP transformer + spiral-convolution mesh autoencoder + CLIP alignment + latent
+    diffusion, with optional age/sex/BMI (see the module docstring).
+
+    Parameters
+    ----------
+    n_snps : SNPs selected by the GWAS (published: 7,842).
+    max_tokens : SNP patch tokens the transformer attends over.
+    dim, depth, heads : width of the genome embedding (published 128), transformer layers (2), heads.
+    latent_dim, channels, spiral_length, factors : the mesh autoencoder (published: 128-d latent,
+        spiral length 9, 4 levels).
+    recon_weight : weight of the L1 reconstruction loss against the CLIP loss (published: 10).
+    epochs, prior_epochs : passes over the training people in stage 1 and stage 2.
+    batch_size, learning_rate : Adam's batch and step size.
+    snp_drop, cov_drop, cond_drop : training drop rates of SNPs, covariates and the prior's condition.
+    diffusion_steps, ddim_steps, guidance : DDPM steps (published 1,000), DDIM steps used to
+        sample, classifier-free guidance of :meth:`sample` (``predict`` always uses 1).
+    n_pcs, n_shape_components, clump_bp, male_het_max : genome features and SNP selection, as in
+        ``lippert``.
+    checkpoint_dir : where to keep a checkpoint after every epoch; an interrupted fit with the
+        same data and parameters resumes from it.
+    device : torch device to train and predict on ("cpu", "cuda").
+    random_state : seed of everything random (initialisation, batches, drops, sampling).
+    """
+
+    name = "difface"
+
+    def __init__(
+        self,
+        n_snps: int = 1000,
+        max_tokens: int = 64,
+        dim: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+        latent_dim: int = 128,
+        channels: tuple[int, ...] = (16, 16, 16, 32),
+        spiral_length: int = 9,
+        factors: tuple[int, ...] = (4, 4, 4, 4),
+        recon_weight: float = 10.0,
+        epochs: int = 30,
+        prior_epochs: int = 200,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        snp_drop: float = 0.1,
+        cov_drop: float = 0.25,
+        cond_drop: float = 0.1,
+        diffusion_steps: int = 1000,
+        ddim_steps: int = 50,
+        guidance: float = 1.0,
+        n_pcs: int = 4,
+        n_shape_components: int = 30,
+        clump_bp: int = 20_000,
+        male_het_max: float = 0.02,
+        checkpoint_dir: str | None = None,
+        device: str = "cpu",
+        random_state: int = 0,
+    ) -> None:
+        self.n_snps = n_snps
+        self.max_tokens = max_tokens
+        self.dim = dim
+        self.depth = depth
+        self.heads = heads
+        self.latent_dim = latent_dim
+        self.channels = channels
+        self.spiral_length = spiral_length
+        self.factors = factors
+        self.recon_weight = recon_weight
+        self.epochs = epochs
+        self.prior_epochs = prior_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.snp_drop = snp_drop
+        self.cov_drop = cov_drop
+        self.cond_drop = cond_drop
+        self.diffusion_steps = diffusion_steps
+        self.ddim_steps = ddim_steps
+        self.guidance = guidance
+        self.n_pcs = n_pcs
+        self.n_shape_components = n_shape_components
+        self.clump_bp = clump_bp
+        self.male_het_max = male_het_max
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.random_state = random_state
+
+    # ---- fitting -------------------------------------------------------------------------------
+
+    def fit(self, cohort, *, progress: Progress | None = None) -> Self:
+        progress = progress or (lambda stage, done, total: None)
+        n = cohort.n_samples
+        if n < 2 * int(self.batch_size) or n < 20:
+            raise GenofaceError(
+                f"the difface model needs at least {max(20, 2 * int(self.batch_size))} training people, got {n}"
+            )
+        torch.manual_seed(int(self.random_state))
+        rng = np.random.default_rng(int(self.random_state))
+        faces = np.array(cohort.faces, dtype=np.float32)  # a writable copy (the cohort may be memory-mapped)
+
+        # Genome features and SNP selection (training people only).
+        shape_scores = ShapePCA(min(int(self.n_shape_components), n - 2)).fit_transform(faces.astype(np.float64))
+        self.ancestry_ = AncestryPCA(n_components=int(self.n_pcs), random_state=int(self.random_state))
+        pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
+        self.pcs_moments_ = (pcs.mean(axis=0), np.maximum(pcs.std(axis=0), 1e-12))
+        male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
+        cols = select_face_snps(cohort, shape_scores, np.column_stack([pcs, male]), self.n_snps, self.clump_bp)
+        cols = np.sort(cols)
+        self.snps_ = cohort.variants["id"].to_numpy()[cols].astype(str)
+        self.snp_chrom_ = chromosome_codes(cohort.variants["chrom"].to_numpy()[cols])
+        self.snp_pos_ = cohort.variants["pos"].to_numpy()[cols].astype(np.int64)
+        cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
+        self.age_moments_ = moments(cov["age"], "age", self.name)
+        self.bmi_moments_ = moments(cov["bmi"], "bmi", self.name)
+
+        self.net_ = self._build_network(cohort.template_vertices, cohort.template_triangles)
+        net = self.net_
+        mean_face = torch.from_numpy(faces.mean(axis=0))
+        net.autoencoder.mean.copy_(mean_face / float(faces.std()))
+        net.face_scale.fill_(float(faces.std()))
+
+        data = _Tensors(
+            faces=torch.from_numpy(faces),
+            genotypes=torch.from_numpy(np.asarray(cohort.genotypes[:, cols], dtype=np.int64)),
+            pcs=torch.from_numpy(self._standard_pcs(pcs)),
+            is_male=torch.from_numpy(_given_or(cov["is_male"], male)),
+            age=torch.from_numpy(_or_nan(cov["age"], n)),
+            bmi=torch.from_numpy(_or_nan(cov["bmi"], n)),
+        )
+        self.history_ = {"reconstruction_l1_mm": [], "contrastive": [], "diffusion": []}
+        state = self._resume(cohort)
+        self._train_alignment(data, rng, state, progress)
+        self._train_prior(data, rng, state, progress)
+        net.eval()
+        self._remember_cohort(cohort)
+        self.fitted_ = True
+        return self
+
+    def _build_network(self, template_vertices, template_triangles) -> DiffaceNetwork:
+        net = DiffaceNetwork(
+            np.asarray(template_vertices, dtype=np.float64),
+            np.asarray(template_triangles, dtype=np.int64),
+            self.snp_chrom_,
+            self.snp_pos_,
+            int(self.n_pcs),
+            self.age_moments_,
+            self.bmi_moments_,
+            channels=tuple(self.channels),
+            latent_dim=int(self.latent_dim),
+            spiral_length=int(self.spiral_length),
+            factors=tuple(self.factors),
+            dim=int(self.dim),
+            depth=int(self.depth),
+            heads=int(self.heads),
+            max_tokens=None if self.max_tokens is None else int(self.max_tokens),
+            snp_drop=float(self.snp_drop),
+            cov_drop=float(self.cov_drop),
+            diffusion_steps=int(self.diffusion_steps),
+            cond_drop=float(self.cond_drop),
+        )
+        return net.to(self.device)
+
+    def _train_alignment(self, data: _Tensors, rng, state: dict, progress: Progress) -> None:
+        """Stage 1: autoencoder + genome encoder, L1 reconstruction + CLIP."""
+        net = self.net_
+        modules = [net.autoencoder, net.snps, net.covariates, net.ancestry, net.genome_head, net.face_head]
+        params = [p for m in modules for p in m.parameters()] + list(net.temperature.parameters())
+        optimizer = torch.optim.Adam(params, lr=float(self.learning_rate))
+        start = self._restore(state, "alignment", optimizer, rng)
+        epochs = int(self.epochs)
+        if start >= epochs:  # finished before the checkpoint
+            return
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), last_epoch=start - 1)
+        for epoch in range(start, epochs):
+            net.train()
+            recon_sum = clip_sum = 0.0
+            batches = self._batches(data.n, rng)
+            for rows in batches:
+                b = data.batch(rows, self.device)
+                recon, latent = net.autoencoder(b.faces / net.face_scale)
+                l1 = (recon - b.faces / net.face_scale).abs().mean()
+                genome = net.genome_embedding(b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
+                contrastive = clip_loss(genome, net.face_head(latent), net.temperature())
+                loss = float(self.recon_weight) * l1 + contrastive
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                recon_sum += l1.item() * net.face_scale.item()
+                clip_sum += contrastive.item()
+            schedule.step()
+            self.history_["reconstruction_l1_mm"].append(recon_sum / len(batches))
+            self.history_["contrastive"].append(clip_sum / len(batches))
+            self._checkpoint("alignment", epoch + 1, optimizer, rng)
+            progress("difface: alignment", epoch + 1, epochs)
+
+    def _train_prior(self, data: _Tensors, rng, state: dict, progress: Progress) -> None:
+        """Stage 2: the latent diffusion prior, conditioned on the frozen genome encoder."""
+        net = self.net_
+        with torch.no_grad():
+            net.eval()
+            latents = torch.cat(
+                [
+                    net.face_latent(data.batch(rows, self.device).faces)
+                    for rows in np.array_split(np.arange(data.n), max(1, data.n // 256))
+                ]
+            )
+            if state.get("stage") != "prior":  # on resume the stored standardization stays
+                net.latent_mean.copy_(latents.mean(0))
+                net.latent_std.copy_(latents.std(0).clamp_min(1e-6))
+        z = (latents - net.latent_mean) / net.latent_std
+        optimizer = torch.optim.Adam(net.prior.parameters(), lr=float(self.learning_rate))
+        start = self._restore(state, "prior", optimizer, rng)
+        epochs = int(self.prior_epochs)
+        for epoch in range(start, epochs):
+            total = 0.0
+            batches = self._batches(data.n, rng)
+            for rows in batches:
+                b = data.batch(rows, self.device)
+                with torch.no_grad():
+                    # Training mode of the genome encoder: SNPs and covariates dropped at random.
+                    for m in (net.snps, net.covariates):
+                        m.train()
+                    cond = net.genome_embedding(b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
+                loss = net.prior.loss(z[torch.as_tensor(rows)].to(self.device), cond)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+            self.history_["diffusion"].append(total / len(batches))
+            self._checkpoint("prior", epoch + 1, optimizer, rng)
+            progress("difface: diffusion prior", epoch + 1, epochs)
+
+    def _batches(self, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+        order = rng.permutation(n)
+        size = int(self.batch_size)
+        return [order[i : i + size] for i in range(0, n - size + 1, size)]  # full batches: CLIP needs negatives
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+
+    def _fingerprint(self, cohort) -> str:
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        params.pop("checkpoint_dir")
+        params.pop("device")
+        return hashlib.sha256(json.dumps([cohort.hash(), params], sort_keys=True, default=str).encode()).hexdigest()
+
+    def _resume(self, cohort) -> dict:
+        """The checkpoint of an interrupted fit on the same data and parameters, loaded into the
+        network, or {} (weights_only loading: a checkpoint cannot run code)."""
+        self._fingerprint_ = self._fingerprint(cohort)
+        if not self.checkpoint_dir:
+            return {}
+        path = Path(self.checkpoint_dir) / _CHECKPOINT
+        if not path.exists():
+            return {}
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint: say which and start afresh
+            log.warning("%s: unreadable checkpoint (%s); training from the start", path, exc)
+            return {}
+        if state.get("fingerprint") != self._fingerprint_:
+            log.warning("%s: checkpoint of other data or parameters; training from the start", path)
+            return {}
+        self.net_.load_state_dict(state["network"])
+        self.history_ = json.loads(state["history"])
+        log.info("resuming difface from %s (%s, epoch %d)", path, state["stage"], state["epoch"])
+        return state
+
+    def _restore(self, state: dict, stage: str, optimizer, rng: np.random.Generator) -> int:
+        """First epoch of ``stage`` to run: 0, or where the checkpoint stopped (then the optimizer
+        and both random streams continue exactly as they would have)."""
+        if not state:
+            return 0
+        if state["stage"] == stage:
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            rng.bit_generator.state = json.loads(state["numpy_rng"])
+            return int(state["epoch"])
+        return int(self.epochs) if stage == "alignment" else 0  # stage 1 finished before stage 2 began
+
+    def _checkpoint(self, stage: str, epoch: int, optimizer, rng: np.random.Generator) -> None:
+        if not self.checkpoint_dir:
+            return
+        path = Path(self.checkpoint_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {
+            "fingerprint": self._fingerprint_,
+            "stage": stage,
+            "epoch": epoch,
+            "network": self.net_.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": json.dumps(rng.bit_generator.state),
+            "history": json.dumps(self.history_),
+        }
+        with atomic_stream(path / _CHECKPOINT) as fh:
+            torch.save(state, fh)
+
+    # ---- prediction, sampling and matching -------------------------------------------------------
+
+    def _conditions(self, genotypes, covariates: pd.DataFrame | None) -> torch.Tensor:
+        """Genome embeddings (n, dim) in eval mode."""
+        self._check_fitted()
+        ids, g_all, variant_ids = genotype_arrays(genotypes)
+        if not pd.Index(variant_ids).isin(self.snps_).any():
+            raise GenofaceError(
+                f"none of the difface model's {len(self.snps_):,} SNPs are in the genotypes; give genotypes with the "
+                "variant ids the model was trained on"
+            )
+        g = align_dosages(g_all, variant_ids, self.snps_)
+        g = np.where(np.isnan(g), -1, g).astype(np.int64)
+        pcs = self._standard_pcs(self.ancestry_.transform(g_all, variant_ids))
+        male = genetic_male(g_all, genotypes.variants, self.male_het_max)
+        cov = covariate_arrays(ids, covariates)
+        net = self.net_.eval()
+        with torch.no_grad():
+            return net.genome_embedding(
+                torch.from_numpy(g).to(self.device),
+                torch.from_numpy(pcs).to(self.device),
+                torch.from_numpy(_given_or(cov["is_male"], male)).to(self.device),
+                torch.from_numpy(_or_nan(cov["age"], len(ids))).to(self.device),
+                torch.from_numpy(_or_nan(cov["bmi"], len(ids))).to(self.device),
+            )
+
+    def _to_faces(self, z: torch.Tensor) -> np.ndarray:
+        net = self.net_
+        with torch.no_grad():
+            faces = net.decode(z * net.latent_std + net.latent_mean)
+        return faces.cpu().numpy().astype(np.float64)
+
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """The point prediction: deterministic DDIM from x_T = 0 (see LatentDiffusion.point_estimate)."""
+        cond = self._conditions(genotypes, covariates)
+        with torch.no_grad():
+            z = self.net_.prior.point_estimate(cond, n_steps_ddim=int(self.ddim_steps))
+        return self._to_faces(z)
+
+    def sample(
+        self, genotypes, n: int, seed: int = 0, covariates: pd.DataFrame | None = None, guidance: float | None = None
+    ) -> np.ndarray:
+        """``n`` plausible faces per person (n_people, n, V, 3): random DDIM draws from the prior."""
+        if int(n) < 1:
+            raise GenofaceError(f"n must be at least 1, got {n}")
+        cond = self._conditions(genotypes, covariates)
+        generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        with torch.no_grad():
+            z = self.net_.prior.sample(
+                cond.repeat_interleave(int(n), dim=0),
+                n_steps_ddim=int(self.ddim_steps),
+                guidance=float(self.guidance if guidance is None else guidance),
+                generator=generator,
+            )
+        faces = self._to_faces(z)
+        return faces.reshape(cond.shape[0], int(n), *faces.shape[1:])
+
+    def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """Difface's matching: cosine similarity of genome embedding and face latent in the
+        contrastive space, times the learnt logit scale."""
+        self.check_faces(faces)
+        cond = self._conditions(genotypes, covariates)
+        net = self.net_
+        with torch.no_grad():
+            a = F.normalize(cond, dim=1)
+            out = np.empty((len(cond), len(faces)))
+            for start in range(0, len(faces), 512):
+                block = torch.from_numpy(np.asarray(faces[start : start + 512], dtype=np.float32)).to(self.device)
+                b = F.normalize(net.face_head(net.face_latent(block)), dim=1)
+                out[:, start : start + len(block)] = (net.temperature() * a @ b.T).cpu().numpy()
+        return out
+
+    def _standard_pcs(self, pcs: np.ndarray) -> np.ndarray:
+        mean, sd = self.pcs_moments_
+        return ((pcs - mean) / sd).astype(np.float32)
+
+    # ---- storage ---------------------------------------------------------------------------------
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "history": self.history_}
+        arrays = with_prefix(self.ancestry_.to_arrays(), "ancestry")
+        arrays.update(snps=self.snps_, snp_chrom=self.snp_chrom_, snp_pos=self.snp_pos_)
+        arrays.update(pcs_mean=self.pcs_moments_[0], pcs_sd=self.pcs_moments_[1])
+        arrays.update(with_prefix({k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}, "net"))
+        return scalars, arrays
+
+    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
+        self.history_ = scalars["history"]
+        self.ancestry_ = AncestryPCA.from_arrays(without_prefix(arrays, "ancestry"))
+        self.snps_ = arrays["snps"].astype(str)
+        self.snp_chrom_, self.snp_pos_ = arrays["snp_chrom"], arrays["snp_pos"]
+        self.pcs_moments_ = (arrays["pcs_mean"], arrays["pcs_sd"])
+        state = without_prefix(arrays, "net")
+        self.net_ = self._build_network(state["autoencoder.template_vertices"], state["autoencoder.template_triangles"])
+        try:
+            self.net_.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+        except RuntimeError as exc:
+            raise GenofaceError(
+                f"difface weights do not fit the stored configuration ({exc}); retrain the model"
+            ) from None
+        self.net_.eval()
+
+
+class _Tensors:
+    """The training people as tensors, batched by row indices."""
+
+    def __init__(self, **columns: torch.Tensor) -> None:
+        self.columns = columns
+        self.n = len(next(iter(columns.values())))
+
+    def batch(self, rows: np.ndarray, device: str) -> _Batch:
+        idx = torch.as_tensor(rows)
+        return _Batch(**{k: v[idx].to(device) for k, v in self.columns.items()})
+
+
+class _Batch:
+    def __init__(self, **columns: torch.Tensor) -> None:
+        self.__dict__.update(columns)
+
+
+def _given_or(given: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
+    """The given values where present, else the fallback (e.g. given sex, else genetic sex)."""
+    out = np.asarray(fallback, dtype=np.float32)
+    if given is not None:
+        out = np.where(np.isnan(given), out, given).astype(np.float32)
+    return out
+
+
+def _or_nan(x: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan, dtype=np.float32) if x is None else np.asarray(x, dtype=np.float32)
