@@ -36,6 +36,18 @@ def test_predicts_faces_with_and_without_covariates(model, split):
     assert model.history_["reconstruction_l1_mm"] and len(model.history_["diffusion"]) == TINY["prior_epochs"]
 
 
+def test_diffusion_point_estimate_is_available(model, split):
+    _, test = split
+    model.point_estimate = "diffusion"
+    try:
+        out = model.predict(test)
+    finally:
+        model.point_estimate = "regression"
+    assert out.shape == (test.n_samples, test.n_vertices, 3) and not np.allclose(out, model.predict(test))
+    with pytest.raises(GenofaceError, match="point_estimate must be"):
+        DiffaceModel(**TINY, point_estimate="median").fit(split[0])
+
+
 def test_age_projection_changes_the_face(model, split):
     _, test = split
     person = test.subset([0])

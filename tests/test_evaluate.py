@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FAST_PARAMS
 from genoface.cli import app
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
@@ -35,14 +36,14 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def evaluation(cohort, fitted):
-    def make_and_keep(name):
-        fitted[name] = real_make_model(name)
+    def make_and_keep(name, **params):
+        fitted[name] = real_make_model(name, **params)
         return fitted[name]
 
     real_make_model = runner_module.make_model
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner_module, "make_model", make_and_keep)
-        return evaluate_models(cohort, snp_fractions=(1.0, 0.3), n_boot=100, seed=0)
+        return evaluate_models(cohort, snp_fractions=(1.0, 0.3), n_boot=100, seed=0, model_params=FAST_PARAMS)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_demo_writes_one_report(tmp_path):
     from genoface.report.demo import run_demo
     from genoface.shape import builtin_shape_model
 
-    result = run_demo(tmp_path / "demo", shape_model=builtin_shape_model())
+    result = run_demo(tmp_path / "demo", shape_model=builtin_shape_model(), model_params=FAST_PARAMS)
     html = result.report.read_text()
     assert "SIMULATED DATA" in html and "select10" in html
     assert "Test people: true, predicted, error" in html
@@ -222,4 +223,5 @@ def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_
     assert (all_errors <= vmax).mean() >= 0.99
     # metrics.json holds the metrics only.
     written = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert set(written) == {"cohort", "results"} and written == json.loads(json.dumps(evaluation.metrics))
+    assert set(written) == {"cohort", "results", "training"} and written == json.loads(json.dumps(evaluation.metrics))
+    assert set(written["training"]) == {"difface"}  # loss curves of the models trained by epochs

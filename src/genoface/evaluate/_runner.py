@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS = ("dna", "dna+cov")
 SNP_FRACTIONS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
-DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "oracle")
+DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "difface", "oracle")
 Progress = Callable[[str, int, int], None]
 # Seed stream of the example people, apart from the SNP-mask streams ([seed, 1000 * fraction]).
 _EXAMPLES_STREAM = 1_000_003

@@ -28,15 +28,18 @@ class DemoResult:
     report: Path
 
 
-def run_demo(out: str | os.PathLike, *, seed: int = 0, shape_model=None, progress=None) -> DemoResult:
-    """Simulate the default cohort into ``out/cohort`` and write ``out/report.html``."""
+def run_demo(
+    out: str | os.PathLike, *, seed: int = 0, shape_model=None, model_params: dict | None = None, progress=None
+) -> DemoResult:
+    """Simulate the default cohort into ``out/cohort`` and write ``out/report.html``
+    (``model_params``: hyper-parameters by model name, defaults otherwise)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = simulate(
         DEFAULT_PRESET, seed=seed, shape_model=shape_model, out=out / "cohort", overwrite=True, progress=progress
     )
     cohort, truth = result.cohort, result.truth
-    evaluation = evaluate_models(cohort, models=DEFAULT_MODELS, seed=seed, progress=progress)
+    evaluation = evaluate_models(cohort, models=DEFAULT_MODELS, seed=seed, model_params=model_params, progress=progress)
     metrics = evaluation.metrics
     write_json(out / "metrics.json", metrics)
     tri = cohort.template_triangles
