@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _child import run_json_child, simulate_cohort
 
 CHILD = """
 import json, sys, time
@@ -52,16 +51,7 @@ print(json.dumps(out))
 
 
 def run_child(cohort: Path, name: str, params: dict) -> dict:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(cohort), name, json.dumps(params)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{name} failed:\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1]) | {"peak_gb": usage.ru_maxrss * 1024 / 1e9}
+    return run_json_child(CHILD, str(cohort), name, json.dumps(params))
 
 
 def main() -> None:
@@ -77,12 +67,7 @@ def main() -> None:
     print(f"difface benchmark, {os.cpu_count()} cores, device {args.device}, simulated cohort of {args.n:,} people")
     with tempfile.TemporaryDirectory() as tmp:
         cohort = Path(tmp) / "cohort"
-        t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "genoface", "simulate", "--n", str(args.n), "--seed", "1", "--out", str(cohort)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        print(f"simulating: {time.perf_counter() - t:.0f} s")
+        print(f"simulating: {simulate_cohort(args.n, cohort):.0f} s")
         peer = run_child(cohort, "lippert", {})
         params = {"epochs": args.epochs, "prior_epochs": args.prior_epochs, "device": args.device}
         r = run_child(cohort, "difface", params)

@@ -14,13 +14,11 @@ floor of what loading a cohort and writing predictions costs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _child import run_json_child, simulate_cohort
 
 CHILD = """
 import json, sys, time
@@ -42,26 +40,8 @@ print(json.dumps({"fit_s": fit_s, "eval_s": eval_s, "n_train": train.n_samples, 
 """
 
 
-def simulate_cohort(n: int, out: Path) -> float:
-    t = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "genoface", "simulate", "--n", str(n), "--seed", "1", "--out", str(out)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - t
-
-
 def run_model(cohort: Path, name: str) -> dict:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(cohort), name], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"model {name} failed:\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1]) | {"peak_gb": usage.ru_maxrss * 1024 / 1e9}
+    return run_json_child(CHILD, str(cohort), name)
 
 
 def main() -> None:
