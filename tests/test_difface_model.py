@@ -126,3 +126,11 @@ def test_evaluation_reports_the_loss_curves(split, tmp_path):
     assert len(curves["diffusion"]) == TINY["prior_epochs"] and "mean" not in run.metrics["training"]
     html = write_evaluation_report(tmp_path / "r", run.metrics, examples=run.examples).read_text()
     assert "<h3>Training</h3>" in html and "training loss curves" in html
+
+
+def test_step_caps_bound_the_epochs_of_large_cohorts():
+    m = DiffaceModel(epochs=30, prior_epochs=200, max_steps=3000, prior_max_steps=10_000, batch_size=32)
+    assert m._epochs("alignment", 480) == 30 and m._epochs("prior", 480) == 200  # 15 batches per epoch
+    assert m._epochs("alignment", 8000) == 12 and m._epochs("prior", 8000) == 40  # 250 batches per epoch
+    m.max_steps = m.prior_max_steps = None
+    assert m._epochs("alignment", 8000) == 30 and m._epochs("prior", 8000) == 200

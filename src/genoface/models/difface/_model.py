@@ -148,6 +148,9 @@ class DiffaceModel(FaceModel):
         spiral length 9, 4 levels).
     recon_weight : weight of the L1 reconstruction loss against the CLIP loss (published: 10).
     epochs, prior_epochs : passes over the training people in stage 1 and stage 2.
+    max_steps, prior_max_steps : caps on the optimizer steps of each stage (None: no cap); with
+        the defaults a cohort of a few hundred people runs every epoch, 8,000 people about 12
+        and 40 epochs.
     batch_size, learning_rate : Adam's batch and step size.
     snp_drop, cov_drop, cond_drop : training drop rates of SNPs, covariates and the prior's condition.
     diffusion_steps, ddim_steps, guidance : DDPM steps (published 1,000), DDIM steps used to
@@ -177,6 +180,8 @@ class DiffaceModel(FaceModel):
         recon_weight: float = 10.0,
         epochs: int = 30,
         prior_epochs: int = 200,
+        max_steps: int | None = 3000,
+        prior_max_steps: int | None = 10_000,
         batch_size: int = 32,
         learning_rate: float = 1e-3,
         snp_drop: float = 0.1,
@@ -206,6 +211,8 @@ class DiffaceModel(FaceModel):
         self.recon_weight = recon_weight
         self.epochs = epochs
         self.prior_epochs = prior_epochs
+        self.max_steps = max_steps
+        self.prior_max_steps = prior_max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.snp_drop = snp_drop
@@ -268,6 +275,7 @@ class DiffaceModel(FaceModel):
             bmi=torch.from_numpy(_or_nan(cov["bmi"], n)),
         )
         self.history_ = {"reconstruction_l1_mm": [], "contrastive": [], "diffusion": [], "latent_regression": []}
+        self._n_train = n
         state = self._resume(cohort)
         self._train_alignment(data, rng, state, progress)
         self._train_prior(data, rng, state, progress)
@@ -307,7 +315,7 @@ class DiffaceModel(FaceModel):
         params = [p for m in modules for p in m.parameters()] + list(net.temperature.parameters())
         optimizer = torch.optim.Adam(params, lr=float(self.learning_rate))
         start = self._restore(state, "alignment", optimizer, rng)
-        epochs = int(self.epochs)
+        epochs = self._epochs("alignment", data.n)
         if start >= epochs:  # finished before the checkpoint
             return
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), last_epoch=start - 1)
@@ -352,7 +360,7 @@ class DiffaceModel(FaceModel):
             [*net.prior.parameters(), *net.latent_head.parameters()], lr=float(self.learning_rate)
         )
         start = self._restore(state, "prior", optimizer, rng)
-        epochs = int(self.prior_epochs)
+        epochs = self._epochs("prior", data.n)
         for epoch in range(start, epochs):
             total = total_mse = 0.0
             batches = self._batches(data.n, rng)
@@ -375,6 +383,17 @@ class DiffaceModel(FaceModel):
             self.history_["latent_regression"].append(total_mse / len(batches))
             self._checkpoint("prior", epoch + 1, optimizer, rng)
             progress("difface: diffusion prior", epoch + 1, epochs)
+
+    def _epochs(self, stage: str, n: int) -> int:
+        """Epochs of ``stage``: ``epochs`` / ``prior_epochs``, capped so that the stage takes at most
+        ``max_steps`` / ``prior_max_steps`` optimizer steps (a large cohort needs fewer passes,
+        and the cap keeps a 10,000-person fit within the time budget)."""
+        per_epoch = max(1, n // int(self.batch_size))
+        if stage == "alignment":
+            wanted, cap = int(self.epochs), self.max_steps
+        else:
+            wanted, cap = int(self.prior_epochs), self.prior_max_steps
+        return wanted if cap is None else max(1, min(wanted, -(-int(cap) // per_epoch)))
 
     def _batches(self, n: int, rng: np.random.Generator) -> list[np.ndarray]:
         order = rng.permutation(n)
@@ -421,7 +440,7 @@ class DiffaceModel(FaceModel):
             torch.set_rng_state(state["torch_rng"])
             rng.bit_generator.state = json.loads(state["numpy_rng"])
             return int(state["epoch"])
-        return int(self.epochs) if stage == "alignment" else 0  # stage 1 finished before stage 2 began
+        return self._epochs("alignment", self._n_train) if stage == "alignment" else 0  # stage 1 ended before 2 began
 
     def _checkpoint(self, stage: str, epoch: int, optimizer, rng: np.random.Generator) -> None:
         if not self.checkpoint_dir:
