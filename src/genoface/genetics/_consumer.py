@@ -290,11 +290,19 @@ def read_consumer_genotypes(
     panel's variants (their chrom, pos, id, ref, alt), -1 where not called or not matched.
 
     The files carry no REF/ALT, so a panel is required; the match report is logged (use
-    :func:`match_to_panel` to get it).
+    :func:`consumer_genotype_data` to get it).
     """
+    data, report = consumer_genotype_data(path, panel_variants, ambiguous=ambiguous)
+    log.info("%s: %s", path, report)
+    return data
+
+
+def consumer_genotype_data(
+    path: str | os.PathLike, panel_variants: pd.DataFrame, *, ambiguous: str = "consistent"
+) -> tuple[GenotypeData, dict]:
+    """:func:`read_consumer_genotypes` and the match report of :func:`match_to_panel`."""
     calls = read_consumer_file(path)
     dosage, report = match_to_panel(calls, panel_variants, ambiguous=ambiguous)
-    log.info("%s: %s", path, report)
     if report["n_found"] == 0:
         raise GenofaceError(
             f"{path}: none of the panel's {report['n_panel']} variants is in the file; are the panel ids rsIDs?"
@@ -305,4 +313,4 @@ def read_consumer_genotypes(
         variants = panel_variants.assign(
             chrom=np.where(j >= 0, calls.chrom[j], ""), pos=np.where(j >= 0, calls.pos[j], 0)
         )
-    return GenotypeData(np.array([calls.sample_id]), dosage[None, :], variants)
+    return GenotypeData(np.array([calls.sample_id]), dosage[None, :], variants), report

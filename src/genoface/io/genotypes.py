@@ -75,6 +75,16 @@ class GenotypeData:
     def n_samples(self) -> int:
         return len(self.sample_ids)
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> GenotypeData:
+        """The samples at positions ``rows``, in that order (a copy of their genotypes)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return GenotypeData(
+            sample_ids=self.sample_ids[rows],
+            genotypes=np.asarray(self.genotypes[rows]),
+            variants=self.variants,
+            sex=None if self.sex is None else self.sex[rows],
+        )
+
     @property
     def n_variants(self) -> int:
         return len(self.variants)

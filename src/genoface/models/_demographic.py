@@ -20,13 +20,14 @@ from genoface.errors import GenofaceError
 from genoface.genetics import AncestryPCA
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import (
-    LinearMap,
     complete_covariates,
     covariate_columns,
     genetic_male,
     holdout_residual_variance,
     likelihood_ratio_scores,
     moments,
+    regression_state,
+    restore_regression_state,
     with_prefix,
     without_prefix,
 )
@@ -134,17 +135,9 @@ class DemographicModel(FaceModel):
         return likelihood_ratio_scores(pred, var, observed, self.shape_pca_.explained_variance_[:k])
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
-        arrays = with_prefix(self.pca_.to_arrays(), "pca") | with_prefix(self.shape_pca_.to_arrays(), "shape")
-        arrays.update(resid_var_dna=self.resid_var_dna_, resid_var_cov=self.resid_var_cov_)
-        arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
-        return scalars, arrays
+        scalars, arrays = regression_state(self)
+        return scalars, arrays | with_prefix(self.pca_.to_arrays(), "pca")
 
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
-        self.n_vertices_ = int(scalars["n_vertices"])
+        restore_regression_state(self, scalars, arrays)
         self.pca_ = AncestryPCA.from_arrays(without_prefix(arrays, "pca"))
-        self.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
-        self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
-        self.dna_ = LinearMap.from_arrays(arrays, "dna")
-        self.cov_ = LinearMap.from_arrays(arrays, "cov")

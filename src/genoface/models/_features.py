@@ -8,6 +8,7 @@ from sklearn.linear_model import RidgeCV
 
 from genoface.errors import GenofaceError
 from genoface.genetics import multivariate_gwas, select_snps, x_heterozygosity
+from genoface.shape import ShapePCA
 
 #: Chromosome names of the sex chromosomes (excluded from trait-SNP selection).
 SEX_CHROMS = ("X", "chrX", "23", "Y", "chrY", "24")
@@ -114,3 +115,23 @@ def likelihood_ratio_scores(
     quad = (w * predicted**2).sum(1)[:, None] - 2 * (w * predicted) @ observed.T + w @ (observed**2).T
     log_marginal = -0.5 * (observed**2 / marginal_variance).sum(1) - 0.5 * np.log(marginal_variance).sum()
     return -0.5 * quad - 0.5 * np.log(variance).sum(1)[:, None] - log_marginal[None, :]
+
+
+def regression_state(model) -> tuple[dict, dict[str, np.ndarray]]:
+    """What the shape-PCA regression models (demographic, lippert) share in their saved state:
+    covariate moments, vertex count, shape PCA, residual variances and the two linear maps."""
+    scalars = {"age_moments": model.age_moments_, "bmi_moments": model.bmi_moments_, "n_vertices": model.n_vertices_}
+    arrays = with_prefix(model.shape_pca_.to_arrays(), "shape")
+    arrays.update(resid_var_dna=model.resid_var_dna_, resid_var_cov=model.resid_var_cov_)
+    arrays.update(LinearMap.to_arrays(model.dna_, "dna") | LinearMap.to_arrays(model.cov_, "cov"))
+    return scalars, arrays
+
+
+def restore_regression_state(model, scalars: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Set what :func:`regression_state` saved back on ``model``."""
+    model.age_moments_, model.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
+    model.n_vertices_ = int(scalars["n_vertices"])
+    model.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
+    model.resid_var_dna_, model.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
+    model.dna_ = LinearMap.from_arrays(arrays, "dna")
+    model.cov_ = LinearMap.from_arrays(arrays, "cov")

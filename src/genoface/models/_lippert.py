@@ -22,13 +22,14 @@ from genoface.genetics._align import align_dosages
 from genoface.genetics._qc import standardize
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import (
-    LinearMap,
     complete_covariates,
     covariate_columns,
     genetic_male,
     holdout_residual_variance,
     likelihood_ratio_scores,
     moments,
+    regression_state,
+    restore_regression_state,
     select_face_snps,
     with_prefix,
     without_prefix,
@@ -152,20 +153,12 @@ class LippertModel(FaceModel):
     # ---- storage ------------------------------------------------------------------------------------
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "n_vertices": self.n_vertices_}
-        arrays = with_prefix(self.ancestry_.to_arrays(), "ancestry") | with_prefix(self.shape_pca_.to_arrays(), "shape")
-        arrays.update(snps=self.snps_, snp_freq=self.snp_freq_, resid_var_dna=self.resid_var_dna_)
-        arrays["resid_var_cov"] = self.resid_var_cov_
-        arrays.update(LinearMap.to_arrays(self.dna_, "dna") | LinearMap.to_arrays(self.cov_, "cov"))
-        return scalars, arrays
+        scalars, arrays = regression_state(self)
+        arrays |= with_prefix(self.ancestry_.to_arrays(), "ancestry")
+        return scalars, arrays | {"snps": self.snps_, "snp_freq": self.snp_freq_}
 
     def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
-        self.n_vertices_ = int(scalars["n_vertices"])
+        restore_regression_state(self, scalars, arrays)
         self.ancestry_ = AncestryPCA.from_arrays(without_prefix(arrays, "ancestry"))
-        self.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
         self.snps_ = arrays["snps"].astype(str)
         self.snp_freq_ = arrays["snp_freq"]
-        self.resid_var_dna_, self.resid_var_cov_ = arrays["resid_var_dna"], arrays["resid_var_cov"]
-        self.dna_ = LinearMap.from_arrays(arrays, "dna")
-        self.cov_ = LinearMap.from_arrays(arrays, "cov")

@@ -75,12 +75,7 @@ def iter_matches(
     n, keep = genotypes.n_samples, len(gallery.ids) if top is None else min(top, len(gallery.ids))
     for start in range(0, n, _BLOCK):
         rows = np.arange(start, min(start + _BLOCK, n))
-        block = GenotypeData(
-            sample_ids=genotypes.sample_ids[rows],
-            genotypes=np.asarray(genotypes.genotypes[rows]),
-            variants=genotypes.variants,
-            sex=None if genotypes.sex is None else genotypes.sex[rows],
-        )
+        block = genotypes.take(rows)
         scores = model.score_matrix(block, gallery.faces, covariates)
         order = np.argsort(-scores, axis=1, kind="stable")
         ranked = np.take_along_axis(scores, order, axis=1)
@@ -95,11 +90,6 @@ def iter_matches(
             }
         )
         progress("matching", int(rows[-1]) + 1, n)
-
-
-def match_genomes(model: FaceModel, genotypes: GenotypeData, gallery: Gallery, covariates=None, **kw) -> pd.DataFrame:
-    """The whole table of :func:`iter_matches` in memory."""
-    return pd.concat(list(iter_matches(model, genotypes, gallery, covariates, **kw)), ignore_index=True)
 
 
 def match_to_file(

@@ -10,7 +10,7 @@ import pandas as pd
 
 from genoface._fs import atomic_directory
 from genoface.errors import GenofaceError
-from genoface.genetics import match_to_panel, read_consumer_file
+from genoface.genetics._consumer import consumer_genotype_data
 from genoface.io import read_genotypes, write_mesh
 from genoface.io.genotypes import GenotypeData
 from genoface.models._base import FaceModel
@@ -48,14 +48,13 @@ def read_genotypes_for_model(path: str | os.PathLike, model: FaceModel) -> tuple
     """
     path = Path(path)
     if is_consumer_file(path):
-        calls = read_consumer_file(path)
-        dosage, report = match_to_panel(calls, model.panel_)
+        data, report = consumer_genotype_data(path, model.panel_)
         if report["n_called"] == 0:
             raise GenofaceError(
                 f"{path}: none of the model's {report['n_panel']:,} SNPs could be read from this file "
                 f"({report['n_found']:,} found by rsID or position); was the model trained on rsID-named variants?"
             )
-        return GenotypeData(np.array([calls.sample_id]), dosage[None, :], model.panel_), report
+        return data, report
     data = read_genotypes(path)
     if not pd.Index(data.variants["id"]).isin(model.panel_["id"]).any():
         raise GenofaceError(
@@ -73,13 +72,7 @@ def select_samples(data: GenotypeData, samples: list[str] | None, source: Path) 
     unknown = [s for s in samples if s not in index]
     if unknown:
         raise GenofaceError(f"{source}: no sample {', '.join(unknown[:5])} in this genotype file")
-    rows = index.get_indexer(samples)
-    return GenotypeData(
-        sample_ids=data.sample_ids[rows],
-        genotypes=np.asarray(data.genotypes[rows]),
-        variants=data.variants,
-        sex=None if data.sex is None else data.sex[rows],
-    )
+    return data.take(index.get_indexer(samples))
 
 
 def _covariates(ids: np.ndarray, age: float | None, sex: str | None, bmi: float | None) -> pd.DataFrame | None:

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -159,41 +160,13 @@ def _per_mesh_values(values, n_meshes: int) -> list[np.ndarray | None]:
     return [None if x is None else np.asarray(x, dtype=np.float64) for x in values]
 
 
-def render_faces(
-    path: str | os.PathLike,
-    meshes: Sequence[np.ndarray],
-    triangles: np.ndarray,
-    *,
-    titles: Sequence[str] | None = None,
-    values: np.ndarray | Sequence[np.ndarray | None] | None = None,
-    views: Sequence[str] = ("front",),
-    cmap: str | Colormap = "magma",
-    vmin: float | None = None,
-    vmax: float | None = None,
-    colorbar_label: str | None = None,
-    panel_height: float = 3.0,
-    dpi: int = 110,
-    palette: bool = False,
-) -> Path:
+def render_faces(path: str | os.PathLike, meshes: Sequence[np.ndarray], triangles: np.ndarray, **options: Any) -> Path:
     """Write one PNG to ``path``: a grid with one column per mesh and one row per view.
 
-    The arguments are those of :func:`render_faces_png`. The file is written atomically: it
-    appears complete or not at all. Returns the path.
+    ``options`` are the keyword arguments of :func:`render_faces_png`. The file is written
+    atomically: it appears complete or not at all. Returns the path.
     """
-    png = render_faces_png(
-        meshes,
-        triangles,
-        titles=titles,
-        values=values,
-        views=views,
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        colorbar_label=colorbar_label,
-        panel_height=panel_height,
-        dpi=dpi,
-        palette=palette,
-    )
+    png = render_faces_png(meshes, triangles, **options)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, png)
