@@ -147,6 +147,10 @@ class DiffaceModel(FaceModel):
     latent_dim, channels, spiral_length, factors : the mesh autoencoder (published: 128-d latent,
         spiral length 9, 4 levels).
     recon_weight : weight of the L1 reconstruction loss against the CLIP loss (published: 10).
+    latent_weight : weight of a least-squares loss, in stage 1, of the face latent predicted from
+        the genome embedding (0: the published CLIP-only alignment). CLIP only teaches the genome
+        encoder to rank faces; this term also teaches it to place them, which the point
+        prediction needs (see docs/difface.md).
     epochs, prior_epochs : passes over the training people in stage 1 and stage 2.
     max_steps, prior_max_steps : caps on the optimizer steps of each stage (None: no cap); with
         the defaults a cohort of a few hundred people runs every epoch, 8,000 people about 12
@@ -178,6 +182,7 @@ class DiffaceModel(FaceModel):
         spiral_length: int = 9,
         factors: tuple[int, ...] = (4, 4, 4, 4),
         recon_weight: float = 10.0,
+        latent_weight: float = 1.0,
         epochs: int = 30,
         prior_epochs: int = 200,
         max_steps: int | None = 3000,
@@ -209,6 +214,7 @@ class DiffaceModel(FaceModel):
         self.spiral_length = spiral_length
         self.factors = factors
         self.recon_weight = recon_weight
+        self.latent_weight = latent_weight
         self.epochs = epochs
         self.prior_epochs = prior_epochs
         self.max_steps = max_steps
@@ -274,7 +280,10 @@ class DiffaceModel(FaceModel):
             age=torch.from_numpy(_or_nan(cov["age"], n)),
             bmi=torch.from_numpy(_or_nan(cov["bmi"], n)),
         )
-        self.history_ = {"reconstruction_l1_mm": [], "contrastive": [], "diffusion": [], "latent_regression": []}
+        self.history_ = {
+            "reconstruction_l1_mm": [], "contrastive": [], "alignment_latent_regression": [],
+            "diffusion": [], "latent_regression": [],
+        }  # fmt: skip
         self._n_train = n
         state = self._resume(cohort)
         self._train_alignment(data, rng, state, progress)
@@ -309,9 +318,10 @@ class DiffaceModel(FaceModel):
         return net.to(self.device)
 
     def _train_alignment(self, data: _Tensors, rng, state: dict, progress: Progress) -> None:
-        """Stage 1: autoencoder + genome encoder, L1 reconstruction + CLIP."""
+        """Stage 1: autoencoder + genome encoder, L1 reconstruction + CLIP (+ latent regression)."""
         net = self.net_
         modules = [net.autoencoder, net.snps, net.covariates, net.ancestry, net.genome_head, net.face_head]
+        modules += [net.latent_head] if float(self.latent_weight) > 0 else []
         params = [p for m in modules for p in m.parameters()] + list(net.temperature.parameters())
         optimizer = torch.optim.Adam(params, lr=float(self.learning_rate))
         start = self._restore(state, "alignment", optimizer, rng)
@@ -321,7 +331,7 @@ class DiffaceModel(FaceModel):
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), last_epoch=start - 1)
         for epoch in range(start, epochs):
             net.train()
-            recon_sum = clip_sum = 0.0
+            recon_sum = clip_sum = regression_sum = 0.0
             batches = self._batches(data.n, rng)
             for rows in batches:
                 b = data.batch(rows, self.device)
@@ -330,6 +340,13 @@ class DiffaceModel(FaceModel):
                 genome = net.genome_embedding(b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
                 contrastive = clip_loss(genome, net.face_head(latent), net.temperature())
                 loss = float(self.recon_weight) * l1 + contrastive
+                if float(self.latent_weight) > 0:
+                    # In units of the latent's variance, so the weight does not depend on its scale;
+                    # the target is detached so this term does not shape the autoencoder.
+                    target = latent.detach()
+                    regression = F.mse_loss(net.latent_head(genome), target) / target.var(0).mean().clamp_min(1e-8)
+                    loss = loss + float(self.latent_weight) * regression
+                    regression_sum += regression.item()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -338,6 +355,8 @@ class DiffaceModel(FaceModel):
             schedule.step()
             self.history_["reconstruction_l1_mm"].append(recon_sum / len(batches))
             self.history_["contrastive"].append(clip_sum / len(batches))
+            if float(self.latent_weight) > 0:
+                self.history_["alignment_latent_regression"].append(regression_sum / len(batches))
             self._checkpoint("alignment", epoch + 1, optimizer, rng)
             progress("difface: alignment", epoch + 1, epochs)
 
@@ -355,6 +374,10 @@ class DiffaceModel(FaceModel):
             if state.get("stage") != "prior":  # on resume the stored standardization stays
                 net.latent_mean.copy_(latents.mean(0))
                 net.latent_std.copy_(latents.std(0).clamp_min(1e-6))
+                # Stage 1's latent head predicts raw latents; re-express it for standardized ones.
+                head = net.latent_head
+                head.bias.copy_((head.bias - net.latent_mean) / net.latent_std)
+                head.weight.copy_(head.weight / net.latent_std[:, None])
         z = (latents - net.latent_mean) / net.latent_std
         optimizer = torch.optim.Adam(
             [*net.prior.parameters(), *net.latent_head.parameters()], lr=float(self.learning_rate)
