@@ -95,8 +95,14 @@ def test_cli_evaluate_writes_metrics_and_report(sim_realistic, tmp_path):
     assert "SIMULATED DATA" in html and "face_error_mm" in html and html.count("data:image/png;base64") >= 2
     # The face panels: 4 people x 2 models in the report, no face arrays in metrics.json.
     assert html.count('<figure class="face-panel"') == 4 * 2
-    assert set(m) == {"cohort", "results"} and "examples" not in json.dumps(m)
+    assert set(m) == {"cohort", "results", "traits", "audit"} and "examples" not in json.dumps(m)
     assert all(set(x) >= {"model", "setting", "snp_fraction"} and "predicted" not in x for x in m["results"])
+    # Traits: held-out figures per basis, predicted traits beside each example person, and the
+    # audit (no lippert / demographic evaluated here, so only the trait conditions run).
+    eye = {r["basis"]: r for r in m["traits"] if r["trait"] == "eye_colour"}
+    assert eye["dna"]["log_loss"] < eye["marginal"]["log_loss"]
+    assert html.count("Predicted from the genome:") == 4 and "Re-identification audit" in html
+    assert "not_run" in m["audit"]["conditions"]["dna + face"] and "select" in m["audit"]["conditions"]["dna"]
 
 
 def test_cli_evaluate_unknown_model_fails_before_any_work(sim_realistic, tmp_path):
@@ -223,5 +229,5 @@ def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_
     assert (all_errors <= vmax).mean() >= 0.99
     # metrics.json holds the metrics only.
     written = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert set(written) == {"cohort", "results", "training"} and written == json.loads(json.dumps(evaluation.metrics))
+    assert set(written) == {"cohort", "results", "training", "traits", "audit"} and written == json.loads(json.dumps(evaluation.metrics))
     assert set(written["training"]) == {"difface"}  # loss curves of the models trained by epochs

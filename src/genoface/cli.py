@@ -253,6 +253,118 @@ def match(
 
 @app.command()
 @_user_errors
+def traits(
+    genotypes: Annotated[
+        Path, typer.Option("--genotypes", help="VCF/BCF, PLINK .bed (or prefix), or a 23andMe/AncestryDNA .txt.")
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Model directory from genoface train (its traits/), or a trait predictor."),
+    ] = None,
+    sample: Annotated[list[str] | None, typer.Option("--sample", help="Only these sample ids (repeatable).")] = None,
+    basis: Annotated[
+        str, typer.Option("--basis", help="dna (trait SNPs) or demographic (genetic sex and ancestry only).")
+    ] = "dna",
+    pgs: Annotated[
+        list[Path] | None, typer.Option("--pgs", help="A PGS Catalog scoring file to score (repeatable).")
+    ] = None,
+    irisplex: Annotated[
+        Path | None, typer.Option("--irisplex", help="IrisPlex coefficients (JSON) transcribed from the paper.")
+    ] = None,
+    trait: Annotated[
+        list[str] | None, typer.Option("--trait", help="Only this trait, e.g. eye_colour (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Predict appearance traits with probabilities or intervals: sex, ancestry, eye / hair /
+    skin colour, height, and polygenic scores."""
+    import json
+
+    from genoface.traits._files import traits_for_file
+
+    result = traits_for_file(
+        genotypes, model=model, samples=sample, basis=basis, pgs=pgs or (), irisplex=irisplex, only=trait
+    )
+    if as_json:
+        typer.echo(json.dumps({"people": result.records, "notes": result.notes}, indent=2))
+        return
+    _print_traits(result.records)
+    for note in result.notes:
+        out_console.print(note)
+    out_console.print("Predictions are probabilities, not certainties.")
+
+
+def _print_traits(records: list[dict], shown: int = 8) -> None:
+    """One row per trait, one column per person (the first ``shown``; --json has them all)."""
+    from rich.table import Table
+
+    def best(probs: dict[str, float]) -> str:
+        k = max(probs, key=probs.get)
+        return f"{k} ({probs[k]:.2f})"
+
+    def cell(v: dict | None) -> str:
+        if v is None:
+            return ""
+        if "interval95" in v:
+            return f"{v['mean']:.1f} [{v['interval95'][0]:.1f}, {v['interval95'][1]:.1f}]"
+        if "score" in v:
+            return f"{v['score']:.4g} ({v['n_variants_used']} SNPs)"
+        return best(v.get("probabilities", v))
+
+    people = records[:shown]
+    traits = [k for k in dict.fromkeys(k for r in people for k in r) if k not in ("sample_id", "basis", "pgs")]
+    scores = list(dict.fromkeys(k for r in people for k in r.get("pgs", {})))
+    table = Table(title="Predicted traits: most likely value (probability); mean [95% interval]")
+    table.add_column("trait")
+    for r in people:
+        table.add_column(r["sample_id"])
+    for trait in traits:
+        table.add_row(
+            trait, *(cell(r[trait]["probabilities"] if trait == "ancestry" else r.get(trait)) for r in people)
+        )
+    for name in scores:
+        table.add_row(name, *(cell(r.get("pgs", {}).get(name)) for r in people))
+    out_console.print(table)
+    if len(records) > shown:
+        out_console.print(f"... and {len(records) - shown} more people: use --json or --sample to see them")
+
+
+@app.command()
+@_user_errors
+def audit(
+    genotypes: Annotated[
+        Path, typer.Option("--genotypes", help="VCF/BCF, PLINK .bed (or prefix), or a 23andMe/AncestryDNA .txt.")
+    ],
+    candidates: Annotated[
+        Path, typer.Option("--candidates", help="Cohort directory (faces + traits) or a TSV of recorded traits.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Report folder to create: audit.json + audit.html.")],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model directory (genoface train): traits and face scores.")
+    ] = None,
+    baseline_model: Annotated[
+        Path | None,
+        typer.Option("--baseline-model", help="A demographic model directory: face scores of the baseline."),
+    ] = None,
+    traits_model: Annotated[
+        Path | None, typer.Option("--traits", help="Trait predictor to use instead of the one in --model.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """How well each genome picks out its owner among candidates: with and without faces, from
+    the whole genome and from demographics (sex, ancestry) alone."""
+    from genoface.audit._files import audit_to_folder
+    from genoface.report.audit import print_audit
+
+    result = audit_to_folder(
+        genotypes, candidates, out, model=model, baseline_model=baseline_model, traits=traits_model, overwrite=overwrite
+    )
+    print_audit(out_console, result)
+    out_console.print(f"report: [bold]{out / 'audit.html'}[/]")
+
+
+@app.command()
+@_user_errors
 def evaluate(
     cohort: Annotated[Path, typer.Option("--cohort", help="Cohort to train on (and to split, without --test-cohort).")],
     out: Annotated[Path, typer.Option("--out", help="Report folder to create: metrics.json + report.html.")],
@@ -287,7 +399,16 @@ def evaluate(
         )
     report = write_evaluation_report(out, result.metrics, examples=result.examples, overwrite=overwrite)
     _print_metrics(result.metrics)
+    _print_audit(result.metrics)
     out_console.print(f"report: [bold]{report}[/]")
+
+
+def _print_audit(metrics: dict) -> None:
+    """The audit among the test people, when the evaluation ran one."""
+    if metrics.get("audit"):
+        from genoface.report.audit import print_audit
+
+        print_audit(out_console, metrics["audit"])
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -337,6 +458,7 @@ def demo(
 
     print_cohort_summary(out_console, result.cohort, result.variance)
     _print_metrics(result.metrics)
+    _print_audit(result.metrics)
     out_console.print(f"demo outputs in [bold]{out}[/]: open [bold]{result.report}[/]")
 
 

@@ -44,6 +44,7 @@ class Examples:
     predicted: dict[str, dict[str, np.ndarray]]
     errors: dict[str, dict[str, np.ndarray]]
     simulated: bool
+    traits: pd.DataFrame | None = None  # k rows: the predicted traits (genoface.traits) of these people
 
     @property
     def n_people(self) -> int:
@@ -106,6 +107,7 @@ def evaluate_models(
     n_boot: int = 200,
     n_examples: int = 4,
     model_params: Mapping[str, dict] | None = None,
+    traits: bool = True,
     progress: Progress | None = None,
 ) -> EvaluationResult:
     """Run the protocol on every model in ``models``.
@@ -114,7 +116,9 @@ def evaluate_models(
     (DESIGN.md metric names; what metrics.json holds), ``examples`` the true and predicted
     faces and per-vertex errors, at all SNPs and in both settings, of ``n_examples`` test
     people drawn with ``seed`` (all of them if fewer; 0 for none). ``model_params`` maps a model
-    name to its hyper-parameters (defaults otherwise).
+    name to its hyper-parameters (defaults otherwise). With ``traits`` (and sex recorded for the
+    training people), a trait predictor is fitted too: ``metrics["traits"]`` holds its held-out
+    figures and ``metrics["audit"]`` the re-identification audit among the test people.
     """
     progress = progress or (lambda stage, done, total: None)
     fractions = sorted({float(f) for f in snp_fractions}, reverse=True)
@@ -129,6 +133,7 @@ def evaluate_models(
     faces = np.asarray(test.faces, dtype=np.float64)
     shown = example_people(test.n_samples, int(n_examples), seed)
     predicted: dict[str, dict[str, np.ndarray]] = {}
+    dna_scores: dict[str, np.ndarray] = {}  # the audit's face evidence
     training: dict[str, dict[str, list[float]]] = {}  # loss per epoch of the models that train by epochs
     results = []
     total = len(models) * len(SETTINGS) * len(fractions)
@@ -147,6 +152,8 @@ def evaluate_models(
                 if fraction == 1.0:
                     predicted[name][setting] = np.asarray(pred[shown], dtype=np.float64)
                 scores = model.score_matrix(masked, faces, covariates)
+                if fraction == 1.0 and setting == "dna" and model.score_is_log_lr:
+                    dna_scores[name] = scores
                 record = {"model": name, "setting": setting, "snp_fraction": fraction}
                 record.update(_face_metrics(pred, faces, regions, n_boot, seed))
                 record.update(_match_metrics(scores, n_boot, seed))
@@ -156,6 +163,18 @@ def evaluate_models(
             if setting not in predicted[name]:  # 1.0 is not among the fractions
                 predicted[name][setting] = np.asarray(model.predict(test, covariates)[shown], dtype=np.float64)
     true_faces = faces[shown]
+    trait_table, trait_records, audit = None, None, None
+    if traits and "sex" in train.covariates:
+        from genoface.evaluate._traits import audit_on_test, trait_metrics
+        from genoface.traits import TraitPredictor
+
+        try:
+            predictor = TraitPredictor(random_state=seed).fit(train, progress)
+            trait_table = predictor.predict(test.subset(shown)).table() if len(shown) else None
+            trait_records = trait_metrics(predictor, test)
+            audit = audit_on_test(predictor, test, dna_scores)
+        except GenofaceError as exc:  # e.g. no chromosome X: the face evaluation stands on its own
+            log.warning("no trait predictions in this evaluation: %s", exc)
     examples = Examples(
         indices=shown,
         sample_ids=np.asarray(test.sample_ids)[shown],
@@ -168,6 +187,7 @@ def evaluate_models(
             for name, by_setting in predicted.items()
         },
         simulated=bool(cohort.is_simulated),
+        traits=trait_table,
     )
     metrics = {
         "cohort": {
@@ -185,6 +205,8 @@ def evaluate_models(
     }
     if training:
         metrics["training"] = training
+    if trait_records is not None:
+        metrics["traits"], metrics["audit"] = trait_records, audit
     return EvaluationResult(metrics=metrics, examples=examples)
 
 

@@ -32,10 +32,15 @@ SEXES = ("F", "M")
 NA_VALUES = ("", "NA", "NaN", "nan", "N/A", ".")
 
 
-def read_covariates(path: str | os.PathLike) -> pd.DataFrame:
+def read_covariates(
+    path: str | os.PathLike, *, required: tuple[str, ...] = REQUIRED_COLUMNS, known_only: bool = False
+) -> pd.DataFrame:
     """Read and validate a covariate TSV; the result is indexed by ``sample_id`` (str).
 
-    Errors name the file, the line (the header is line 1) and the fix.
+    ``required``: columns besides sample_id that must be present; ``known_only``: refuse columns
+    other than the required and known optional ones (a candidate table, where a misspelt trait
+    column must not be silently ignored). Errors name the file, the line (the header is line 1)
+    and the fix.
     """
     path = Path(path)
     if not path.exists():
@@ -60,18 +65,32 @@ def read_covariates(path: str | os.PathLike) -> pd.DataFrame:
             )
     raw = pd.DataFrame([f for _, f in body], columns=[h.strip() for h in header], dtype=object)
     raw.index = pd.Index([n for n, _ in body])  # line numbers
-    return validate_covariates(raw, source=str(path))
+    return validate_covariates(raw, source=str(path), required=required, known_only=known_only)
 
 
-def validate_covariates(raw: pd.DataFrame, *, source: str = "covariates") -> pd.DataFrame:
+def validate_covariates(
+    raw: pd.DataFrame,
+    *,
+    source: str = "covariates",
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+    known_only: bool = False,
+) -> pd.DataFrame:
     """Validate a table of strings (sample_id a column; the index holds each row's line number)."""
     raw = raw.rename(columns=lambda c: str(c).strip()).astype(object).map(lambda v: "" if v is None else str(v).strip())
     lines = np.asarray(raw.index)
-    missing = [c for c in (SAMPLE_ID, *REQUIRED_COLUMNS) if c not in raw.columns]
+    missing = [c for c in (SAMPLE_ID, *required) if c not in raw.columns]
     if missing:
         raise GenofaceError(
-            f"{source}: line 1 lacks the column(s) {', '.join(missing)}; the header must name sample_id, sex, age, bmi (tab-separated)"
+            f"{source}: line 1 lacks the column(s) {', '.join(missing)}; the header must name "
+            f"{', '.join((SAMPLE_ID, *required))} (tab-separated)"
         )
+    if known_only:
+        unknown = [c for c in raw.columns if c not in (SAMPLE_ID, *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+        if unknown:
+            raise GenofaceError(
+                f"{source}: line 1 names unknown column(s) {', '.join(map(repr, unknown))}; known columns are "
+                f"{', '.join((SAMPLE_ID, *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS))}"
+            )
     dup_cols = raw.columns[raw.columns.duplicated()]
     if len(dup_cols):
         raise GenofaceError(f"{source}: line 1 names column {dup_cols[0]!r} twice; rename one")
@@ -93,14 +112,15 @@ def validate_covariates(raw: pd.DataFrame, *, source: str = "covariates") -> pd.
         )
 
     out = pd.DataFrame(index=pd.Index(ids.to_numpy(dtype=str), name=SAMPLE_ID))
-    sex = raw["sex"].str.strip().str.upper()
-    bad = ~sex.isin(SEXES).to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise GenofaceError(
-            f"{source}: line {lines[i]}: sex is {raw['sex'].iloc[i]!r} for {ids.iloc[i]}; write F or M (missing sex is not allowed)"
-        )
-    out["sex"] = sex.to_numpy(dtype=str)
+    if "sex" in raw.columns:
+        sex = raw["sex"].str.strip().str.upper()
+        bad = ~sex.isin(SEXES).to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise GenofaceError(
+                f"{source}: line {lines[i]}: sex is {raw['sex'].iloc[i]!r} for {ids.iloc[i]}; write F or M (missing sex is not allowed)"
+            )
+        out["sex"] = sex.to_numpy(dtype=str)
     for col in raw.columns:
         if col in (SAMPLE_ID, "sex"):
             continue

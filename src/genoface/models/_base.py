@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -36,6 +37,9 @@ class FaceModel(ABC):
 
     #: Registry name (``genoface train --model NAME``).
     name: ClassVar[str]
+    #: Whether :meth:`score_matrix` is a log likelihood ratio log P(face | genome) / P(face), which
+    #: the re-identification audit can add to the evidence of other traits.
+    score_is_log_lr: ClassVar[bool] = False
 
     # ---- the protocol -------------------------------------------------------------------------
 
@@ -115,9 +119,15 @@ class FaceModel(ABC):
     # ---- storage ----------------------------------------------------------------------------------
 
     def save(
-        self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None, overwrite: bool = False
+        self,
+        path: str | os.PathLike,
+        *,
+        provenance: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        attach: Callable[[Path], None] | None = None,
     ) -> Path:
-        """Write the model directory atomically: ``model.json`` + ``weights.npz``."""
+        """Write the model directory atomically: ``model.json`` + ``weights.npz``; ``attach`` may
+        write more into the directory before it appears (the trait predictor, ``traits/``)."""
         self._check_fitted()
         scalars, arrays = self._get_state()
         config = {
@@ -132,6 +142,8 @@ class FaceModel(ABC):
         with atomic_directory(path, overwrite=overwrite) as tmp:
             write_json(tmp / CONFIG_FILE, config)
             np.savez_compressed(tmp / WEIGHTS_FILE, **{k: _plain(v) for k, v in arrays.items()})
+            if attach is not None:
+                attach(tmp)
         return Path(path)
 
     @classmethod

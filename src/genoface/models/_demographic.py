@@ -51,6 +51,7 @@ class DemographicModel(FaceModel):
     """
 
     name = "demographic"
+    score_is_log_lr = True
 
     def __init__(
         self, n_pcs: int = 4, n_shape_components: int = 30, male_het_max: float = 0.02, random_state: int = 0

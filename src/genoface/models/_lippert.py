@@ -55,6 +55,7 @@ class LippertModel(FaceModel):
     """
 
     name = "lippert"
+    score_is_log_lr = True
 
     def __init__(
         self,

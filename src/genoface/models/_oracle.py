@@ -36,6 +36,7 @@ class OracleModel(FaceModel):
     """The true genotype-to-face map of a simulated cohort (reads the cohort's ``truth/``)."""
 
     name = "oracle"
+    score_is_log_lr = True
 
     def __init__(self) -> None:
         pass

@@ -100,6 +100,7 @@ class SeroModel(FaceModel):
     """
 
     name = "sero"
+    score_is_log_lr = True
 
     def __init__(
         self,

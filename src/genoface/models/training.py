@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from genoface.errors import GenofaceError
 from genoface.models._base import FaceModel
 from genoface.models._registry import get_model_class, make_model
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
 
@@ -48,9 +50,11 @@ def train_model(
     overwrite: bool = False,
     params: dict | None = None,
     progress: Progress | None = None,
+    traits: bool = True,
 ) -> Path:
     """Fit model ``model`` (with hyper-parameters ``params``) on every person of ``cohort`` and
-    write it to ``out``."""
+    write it to ``out``; with ``traits``, also the trait predictor (sex, ancestry, pigmentation,
+    height, as the cohort's labels allow) into ``out/traits``."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
@@ -60,4 +64,18 @@ def train_model(
         params.setdefault("random_state", seed)
     data = cohort if isinstance(cohort, Cohort) else Cohort.load(cohort)
     fitted = fit_model(make_model(model, **params), data, progress)
-    return fitted.save(out, provenance={"seed": seed}, overwrite=overwrite)
+    attach = None
+    if traits:
+        from genoface.traits import TRAITS_SUBDIR, TraitPredictor
+
+        try:
+            predictor = TraitPredictor(random_state=seed).fit(data, progress=progress)
+        except GenofaceError as exc:  # the face model stands on its own
+            log.warning("no trait predictor in %s: %s", out, exc)
+        else:
+
+            def attach(directory: Path) -> None:
+                (directory / TRAITS_SUBDIR).mkdir()
+                predictor.write_into(directory / TRAITS_SUBDIR)
+
+    return fitted.save(out, provenance={"seed": seed}, overwrite=overwrite, attach=attach)

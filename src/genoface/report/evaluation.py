@@ -167,6 +167,77 @@ def _person_title(sample_id: object, covariates: pd.Series | None) -> str:
     return f"{sample_id}" + (f": {', '.join(parts)}" if parts else "")
 
 
+#: Traits shown per example person: (recorded column, predicted column, probability / SD column).
+_TRAIT_COLUMNS = (
+    ("sex", "sex", "p_sex"),
+    ("population", "population", None),
+    ("eye_colour", "eye_colour", "p_eye_colour"),
+    ("hair_colour", "hair_colour", "p_hair_colour"),
+    ("skin_colour", "skin_colour", "p_skin_colour"),
+    ("height_cm", "height_cm", "height_cm_sd"),
+)
+
+
+def _person_traits(examples: Examples, i: int) -> str:
+    """A line of predicted traits (from the genome) beside the recorded ones."""
+    if examples.traits is None:
+        return ""
+    predicted, recorded = examples.traits.iloc[i], examples.covariates.iloc[i]
+    cells = []
+    for true_col, col, extra in _TRAIT_COLUMNS:
+        if col not in predicted.index:
+            continue
+        if col == "height_cm":
+            guess = f"{predicted[col]:.0f} ± {1.96 * predicted[extra]:.0f} cm"
+        elif col == "population":
+            guess = f"{predicted[col]} ({predicted.get(f'p_{predicted[col]}', float('nan')):.2f})"
+        else:
+            guess = f"{predicted[col]} ({predicted[extra]:.2f})"
+        truth = recorded.get(true_col)
+        cells.append(
+            f"{col.replace('_', ' ')}: {html.escape(guess)}"
+            + (f" <span class=chance>[recorded {html.escape(str(truth))}]</span>" if pd.notna(truth) else "")
+        )
+    return "<p><small>Predicted from the genome: " + "; ".join(cells) + "</small></p>"
+
+
+def traits_table(records: list[dict]) -> str:
+    """Held-out trait figures: accuracy and log loss by basis, RMSE and 95%-interval coverage."""
+    head = (
+        "<tr><th>trait</th><th>basis</th><th>accuracy</th><th>log loss</th><th>RMSE</th><th>in 95% interval</th></tr>"
+    )
+    rows = []
+    for r in records:
+        cells = [
+            r["trait"], r["basis"], f"{r['accuracy']:.3f}" if "accuracy" in r else "", f"{r['log_loss']:.3f}" if "log_loss" in r else "",
+            f"{r['rmse']:.2f}" if "rmse" in r else "", f"{r['coverage95']:.3f}" if "coverage95" in r else "",
+        ]  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def traits_section(metrics: dict) -> str:
+    if "traits" not in metrics:
+        return ""
+    from genoface.report.audit import audit_section
+
+    audit = metrics.get("audit")
+    faces = ""
+    if audit:
+        faces = (
+            f" In the audit, faces are scored by <code>{html.escape(str(audit.get('face_model')))}</code> (dna) and "
+            f"<code>{html.escape(str(audit.get('baseline_face_model')))}</code> (demographics), without covariates."
+        )
+    return (
+        "<h2>Traits</h2><p>Held-out test people. <code>dna</code>: from the trait SNPs (IrisPlex for eye colour, the "
+        "HIrisPlex-S panel for hair and skin, GWAS-selected SNPs with sex and ancestry for height); "
+        "<code>demographic</code>: from genetic sex and ancestry only; <code>marginal</code>: the training "
+        "frequencies (no information). Lower log loss is better.</p>"
+        + traits_table(metrics["traits"])
+        + (audit_section(audit | {"simulated": False}) + f"<p>{faces}</p>" if audit else "")
+    )
+
+
 def example_faces_section(examples: Examples) -> str:
     """For each example person, one image per model: the true face, then per setting the
     predicted face and its per-vertex error heatmap, on one shared colour scale."""
@@ -185,7 +256,7 @@ def example_faces_section(examples: Examples) -> str:
     for i, sample_id in enumerate(examples.sample_ids):
         row = examples.covariates.iloc[i] if len(examples.covariates.columns) else None
         title = _person_title(sample_id, row)
-        out.append(f"<h4>{html.escape(title)}</h4><div class=faces>")
+        out.append(f"<h4>{html.escape(title)}</h4>" + _person_traits(examples, i) + "<div class=faces>")
         for model, by_setting in examples.predicted.items():
             meshes, values, titles, captions = [examples.true_faces[i]], [None], ["true"], []
             for setting, pred in by_setting.items():
@@ -239,6 +310,7 @@ def evaluation_sections(metrics: dict, examples: Examples | None = None) -> str:
         + "<h3>Error by facial region (mm)</h3>"
         + region_table(results)
         + training_figure(metrics.get("training", {}))
+        + traits_section(metrics)
         + (example_faces_section(examples) if examples is not None else "")
     )
 

@@ -125,12 +125,33 @@ def build_trait_truth(
     )
 
 
-def _categorical(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draw one category per row from softmax(scores) (n, C)."""
-    p = np.exp(scores - scores.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+def _categorical(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw one category per row of the probabilities ``p`` (n, C)."""
     u = rng.random((len(p), 1))
     return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    p = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def trait_probabilities(truth: TraitTruth, panel_dosage: np.ndarray, population: np.ndarray) -> dict[str, np.ndarray]:
+    """The exact probabilities (n, C) of each eye, hair and skin colour given the panel
+    genotypes and population: the optimum any trait predictor can reach on a simulated cohort."""
+    n = len(population)
+    eff = {k: np.asarray(v) for k, v in truth.panel_effects.items()}
+    lin = {k: truth.intercepts.get(k, 0.0) + panel_dosage @ eff[k] for k in eff}
+    dark = np.array([truth.population_shifts["hair_dark"].get(p, 0.0) for p in population])
+    eye = _softmax(np.column_stack([lin["eye_blue"] - dark, lin["eye_int"] - dark / 2, np.zeros(n)]))
+    hair = _softmax(
+        np.column_stack([lin["hair_blond"] - dark, lin["hair_brown"] - dark / 2, lin["hair_red"] - dark, np.zeros(n)])
+    )
+    # Skin: ordinal logit, P(category <= k) = logistic(cut_k - liability).
+    liability = np.array([truth.population_shifts["skin"].get(p, 0.0) for p in population]) + lin["skin"]
+    below = 1 / (1 + np.exp(-(np.asarray(truth.skin_cuts)[None, :] - liability[:, None])))
+    skin = np.diff(np.column_stack([np.zeros(n), below, np.ones(n)]), axis=1)
+    return {"eye_colour": eye, "hair_colour": hair, "skin_colour": skin}
 
 
 def simulate_traits(
@@ -143,17 +164,10 @@ def simulate_traits(
 ) -> pd.DataFrame:
     """Eye, hair, skin colour and height (cm) for each person (rows in input order)."""
     n = len(population)
-    eff = {k: np.asarray(v) for k, v in truth.panel_effects.items()}
-    lin = {k: truth.intercepts.get(k, 0.0) + panel_dosage @ eff[k] for k in eff}
-    dark = np.array([truth.population_shifts["hair_dark"].get(p, 0.0) for p in population])
-    eye = _categorical(np.column_stack([lin["eye_blue"] - dark, lin["eye_int"] - dark / 2, np.zeros(n)]), rng)
-    hair = _categorical(
-        np.column_stack([lin["hair_blond"] - dark, lin["hair_brown"] - dark / 2, lin["hair_red"] - dark, np.zeros(n)]),
-        rng,
-    )
-    skin_shift = np.array([truth.population_shifts["skin"].get(p, 0.0) for p in population])
-    latent = skin_shift + lin["skin"] + rng.logistic(size=n)
-    skin = np.searchsorted(np.asarray(truth.skin_cuts), latent)
+    probs = trait_probabilities(truth, panel_dosage, population)
+    eye = _categorical(probs["eye_colour"], rng)
+    hair = _categorical(probs["hair_colour"], rng)
+    skin = _categorical(probs["skin_colour"], rng)
     height = (
         np.array([truth.height_mean[s] for s in sex])
         + np.array([truth.population_shifts["height"].get(p, 0.0) for p in population])

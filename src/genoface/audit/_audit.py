@@ -1,0 +1,132 @@
+"""The re-identification audit: how well a genome picks out its owner among candidates, under
+four conditions, so that a data custodian sees what DNA adds beyond demographics.
+
+Conditions: traits predicted from the full genome ("dna") or from genetic sex and ancestry
+only ("demographics", Erlich's baseline), each with and without the candidates' faces scored
+by a face model. Every figure is computed from the rank of each genome's owner among the
+candidates: top1, R1 and R10 (owner within the top 1% / 10%), and select-among-N for N = 2 to
+100 (Lippert's measure: the chance the owner wins against N - 1 candidates drawn at random,
+exact from the rank).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genoface.audit._scoring import trait_log_lr
+from genoface.errors import GenofaceError
+from genoface.evaluate._metrics import RANK_SHARES, rank_threshold, select_among
+from genoface.traits._predictor import TraitPredictor
+
+#: (name, trait basis, with faces)
+CONDITIONS = (
+    ("dna + face", "dna", True),
+    ("dna", "dna", False),
+    ("demographics + face", "demographic", True),
+    ("demographics", "demographic", False),
+)
+SELECT_SIZES = tuple(range(2, 101))
+
+
+@dataclass
+class AuditResult:
+    """Figures per condition (``conditions``: name -> metrics, or a reason it was not run)."""
+
+    n_genomes: int
+    n_candidates: int
+    n_owners_present: int
+    traits_used: list[str]
+    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_genomes": self.n_genomes,
+            "n_candidates": self.n_candidates,
+            "n_owners_present": self.n_owners_present,
+            "traits_used": self.traits_used,
+            "conditions": self.conditions,
+            "notes": self.notes,
+        }
+
+
+def owner_ranks(scores: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """rank of each genome's owner: 1 + the number of candidates scoring strictly higher."""
+    s = np.asarray(scores, dtype=np.float64)
+    true = s[np.arange(len(owner)), owner]
+    return 1 + (s > true[:, None]).sum(axis=1)
+
+
+def rank_metrics(rank: np.ndarray, gallery_size: int, sizes: Sequence[int] = SELECT_SIZES) -> dict[str, Any]:
+    """top1, R1, R10 with their chance levels, and select-among-N for every N in ``sizes`` that
+    the gallery allows (chance 1/N)."""
+    rank = np.asarray(rank)
+    out: dict[str, Any] = {"gallery_size": int(gallery_size), "top1": float(np.mean(rank == 1))}
+    out["chance_top1"] = 1.0 / gallery_size
+    for name in ("R1", "R10"):
+        k = rank_threshold(RANK_SHARES[name], gallery_size)
+        out[name], out[f"chance_{name}"] = float(np.mean(rank <= k)), k / gallery_size
+    out["select"] = {
+        int(n): float(select_among(rank, gallery_size, int(n)).mean()) for n in sizes if 2 <= n <= gallery_size
+    }
+    out["mean_rank"] = float(rank.mean())
+    return out
+
+
+def run_audit(
+    genomes,
+    candidates: pd.DataFrame,
+    traits: TraitPredictor,
+    *,
+    face_scores: dict[str, np.ndarray | None] | None = None,
+    sizes: Sequence[int] = SELECT_SIZES,
+) -> AuditResult:
+    """Audit ``genomes`` (GenotypeData or Cohort) against ``candidates`` (indexed by sample id;
+    recorded traits as columns: sex, population, eye_colour, hair_colour, skin_colour,
+    height_cm). A genome's owner is the candidate with its sample id.
+
+    ``face_scores`` maps a basis ("dna", "demographic") to a (n_genomes, n_candidates) face
+    score matrix that is a log likelihood ratio (the ``demographic``, ``lippert``, ``sero`` and
+    ``oracle`` models' scores are), added to the trait scores in the "+ face" conditions.
+    """
+    ids = np.asarray(genomes.sample_ids, dtype=str)
+    cand = pd.Index(np.asarray(candidates.index, dtype=str))
+    owner = cand.get_indexer(ids)
+    present = owner >= 0
+    if not present.any():
+        raise GenofaceError(
+            "no genome's sample id is among the candidates; the audit needs each genome's owner among them "
+            f"(genomes e.g. {', '.join(ids[:3])}; candidates e.g. {', '.join(cand[:3])})"
+        )
+    if len(cand) < 2:
+        raise GenofaceError(f"the audit needs at least 2 candidates, got {len(cand)}")
+    face_scores = face_scores or {}
+    for basis, s in face_scores.items():
+        if s is not None and np.shape(s) != (len(ids), len(cand)):
+            raise GenofaceError(f"the {basis} face scores have shape {np.shape(s)}, expected {(len(ids), len(cand))}")
+    per_basis = {
+        b: trait_log_lr(traits.predict(genomes, basis=b), candidates, traits.marginals_) for b in ("dna", "demographic")
+    }
+    result = AuditResult(len(ids), len(cand), int(present.sum()), traits_used=list(per_basis["dna"]))
+    if present.sum() < len(ids):
+        result.notes.append(f"{len(ids) - present.sum()} genomes have no owner among the candidates and are not scored")
+    for name, basis, with_face in CONDITIONS:
+        parts = per_basis[basis]
+        score = sum(parts.values(), np.zeros((len(ids), len(cand))))
+        if with_face:
+            faces = face_scores.get(basis)
+            if faces is None:
+                result.conditions[name] = {"not_run": f"no {basis} face model scores were given"}
+                continue
+            score = score + np.asarray(faces, dtype=np.float64)
+        elif not parts:
+            result.conditions[name] = {"not_run": "the candidates have no trait on record"}
+            continue
+        rank = owner_ranks(score[present], owner[present])
+        result.conditions[name] = rank_metrics(rank, len(cand), sizes)
+    return result

@@ -1,0 +1,77 @@
+"""``genoface audit`` on files: genomes, candidates, trained models -> audit.json + audit.html."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from genoface.audit._audit import run_audit
+from genoface.audit._candidates import read_candidates
+from genoface.errors import GenofaceError
+from genoface.models._base import FaceModel
+from genoface.models.prediction import read_genotypes_for_model
+from genoface.report.audit import write_audit_report
+from genoface.traits import load_trait_predictor
+
+
+def face_log_lr(model: FaceModel, genotypes_path: Path, faces: np.ndarray, genome_ids: np.ndarray) -> np.ndarray:
+    """The face model's log likelihood ratios (genomes x candidate faces), genomes in the order
+    of ``genome_ids``; refused for models whose score is not a likelihood ratio."""
+    if not model.score_is_log_lr:
+        raise GenofaceError(
+            f"the {model.name} model's match score is not a likelihood ratio, so it cannot be added to the "
+            "trait evidence; audit with a demographic, lippert, sero or oracle model"
+        )
+    data, _ = read_genotypes_for_model(genotypes_path, model)
+    index = {s: i for i, s in enumerate(np.asarray(data.sample_ids, dtype=str))}
+    return model.score_matrix(data.take([index[s] for s in genome_ids]), faces)
+
+
+def audit_to_folder(
+    genotypes: str | os.PathLike,
+    candidates: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    baseline_model: str | os.PathLike | None = None,
+    traits: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Run the audit and write ``out/audit.json`` + ``out/audit.html``; returns the audit dict.
+
+    ``traits``: the trait predictor (its directory, or a model directory holding one); default
+    the one in ``model``. ``model`` scores the candidates' faces in the "dna + face" condition,
+    ``baseline_model`` (e.g. a ``demographic`` model) in "demographics + face".
+    """
+    out, genotypes = Path(out), Path(genotypes)
+    if out.exists() and not overwrite:
+        raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
+    source = traits if traits is not None else model
+    if source is None:
+        raise GenofaceError("the audit needs a trait predictor: give --model (trained by genoface train) or --traits")
+    predictor = load_trait_predictor(source)
+    people = read_candidates(candidates)
+    data, _ = read_genotypes_for_model(genotypes, predictor)
+    face_scores: dict[str, np.ndarray | None] = {}
+    notes = []
+    for basis, path in (("dna", model), ("demographic", baseline_model)):
+        if path is None:
+            continue
+        if people.faces is None:
+            notes.append(f"{people.source} holds no faces: the face conditions were not run")
+            break
+        face_scores[basis] = face_log_lr(FaceModel.load(path), genotypes, people.faces, data.sample_ids)
+    result = run_audit(data, people.traits, predictor, face_scores=face_scores)
+    audit = result.to_dict()
+    audit["notes"] = notes + audit["notes"]
+    audit |= {
+        "simulated": people.simulated,
+        "genotypes": str(genotypes),
+        "candidates": people.source,
+        "model": None if model is None else str(model),
+        "baseline_model": None if baseline_model is None else str(baseline_model),
+    }
+    write_audit_report(out, audit, overwrite=overwrite)
+    return audit

@@ -1,0 +1,96 @@
+"""Held-out figures of the trait predictions and the re-identification audit, added to an
+evaluation (metrics.json "traits" and "audit")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from genoface.audit import run_audit
+from genoface.audit._candidates import MATCHED_TRAITS
+from genoface.cohort import Cohort
+from genoface.traits import TraitPredictions, TraitPredictor
+
+#: Face models whose scores go into the audit's "+ face" conditions, in order of preference.
+AUDIT_FACE_MODELS = ("lippert", "sero")
+AUDIT_BASELINE_FACE_MODEL = "demographic"
+
+
+def _categorical_record(trait: str, basis: str, p: np.ndarray, categories: list[str], labels: pd.Series) -> dict:
+    known = labels.notna().to_numpy()
+    y = pd.Index(categories).get_indexer(labels[known].astype(str))
+    p = p[known]
+    return {
+        "trait": trait,
+        "basis": basis,
+        "n": int(known.sum()),
+        "accuracy": float(np.mean(p.argmax(axis=1) == y)),
+        "log_loss": float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)))),
+    }
+
+
+def trait_metrics(predictor: TraitPredictor, test: Cohort) -> list[dict]:
+    """Per trait and basis ("dna", "demographic", and "marginal": the training frequencies, the
+    no-information baseline): accuracy and log loss of categorical traits; RMSE and the share of
+    people inside their 95% interval for quantitative ones."""
+    cov = test.covariates.reindex(test.sample_ids)
+    out = []
+    preds: dict[str, TraitPredictions] = {b: predictor.predict(test, b) for b in ("dna", "demographic")}
+    if "sex" in cov:
+        p_male = preds["dna"].p_male
+        out.append(_categorical_record("sex", "dna", np.column_stack([1 - p_male, p_male]), ["F", "M"], cov["sex"]))
+    if preds["dna"].ancestry is not None and "population" in cov:
+        a = preds["dna"].ancestry
+        groups = [c[2:] for c in a.columns if c.startswith("p_")]
+        out.append(
+            _categorical_record(
+                "population", "dna", a[[f"p_{g}" for g in groups]].to_numpy(), groups, cov["population"]
+            )
+        )
+    for trait in preds["dna"].categorical:
+        if trait not in cov:
+            continue
+        cats = preds["dna"].categories[trait]
+        for basis, pred in preds.items():
+            out.append(_categorical_record(trait, basis, pred.categorical[trait], cats, cov[trait]))
+        marginal = np.tile(predictor.marginals_[trait], (test.n_samples, 1))
+        out.append(_categorical_record(trait, "marginal", marginal, cats, cov[trait]))
+    for trait in preds["dna"].quantitative:
+        if trait not in cov:
+            continue
+        y = cov[trait].to_numpy(dtype=float)
+        ok = ~np.isnan(y)
+        marginal = predictor.marginals_[trait]
+        for basis, (mean, sd) in [
+            *((b, p.quantitative[trait]) for b, p in preds.items()),
+            ("marginal", (np.full(len(y), marginal[0]), np.full(len(y), marginal[1]))),
+        ]:
+            out.append(
+                {
+                    "trait": trait,
+                    "basis": basis,
+                    "n": int(ok.sum()),
+                    "rmse": float(np.sqrt(np.mean((y[ok] - mean[ok]) ** 2))),
+                    "coverage95": float(np.mean(np.abs(y[ok] - mean[ok]) <= 1.96 * sd[ok])),
+                }
+            )
+    return out
+
+
+def audit_on_test(predictor: TraitPredictor, test: Cohort, dna_scores: dict[str, np.ndarray]) -> dict:
+    """The re-identification audit among the test people (candidates = the test people with
+    their recorded traits and faces), faces scored by the first of AUDIT_FACE_MODELS evaluated
+    and, for the baseline, by the demographic model (``dna_scores``: model -> score matrix of
+    the ``dna`` setting at all SNPs)."""
+    cov = test.covariates.reindex(test.sample_ids)
+    candidates = cov[[c for c in MATCHED_TRAITS if c in cov.columns]]
+    face_model = next((m for m in AUDIT_FACE_MODELS if m in dna_scores), None)
+    faces = {
+        "dna": dna_scores.get(face_model) if face_model else None,
+        "demographic": dna_scores.get(AUDIT_BASELINE_FACE_MODEL),
+    }
+    audit = run_audit(test, candidates, predictor, face_scores={k: v for k, v in faces.items() if v is not None})
+    return audit.to_dict() | {
+        "face_model": face_model,
+        "baseline_face_model": AUDIT_BASELINE_FACE_MODEL if faces["demographic"] is not None else None,
+    }

@@ -1,0 +1,111 @@
+"""The re-identification audit: select-among-N and ranks by hand, the trait likelihood ratios by
+hand, candidate tables, and the four conditions on a simulated cohort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from genoface.audit import categorical_log_lr, gaussian_log_lr, owner_ranks, rank_metrics, read_candidates, run_audit
+from genoface.cohort import Cohort
+from genoface.errors import GenofaceError
+from genoface.models import make_model
+from genoface.traits import TraitPredictor
+
+
+def test_ranks_and_select_among_n_by_hand():
+    # 3 genomes, 4 candidates; owners are candidates 0, 1, 2.
+    s = np.array(
+        [
+            [5.0, 1.0, 2.0, 0.0],  # owner best: rank 1
+            [3.0, 2.0, 1.0, 4.0],  # candidates 0 and 3 above: rank 3
+            [0.0, 9.0, 1.0, 0.5],  # candidate 1 above: rank 2
+        ]
+    )
+    rank = owner_ranks(s, np.array([0, 1, 2]))
+    np.testing.assert_array_equal(rank, [1, 3, 2])
+    m = rank_metrics(rank, gallery_size=4, sizes=range(2, 6))
+    # select-among-N = C(4 - rank, N - 1) / C(3, N - 1):
+    # N=2: (3/3 + 1/3 + 2/3) / 3 = 2/3;  N=3: (3/3 + 0 + 1/3) / 3 = 4/9;  N=4: (1 + 0 + 0) / 3.
+    assert m["select"] == pytest.approx({2: 2 / 3, 3: 4 / 9, 4: 1 / 3})  # N=5 > gallery: left out
+    assert m["top1"] == pytest.approx(1 / 3) and m["chance_top1"] == 0.25
+    assert m["R10"] == pytest.approx(1 / 3)  # top 10% of 4 candidates is rank 1
+    assert m["mean_rank"] == 2.0
+
+
+def test_trait_likelihood_ratios_by_hand():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    observed = pd.Series(["blue", "brown", None, "green"])  # a missing value and an unknown one count 0
+    llr = categorical_log_lr(probs, ["blue", "intermediate", "brown"], [0.25, 0.25, 0.5], observed)
+    expected = np.array(
+        [
+            [np.log(0.7 / 0.25), np.log(0.1 / 0.5), 0, 0],
+            [np.log(0.1 / 0.25), np.log(0.6 / 0.5), 0, 0],
+        ]
+    )
+    np.testing.assert_allclose(llr, expected)
+    heights = pd.Series([170.0, np.nan])
+    g = gaussian_log_lr(np.array([175.0]), np.array([5.0]), [168.0, 9.0], heights)
+    assert g[0, 0] == pytest.approx(norm.logpdf(170, 175, 5) - norm.logpdf(170, 168, 9))
+    assert g[0, 1] == 0
+
+
+def test_candidate_tables(tmp_path):
+    good = tmp_path / "candidates.tsv"
+    good.write_text("sample_id\tsex\teye_colour\theight_cm\nA\tF\tblue\t165\nB\tM\tNA\t181.5\n")
+    c = read_candidates(good)
+    assert list(c.traits.columns) == ["sex", "eye_colour", "height_cm"] and c.faces is None
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sample_id\tsex\teye_color\nA\tF\tblue\n")
+    with pytest.raises(GenofaceError, match=r"bad\.tsv: line 1 names unknown column\(s\) 'eye_color'"):
+        read_candidates(bad)
+    purple = tmp_path / "purple.tsv"
+    purple.write_text("sample_id\teye_colour\nA\tpurple\n")
+    with pytest.raises(GenofaceError, match=r"purple\.tsv: eye_colour 'purple' for A is not one of blue"):
+        read_candidates(purple)
+    none = tmp_path / "none.tsv"
+    none.write_text("sample_id\tage\nA\t40\n")
+    with pytest.raises(GenofaceError, match="no trait column"):
+        read_candidates(none)
+
+
+@pytest.fixture(scope="module")
+def split(sim_realistic):
+    cohort = Cohort.load(sim_realistic.cohort.path)
+    train, test = cohort.split(0.2, seed=1)
+    return train, test.subset(np.arange(200)), TraitPredictor().fit(train)
+
+
+def test_four_conditions_on_a_simulated_mixed_cohort(split):
+    train, test, traits = split
+    faces = {
+        "dna": make_model("lippert").fit(train).score_matrix(test, test.faces),
+        "demographic": make_model("demographic").fit(train).score_matrix(test, test.faces),
+    }
+    candidates = test.covariates[["sex", "population", "eye_colour", "hair_colour", "skin_colour", "height_cm"]]
+    result = run_audit(test, candidates, traits, face_scores=faces)
+    c = result.conditions
+    assert set(c) == {"dna + face", "dna", "demographics + face", "demographics"}
+    assert result.n_owners_present == 200 and result.traits_used[0] == "sex"
+    for m in c.values():
+        assert m["gallery_size"] == 200 and set(m["select"]) == set(range(2, 101))
+        assert all(0 <= v <= 1 for v in m["select"].values())
+        # More candidates can only make picking the owner harder.
+        assert np.all(np.diff([m["select"][n] for n in range(2, 101)]) <= 1e-12)
+    # Demographics alone go well beyond chance in a mixed cohort (Erlich's point) ...
+    assert c["demographics"]["select"][10] > 0.3
+    # ... the genome's pigmentation and height SNPs add to them, and faces add to traits.
+    assert c["dna"]["select"][10] > c["demographics"]["select"][10]
+    assert c["dna + face"]["select"][10] > c["dna"]["select"][10]
+    assert c["dna + face"]["mean_rank"] < c["demographics + face"]["mean_rank"]
+
+
+def test_audit_errors(split):
+    _, test, traits = split
+    strangers = test.covariates[["sex"]].set_axis([f"X{i}" for i in range(test.n_samples)])
+    with pytest.raises(GenofaceError, match="no genome's sample id is among the candidates"):
+        run_audit(test, strangers, traits)
+    result = run_audit(test, test.covariates[["sex"]], traits)
+    assert result.conditions["dna + face"] == {"not_run": "no dna face model scores were given"}
