@@ -8,9 +8,18 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from genoface.audit import categorical_log_lr, gaussian_log_lr, owner_ranks, rank_metrics, read_candidates, run_audit
+from genoface.audit import (
+    categorical_log_lr,
+    gaussian_log_lr,
+    owner_ranks,
+    rank_metrics,
+    read_candidates,
+    run_audit,
+    select_among_ties,
+)
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
+from genoface.evaluate._metrics import select_among
 from genoface.models import make_model
 from genoface.traits import TraitPredictor
 
@@ -19,20 +28,44 @@ def test_ranks_and_select_among_n_by_hand():
     # 3 genomes, 4 candidates; owners are candidates 0, 1, 2.
     s = np.array(
         [
-            [5.0, 1.0, 2.0, 0.0],  # owner best: rank 1
-            [3.0, 2.0, 1.0, 4.0],  # candidates 0 and 3 above: rank 3
-            [0.0, 9.0, 1.0, 0.5],  # candidate 1 above: rank 2
+            [5.0, 1.0, 2.0, 0.0],  # owner best
+            [3.0, 2.0, 1.0, 4.0],  # candidates 0 and 3 above
+            [0.0, 9.0, 1.0, 1.0],  # candidate 1 above, candidate 3 tied
         ]
     )
-    rank = owner_ranks(s, np.array([0, 1, 2]))
-    np.testing.assert_array_equal(rank, [1, 3, 2])
-    m = rank_metrics(rank, gallery_size=4, sizes=range(2, 6))
-    # select-among-N = C(4 - rank, N - 1) / C(3, N - 1):
-    # N=2: (3/3 + 1/3 + 2/3) / 3 = 2/3;  N=3: (3/3 + 0 + 1/3) / 3 = 4/9;  N=4: (1 + 0 + 0) / 3.
-    assert m["select"] == pytest.approx({2: 2 / 3, 3: 4 / 9, 4: 1 / 3})  # N=5 > gallery: left out
+    higher, tied = owner_ranks(s, np.array([0, 1, 2]))
+    np.testing.assert_array_equal(higher, [0, 2, 1])
+    np.testing.assert_array_equal(tied, [0, 0, 1])
+    m = rank_metrics(higher, tied, gallery_size=4, sizes=range(2, 6))
+    # Draw N - 1 of the 3 other candidates; a tied one drawn halves the owner's chance.
+    # N=2: genome 0 wins always; genome 1 only against the one lower (1/3); genome 2 against
+    #      the lower (1/3) or, half the time, the tied one (1/3 x 1/2): 1/2.  Mean 11/18.
+    # N=3: genome 0: 1; genome 1: 0; genome 2: only {tied, lower} of 3 pairs, x 1/2: 1/6.  Mean 7/18.
+    # N=4: only genome 0.  N=5 exceeds the gallery: left out.
+    assert m["select"] == pytest.approx({2: 11 / 18, 3: 7 / 18, 4: 1 / 3})
     assert m["top1"] == pytest.approx(1 / 3) and m["chance_top1"] == 0.25
-    assert m["R10"] == pytest.approx(1 / 3)  # top 10% of 4 candidates is rank 1
-    assert m["mean_rank"] == 2.0
+    assert m["R10"] == pytest.approx(1 / 3)  # the top 10% of 4 candidates is rank 1
+    assert m["mean_rank"] == pytest.approx((1 + 3 + 2.5) / 3)  # a tie counts half
+    assert m["share_tied"] == pytest.approx(1 / 3)
+
+
+def test_ties_broken_at_random_not_in_the_owners_favour():
+    # Sex alone: every candidate of the owner's sex ties with the owner.
+    n = 40
+    s = np.where(np.arange(n)[None, :] % 2 == np.arange(n)[:, None] % 2, 1.0, 0.0)
+    m = rank_metrics(*owner_ranks(s, np.arange(n)), gallery_size=n, sizes=[2, 10])
+    assert m["top1"] == pytest.approx(1 / 20)  # one of 20 of that sex, not 1
+    # Among 2: the other candidate is of the other sex (20/39, a win) or of the same (19/39, half).
+    assert m["select"][2] == pytest.approx(20 / 39 + 19 / 39 / 2)
+
+
+def test_select_among_without_ties_is_lipperts():
+    rng = np.random.default_rng(0)
+    rank = rng.integers(1, 51, size=200)
+    for k in (2, 10, 50):
+        np.testing.assert_allclose(
+            select_among_ties(rank - 1, np.zeros_like(rank), 50, k), select_among(rank, 50, k), atol=1e-12
+        )
 
 
 def test_trait_likelihood_ratios_by_hand():

@@ -1,7 +1,15 @@
 """The re-identification audit: how well genomes pick out their owners among candidates, with
 and without faces, from the whole genome and from demographics alone."""
 
-from genoface.audit._audit import CONDITIONS, SELECT_SIZES, AuditResult, owner_ranks, rank_metrics, run_audit
+from genoface.audit._audit import (
+    CONDITIONS,
+    SELECT_SIZES,
+    AuditResult,
+    owner_ranks,
+    rank_metrics,
+    run_audit,
+    select_among_ties,
+)
 from genoface.audit._candidates import Candidates, read_candidates
 from genoface.audit._scoring import categorical_log_lr, gaussian_log_lr, trait_log_lr
 
@@ -16,5 +24,6 @@ __all__ = [
     "rank_metrics",
     "read_candidates",
     "run_audit",
+    "select_among_ties",
     "trait_log_lr",
 ]

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from genoface.audit._scoring import trait_log_lr
 from genoface.errors import GenofaceError
-from genoface.evaluate._metrics import RANK_SHARES, rank_threshold, select_among
+from genoface.evaluate._metrics import RANK_SHARES, rank_threshold
 from genoface.traits._predictor import TraitPredictor
 
 #: (name, trait basis, with faces)
@@ -55,26 +56,58 @@ class AuditResult:
         }
 
 
-def owner_ranks(scores: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """rank of each genome's owner: 1 + the number of candidates scoring strictly higher."""
+def owner_ranks(scores: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per genome, how many other candidates score strictly higher than its owner and how many
+    tie with it. Trait-only scores tie often (every candidate of the owner's sex and eye colour
+    scores alike), so ties are broken at random in every figure, never in the owner's favour."""
     s = np.asarray(scores, dtype=np.float64)
     true = s[np.arange(len(owner)), owner]
-    return 1 + (s > true[:, None]).sum(axis=1)
+    higher = (s > true[:, None]).sum(axis=1)
+    tied = (s == true[:, None]).sum(axis=1) - 1  # the owner ties with itself
+    return higher, tied
 
 
-def rank_metrics(rank: np.ndarray, gallery_size: int, sizes: Sequence[int] = SELECT_SIZES) -> dict[str, Any]:
-    """top1, R1, R10 with their chance levels, and select-among-N for every N in ``sizes`` that
-    the gallery allows (chance 1/N)."""
-    rank = np.asarray(rank)
-    out: dict[str, Any] = {"gallery_size": int(gallery_size), "top1": float(np.mean(rank == 1))}
-    out["chance_top1"] = 1.0 / gallery_size
+def _log_comb(a, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(invalid="ignore"):
+        out = gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
+    return np.where((b < 0) | (b > a), -np.inf, out)
+
+
+def select_among_ties(higher: np.ndarray, tied: np.ndarray, gallery_size: int, k: int) -> np.ndarray:
+    """Per genome, the exact chance that its owner ranks first among itself and ``k - 1`` other
+    candidates drawn at random, ties broken at random: no higher candidate may be drawn, and
+    with j tied ones drawn the owner wins with probability 1 / (j + 1). Without ties this is
+    C(N - rank, k - 1) / C(N - 1, k - 1), Lippert's select-among-k."""
+    higher, tied = np.asarray(higher)[:, None], np.asarray(tied)[:, None]
+    lower = gallery_size - 1 - higher - tied
+    j = np.arange(k)[None, :]  # tied candidates among the k - 1 drawn
+    log_p = _log_comb(tied, j) + _log_comb(lower, k - 1 - j) - _log_comb(gallery_size - 1, k - 1)
+    return (np.exp(log_p) / (j + 1)).sum(axis=1)
+
+
+def rank_metrics(
+    higher: np.ndarray, tied: np.ndarray, gallery_size: int, sizes: Sequence[int] = SELECT_SIZES
+) -> dict[str, Any]:
+    """top1, R1, R10 (expected over random tie-breaking) with their chance levels, and
+    select-among-N for every N in ``sizes`` that the gallery allows (chance 1/N)."""
+    higher, tied = np.asarray(higher), np.asarray(tied)
+
+    def within(k: int) -> float:
+        # The owner's rank is 1 + higher + u, u uniform on 0..tied.
+        return float(np.mean(np.clip(k - higher, 0, tied + 1) / (tied + 1)))
+
+    out: dict[str, Any] = {"gallery_size": int(gallery_size), "top1": within(1), "chance_top1": 1.0 / gallery_size}
     for name in ("R1", "R10"):
         k = rank_threshold(RANK_SHARES[name], gallery_size)
-        out[name], out[f"chance_{name}"] = float(np.mean(rank <= k)), k / gallery_size
+        out[name], out[f"chance_{name}"] = within(k), k / gallery_size
     out["select"] = {
-        int(n): float(select_among(rank, gallery_size, int(n)).mean()) for n in sizes if 2 <= n <= gallery_size
+        int(n): float(select_among_ties(higher, tied, gallery_size, int(n)).mean())
+        for n in sizes
+        if 2 <= n <= gallery_size
     }
-    out["mean_rank"] = float(rank.mean())
+    out["mean_rank"] = float(np.mean(1 + higher + tied / 2))
+    out["share_tied"] = float(np.mean(tied > 0))
     return out
 
 
@@ -127,6 +160,6 @@ def run_audit(
         elif not parts:
             result.conditions[name] = {"not_run": "the candidates have no trait on record"}
             continue
-        rank = owner_ranks(score[present], owner[present])
-        result.conditions[name] = rank_metrics(rank, len(cand), sizes)
+        higher, tied = owner_ranks(score[present], owner[present])
+        result.conditions[name] = rank_metrics(higher, tied, len(cand), sizes)
     return result

@@ -47,20 +47,22 @@ def _select_at(m: dict, n: int) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+#: Columns of the audit tables after the condition's name.
+COLUMNS = ("top1", "R1", "R10", "select 2", "select 10", "select 100")
+
+
+def _cells(m: dict) -> list[str]:
+    """One condition's figures, in the order of COLUMNS."""
+    return [f"{m['top1']:.3f}", f"{m['R1']:.3f}", f"{m['R10']:.3f}", *(_select_at(m, n) for n in (2, 10, 100))]
+
+
 def audit_table_html(audit: dict) -> str:
     rows = []
     for name, m in audit["conditions"].items():
         if "not_run" in m:
             rows.append(f"<tr><td>{html.escape(name)}</td><td colspan=6>not run: {html.escape(m['not_run'])}</td></tr>")
             continue
-        cells = [
-            f"{m['top1']:.3f}",
-            f"{m['R1']:.3f}",
-            f"{m['R10']:.3f}",
-            _select_at(m, 2),
-            _select_at(m, 10),
-            _select_at(m, 100),
-        ]
+        cells = _cells(m)
         rows.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     first = next(iter(_run(audit).values()), None)
     if first is not None:
@@ -78,7 +80,7 @@ def audit_table_html(audit: dict) -> str:
             + "".join(f"<td>{'' if c is None else f'{c:.3f}'}</td>" for c in chance)
             + "</tr>"
         )
-    head = "<tr><th>condition</th><th>top1</th><th>R1</th><th>R10</th><th>select 2</th><th>select 10</th><th>select 100</th></tr>"
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in ("condition", *COLUMNS)) + "</tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -111,19 +113,11 @@ def print_audit(console: Console, audit: dict) -> None:
     table = Table(
         title=f"Re-identification audit: {audit['n_owners_present']} genomes, {audit['n_candidates']} candidates"
     )
-    for col in ("condition", "top1", "R1", "R10", "select 2", "select 10", "select 100"):
+    for col in ("condition", *COLUMNS):
         table.add_column(col, justify="left" if col == "condition" else "right")
     for name, m in audit["conditions"].items():
         if "not_run" in m:
             table.add_row(name, f"not run: {m['not_run']}", "", "", "", "", "")
         else:
-            table.add_row(
-                name,
-                f"{m['top1']:.3f}",
-                f"{m['R1']:.3f}",
-                f"{m['R10']:.3f}",
-                _select_at(m, 2),
-                _select_at(m, 10),
-                _select_at(m, 100),
-            )
+            table.add_row(name, *_cells(m))
     console.print(table)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
 from genoface.errors import GenofaceError
@@ -131,20 +131,28 @@ class CategoricalTrait:
         return model
 
 
-class GaussianTrait:
-    """A quantitative trait as Normal(mean(x), sd^2): ridge regression for the mean and, for the
-    spread, the SD of out-of-fold residuals (in-sample residuals would make the intervals too
-    narrow for new people once there are many SNP features).
+#: Ridge penalties tried (on standardized features) by :class:`GaussianTrait`.
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 5, 15))
 
-    Attributes: ``coef_`` (k,), ``intercept_``, ``sd_``, ``fill_`` (k,), ``x_scale_`` (k,).
+
+class GaussianTrait:
+    """A quantitative trait as Normal(mean(x), sd^2): ridge regression for the mean, its penalty
+    chosen by leave-one-out cross-validation (scikit-learn's RidgeCV) so that hundreds of weak
+    SNP features do not overfit a few hundred people, and for the spread the SD of out-of-fold
+    residuals (in-sample residuals would make the intervals too narrow for new people). When the
+    features themselves were chosen on these people (GWAS-selected SNPs), that SD is optimistic
+    too: pass ``sd`` measured with the selection inside the folds (TraitPredictor does).
+
+    Attributes: ``coef_`` (k,), ``intercept_``, ``alpha_``, ``sd_``, ``fill_`` (k,),
+    ``x_mean_``, ``x_scale_`` (k,).
     """
 
-    def __init__(self, alpha: float = 1.0, n_folds: int = 5, random_state: int = 0) -> None:
-        self.alpha = alpha
+    def __init__(self, alphas: tuple[float, ...] = RIDGE_ALPHAS, n_folds: int = 5, random_state: int = 0) -> None:
+        self.alphas = alphas
         self.n_folds = n_folds
         self.random_state = random_state
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianTrait:
+    def fit(self, x: np.ndarray, y: np.ndarray, *, sd: float | None = None) -> GaussianTrait:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         ok = ~np.isnan(y)
@@ -157,14 +165,16 @@ class GaussianTrait:
         self.x_mean_ = x.mean(axis=0)
         self.x_scale_ = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
         z = (x - self.x_mean_) / self.x_scale_
-        residuals = np.empty_like(y)
-        folds = KFold(int(self.n_folds), shuffle=True, random_state=int(self.random_state))
-        for train, test in folds.split(z):
-            fold = Ridge(alpha=float(self.alpha)).fit(z[train], y[train])
-            residuals[test] = y[test] - fold.predict(z[test])
-        fit = Ridge(alpha=float(self.alpha)).fit(z, y)
-        self.coef_, self.intercept_ = fit.coef_, float(fit.intercept_)
-        self.sd_ = float(np.sqrt(np.mean(residuals**2)))
+        fit = RidgeCV(alphas=list(self.alphas)).fit(z, y)
+        self.coef_, self.intercept_, self.alpha_ = fit.coef_, float(fit.intercept_), float(fit.alpha_)
+        if sd is None:
+            residuals = np.empty_like(y)
+            folds = KFold(int(self.n_folds), shuffle=True, random_state=int(self.random_state))
+            for train, test in folds.split(z):
+                fold = Ridge(alpha=self.alpha_).fit(z[train], y[train])
+                residuals[test] = y[test] - fold.predict(z[test])
+            sd = float(np.sqrt(np.mean(residuals**2)))
+        self.sd_ = float(sd)
         return self
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,15 +186,19 @@ class GaussianTrait:
         return mean, np.full(len(mean), self.sd_)
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars = {"alpha": self.alpha, "n_folds": self.n_folds, "random_state": self.random_state}
-        scalars |= {"intercept": self.intercept_, "sd": self.sd_}
+        scalars = {"alphas": list(self.alphas), "n_folds": self.n_folds, "random_state": self.random_state}
+        scalars |= {"intercept": self.intercept_, "alpha": self.alpha_, "sd": self.sd_}
         arrays = {"coef": self.coef_, "fill": self.fill_, "x_mean": self.x_mean_, "x_scale": self.x_scale_}
         return scalars, arrays
 
     @classmethod
     def from_arrays(cls, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> GaussianTrait:
-        model = cls(scalars["alpha"], scalars["n_folds"], scalars["random_state"])
-        model.intercept_, model.sd_ = float(scalars["intercept"]), float(scalars["sd"])
+        model = cls(tuple(scalars["alphas"]), scalars["n_folds"], scalars["random_state"])
+        model.intercept_, model.alpha_, model.sd_ = (
+            float(scalars["intercept"]),
+            float(scalars["alpha"]),
+            float(scalars["sd"]),
+        )
         model.coef_, model.fill_ = arrays["coef"], arrays["fill"]
         model.x_mean_, model.x_scale_ = arrays["x_mean"], arrays["x_scale"]
         return model

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import KFold
 
 from genoface import __version__
 from genoface._fs import atomic_directory, write_json
@@ -127,7 +128,8 @@ class TraitPredictor:
     ----------
     n_pcs : ancestry components (used for ancestry, and as features when the cohort has no
         population labels).
-    n_height_snps, clump_bp : height SNPs chosen by GWAS in the training people, clumped.
+    n_height_snps, clump_bp : at most this many height SNPs, chosen by GWAS in the training
+        people and clumped; how many of them to use (0, 10, 50 or all) is cross-validated.
     C : inverse L2 strength of the categorical fits.
     random_state : seed of the PCA and of the cross-validated height spread.
 
@@ -223,10 +225,32 @@ class TraitPredictor:
         self.marginals_[trait] = [float(freq.get(c, 0.0)) for c in categories]
 
     def _fit_quantitative(self, trait: str, g, v: pd.DataFrame, y: np.ndarray, demo: np.ndarray) -> None:
-        spec = self._select_height_snps(g, v, y, demo)
+        """Height on the demographic features plus the k SNPs a GWAS ranks best. k (0 to
+        ``n_height_snps``) and the interval's SD come from 5-fold residuals in which each fold
+        runs its own GWAS without its held-out people: selected on everyone, weak SNPs would look
+        useful and the interval narrower than it is for new people."""
+        people = np.flatnonzero(~np.isnan(y))
+        if len(people) < 20:
+            raise GenofaceError(f"{trait} needs at least 20 people with a value, got {len(people)}")
+        sizes = sorted({0, *(k for k in (10, 50) if k < int(self.n_height_snps)), int(self.n_height_snps)})
+        residuals = np.empty((len(sizes), len(people)))
+        folds = KFold(5, shuffle=True, random_state=int(self.random_state))
+        for train, test in folds.split(people):
+            spec = self._select_height_snps(g, v, y, demo, people[train])
+            counts = panel_counts(g, v, *spec)  # best SNP first
+            for i, k in enumerate(sizes):
+                x = np.column_stack([demo, counts[:, :k]])
+                fold = GaussianTrait(random_state=int(self.random_state)).fit(
+                    x[people[train]], y[people[train]], sd=0.0
+                )
+                residuals[i, test] = y[people[test]] - fold.predict(x[people[test]])[0]
+        mse = np.mean(residuals**2, axis=1)
+        best = int(np.argmin(mse))
+        spec = tuple(a[: sizes[best]] for a in self._select_height_snps(g, v, y, demo, people))
         x = np.column_stack([demo, panel_counts(g, v, *spec)])
+        log.info("%s: %d SNPs (cross-validated RMSE %s for %s SNPs)", trait, sizes[best], np.sqrt(mse).round(2), sizes)
         self.quantitative_[trait] = {
-            "dna": GaussianTrait(random_state=int(self.random_state)).fit(x, y),
+            "dna": GaussianTrait(random_state=int(self.random_state)).fit(x, y, sd=float(np.sqrt(mse[best]))),
             "demographic": GaussianTrait(random_state=int(self.random_state)).fit(demo, y),
         }
         self.height_snps_ = spec
@@ -245,25 +269,15 @@ class TraitPredictor:
             anc = self.pca_.transform(g, v["id"].to_numpy())
         return np.column_stack([p_male, anc])
 
-    def _select_height_snps(self, g, v: pd.DataFrame, y: np.ndarray, demo: np.ndarray):
-        """Autosomal SNPs most associated with the trait given sex and ancestry (GWAS in these
-        people only), clumped by distance; as (ids, counted = ALT, other = REF)."""
-        ok = ~np.isnan(y)
+    def _select_height_snps(self, g, v: pd.DataFrame, y: np.ndarray, demo: np.ndarray, rows: np.ndarray):
+        """Autosomal SNPs most associated with the trait given sex and ancestry, by a GWAS of
+        the people at ``rows`` only, clumped by distance; as (ids, counted = ALT, other = REF)."""
         auto = np.flatnonzero(~v["chrom"].astype(str).isin(X_NAMES | Y_NAMES).to_numpy())
-        result = gwas(np.asarray(g[np.flatnonzero(ok)][:, auto]), y[ok], demo[ok])
-        chosen = auto[
-            select_snps(
-                result,
-                n_snps=int(self.n_height_snps),
-                variants=v.iloc[auto].reset_index(drop=True),
-                window_bp=int(self.clump_bp),
-            )
-        ]
-        return (
-            v["id"].to_numpy()[chosen].astype(str),
-            v["alt"].to_numpy()[chosen].astype(str),
-            v["ref"].to_numpy()[chosen].astype(str),
-        )
+        result = gwas(np.asarray(g[rows])[:, auto], y[rows], demo[rows])
+        table = v.iloc[auto].reset_index(drop=True)
+        chosen = auto[select_snps(result, n_snps=int(self.n_height_snps), variants=table, window_bp=int(self.clump_bp))]
+        ids, alt, ref = (v[c].to_numpy()[chosen].astype(str) for c in ("id", "alt", "ref"))
+        return ids, alt, ref
 
     def _panel(self, v: pd.DataFrame) -> pd.DataFrame:
         """Every variant a prediction reads: X / Y (sex), the ancestry SNPs, the trait panels."""
