@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from genoface.cli import app
 from genoface.cohort import Cohort
-from genoface.io import write_plink
+from genoface.io import read_genotypes, write_plink
 from genoface.traits import load_trait_predictor
 
 runner = CliRunner()
@@ -128,3 +130,55 @@ def test_audit_errors_are_one_line(setup, tmp_path):
     assert traits_only.exit_code == 0, traits_only.output  # no faces: trait conditions only
     audit = json.loads((tmp_path / "r2" / "audit.json").read_text())
     assert "no faces" in audit["notes"][0] and "not_run" in audit["conditions"]["dna + face"]
+
+
+HAPGEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "hapgen"
+
+
+@pytest.mark.skipif(not HAPGEN.is_dir(), reason="needs ../shared/data/hapgen (real-looking CEU / JPT+CHB genotypes)")
+def test_traits_with_a_reference_panel_on_hapmap_like_genotypes(tmp_path):
+    """Ancestry from a user-supplied reference (700 labelled people) for 300 others."""
+    data = read_genotypes(HAPGEN / "hapgen_ceu_asn_chr10.vcf.gz")
+    pops = pd.read_csv(HAPGEN / "hapgen_ceu_asn_chr10.populations.tsv", sep="\t", index_col="sample_id")
+    order = np.random.default_rng(0).permutation(data.n_samples)
+    ref, target = data.take(order[:700]), data.take(order[700:])
+    write_plink(tmp_path / "ref", ref.sample_ids, ref.genotypes, ref.variants)
+    write_plink(tmp_path / "target", target.sample_ids, target.genotypes, target.variants)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text(
+        "sample_id\tpopulation\n" + "".join(f"{s}\t{pops.loc[s, 'population']}\n" for s in ref.sample_ids)
+    )
+    args = ["traits", "--genotypes", str(tmp_path / "target.bed"), "--reference", str(tmp_path / "ref.bed")]
+    result = runner.invoke(app, [*args, "--reference-labels", str(labels), "--json"])
+    assert result.exit_code == 0, result.output
+    people = json.loads(result.output)["people"]
+    called = [p["ancestry"]["population"] for p in people]
+    truth = pops.loc[[p["sample_id"] for p in people], "population"].to_numpy()
+    assert np.mean(np.array(called) == truth) >= 0.98
+    assert "sex" not in people[0]  # chromosome 10 only: no sex model, and none is made up
+    short = tmp_path / "short.tsv"
+    short.write_text("".join(labels.read_text().splitlines(keepends=True)[:-3]))
+    bad = runner.invoke(app, [*args, "--reference-labels", str(short)])
+    assert bad.exit_code == 1 and "no row for 3 reference samples" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_traits_from_a_23andme_file(setup, tmp_path):
+    root, test = setup
+    panel = load_trait_predictor(root / "model").panel_
+    sid = str(test.sample_ids[1])
+    cols = pd.Index(test.variants["id"]).get_indexer(panel["id"])
+    g = np.asarray(test.genotypes[1, cols])
+    letters = ["--" if d < 0 else (r * (2 - d) + a * d) for d, r, a in zip(g, panel["ref"], panel["alt"], strict=True)]
+    rows = "".join(
+        f"{i}\t{c}\t{p}\t{x}\n" for i, c, p, x in zip(panel["id"], panel["chrom"], panel["pos"], letters, strict=True)
+    )
+    person = tmp_path / f"{sid}.txt"
+    person.write_text("# rsid\tchromosome\tposition\tgenotype\n" + rows)
+    result = runner.invoke(app, ["traits", "--genotypes", str(person), "--model", str(root / "model"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    mine = out["people"][0]
+    assert mine["sample_id"] == sid and "SNPs read" in out["notes"][0]
+    assert max(mine["sex"], key=mine["sex"].get) == test.covariates.loc[sid, "sex"]
+    assert mine["ancestry"]["population"] == test.covariates.loc[sid, "population"]

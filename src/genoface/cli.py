@@ -274,6 +274,14 @@ def traits(
     trait: Annotated[
         list[str] | None, typer.Option("--trait", help="Only this trait, e.g. eye_colour (repeatable).")
     ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="Reference genotypes (VCF/PLINK) to fit on instead of --model."),
+    ] = None,
+    reference_labels: Annotated[
+        Path | None,
+        typer.Option("--reference-labels", help="TSV: sample_id and the reference's population (and other traits)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Predict appearance traits with probabilities or intervals: sex, ancestry, eye / hair /
@@ -282,8 +290,17 @@ def traits(
 
     from genoface.traits._files import traits_for_file
 
+    if (reference is None) != (reference_labels is None):
+        raise GenofaceError("--reference and --reference-labels go together")
     result = traits_for_file(
-        genotypes, model=model, samples=sample, basis=basis, pgs=pgs or (), irisplex=irisplex, only=trait
+        genotypes,
+        model=model,
+        samples=sample,
+        basis=basis,
+        pgs=pgs or (),
+        irisplex=irisplex,
+        only=trait,
+        reference=None if reference is None else (reference, reference_labels),
     )
     if as_json:
         typer.echo(json.dumps({"people": result.records, "notes": result.notes}, indent=2))

@@ -67,7 +67,7 @@ def trait_log_lr(
     ancestry reference, "population" ({group: frequency}).
     """
     out: dict[str, np.ndarray] = {}
-    if "sex" in candidates:
+    if "sex" in candidates and predictions.p_male is not None:
         probs = np.column_stack([1 - predictions.p_male, predictions.p_male])
         out["sex"] = categorical_log_lr(probs, ["F", "M"], marginals["sex"], candidates["sex"])
     if "population" in candidates and predictions.ancestry is not None and "population" in marginals:

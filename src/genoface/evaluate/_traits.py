@@ -36,7 +36,7 @@ def trait_metrics(predictor: TraitPredictor, test: Cohort) -> list[dict]:
     cov = test.covariates.reindex(test.sample_ids)
     out = []
     preds: dict[str, TraitPredictions] = {b: predictor.predict(test, b) for b in ("dna", "demographic")}
-    if "sex" in cov:
+    if "sex" in cov and preds["dna"].p_male is not None:
         p_male = preds["dna"].p_male
         out.append(_categorical_record("sex", "dna", np.column_stack([1 - p_male, p_male]), ["F", "M"], cov["sex"]))
     if preds["dna"].ancestry is not None and "population" in cov:

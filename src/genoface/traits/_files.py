@@ -15,12 +15,41 @@ import pandas as pd
 
 from genoface.errors import GenofaceError
 from genoface.genetics._consumer import consumer_genotype_data
-from genoface.io import read_genotypes
+from genoface.io import read_covariates, read_genotypes
 from genoface.io.genotypes import GenotypeData
 from genoface.models.prediction import is_consumer_file, read_genotypes_for_model, select_samples
 from genoface.traits._panels import EYE_COLOURS, irisplex_from_spec, load_irisplex_coefficients, panel_counts
 from genoface.traits._pgs import read_scoring_file, score, scoring_panel
-from genoface.traits._predictor import BASES, load_trait_predictor
+from genoface.traits._predictor import BASES, TraitPredictor, load_trait_predictor
+
+
+@dataclass
+class ReferencePanel:
+    """Labelled reference genomes without faces (a TraitPredictor fits on these attributes)."""
+
+    sample_ids: np.ndarray
+    genotypes: np.ndarray
+    variants: pd.DataFrame
+    covariates: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+
+def fit_reference(genotypes: str | os.PathLike, labels: str | os.PathLike, *, seed: int = 0) -> TraitPredictor:
+    """A trait predictor fitted on a reference panel: genotypes (VCF/BCF or PLINK) and a TSV of
+    their labels (sample_id and any of sex, population, eye_colour, hair_colour, skin_colour,
+    height_cm). Every genotyped person needs a row: a mismatch names the ids."""
+    data = read_genotypes(genotypes)
+    table = read_covariates(labels, required=(), known_only=True)
+    missing = pd.Index(data.sample_ids).difference(table.index)
+    if len(missing):
+        raise GenofaceError(
+            f"{labels}: no row for {len(missing)} reference samples of {Path(genotypes).name}, e.g. "
+            f"{', '.join(map(str, missing[:5]))}; give every genotyped person a row"
+        )
+    panel = ReferencePanel(
+        data.sample_ids, data.genotypes, data.variants, table.loc[data.sample_ids], {"name": Path(genotypes).name}
+    )
+    return TraitPredictor(random_state=seed).fit(panel)
 
 
 @dataclass
@@ -52,6 +81,7 @@ def traits_for_file(
     pgs: Sequence[str | os.PathLike] = (),
     irisplex: str | os.PathLike | None = None,
     only: Sequence[str] | None = None,
+    reference: tuple[str | os.PathLike, str | os.PathLike] | None = None,
 ) -> TraitsReport:
     """Predict every available trait for the people in ``genotypes``.
 
@@ -59,20 +89,23 @@ def traits_for_file(
     ``basis``: "dna" or "demographic" (sex and ancestry only); ``pgs``: PGS Catalog scoring files
     whose scores are added; ``irisplex``: an IrisPlex coefficient file (JSON), whose eye-colour
     probabilities are added as ``eye_colour_irisplex``; ``only``: keep just these traits (names
-    as in the output, e.g. sex, eye_colour, height_cm, or a PGS id).
+    as in the output, e.g. sex, eye_colour, height_cm, or a PGS id); ``reference``: (genotypes,
+    labels TSV) of a reference panel to fit a trait predictor on, instead of ``model``.
     """
     path = Path(genotypes)
     if basis not in BASES:
         raise GenofaceError(f"unknown basis {basis!r}; use one of {', '.join(BASES)}")
-    if model is None and not pgs and irisplex is None:
+    if model is not None and reference is not None:
+        raise GenofaceError("give either --model or --reference, not both")
+    if model is None and reference is None and not pgs and irisplex is None:
         raise GenofaceError(
-            "nothing to predict: give --model (a trained model or trait predictor), --pgs or --irisplex"
+            "nothing to predict: give --model (a trained model or trait predictor), --reference, --pgs or --irisplex"
         )
     notes: list[str] = []
     records: dict[str, dict[str, Any]] = {}
     ids: np.ndarray | None = None
-    if model is not None:
-        predictor = load_trait_predictor(model)
+    if model is not None or reference is not None:
+        predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
         if is_consumer_file(path):
             data, report = read_genotypes_for_model(path, predictor)
             notes.append(f"{path.name}: {report['n_called']:,} of the predictor's {report['n_panel']:,} SNPs read")

@@ -61,7 +61,7 @@ TRAITS_FORMAT_VERSION = 1
 class TraitPredictions:
     """Predicted traits of ``n`` people on one basis ("dna" or "demographic").
 
-    p_male : (n,) P(male). ancestry : one row per person (population, p_<POP>, q_<POP>, ...)
+    p_male : (n,) P(male), or None without a sex model. ancestry : one row per person (population, p_<POP>, q_<POP>, ...)
     or None without a labelled reference. categorical : trait -> (n, C) probabilities over
     ``categories[trait]``. quantitative : trait -> (mean, sd), each (n,). n_panel_snps : trait ->
     (n,) panel SNPs typed per person.
@@ -69,7 +69,7 @@ class TraitPredictions:
 
     sample_ids: np.ndarray
     basis: str
-    p_male: np.ndarray
+    p_male: np.ndarray | None
     ancestry: pd.DataFrame | None
     categories: dict[str, list[str]] = field(default_factory=dict)
     categorical: dict[str, np.ndarray] = field(default_factory=dict)
@@ -80,8 +80,9 @@ class TraitPredictions:
         """One row per person: the most likely value of every trait with its probability (or a
         95% interval), and every category's probability."""
         out = pd.DataFrame(index=pd.Index(self.sample_ids, name="sample_id"))
-        out["sex"] = np.where(self.p_male >= 0.5, "M", "F")
-        out["p_sex"] = np.maximum(self.p_male, 1 - self.p_male)
+        if self.p_male is not None:
+            out["sex"] = np.where(self.p_male >= 0.5, "M", "F")
+            out["p_sex"] = np.maximum(self.p_male, 1 - self.p_male)
         if self.ancestry is not None:
             out = out.join(self.ancestry.set_index(out.index))
         for trait, p in self.categorical.items():
@@ -101,7 +102,8 @@ class TraitPredictions:
         rows = []
         for i, sample in enumerate(self.sample_ids):
             row: dict[str, Any] = {"sample_id": str(sample), "basis": self.basis}
-            row["sex"] = {"M": float(self.p_male[i]), "F": float(1 - self.p_male[i])}
+            if self.p_male is not None:
+                row["sex"] = {"M": float(self.p_male[i]), "F": float(1 - self.p_male[i])}
             if self.ancestry is not None:
                 a = self.ancestry.iloc[i]
                 row["ancestry"] = {
@@ -153,7 +155,9 @@ class TraitPredictor:
     # ---- fitting -----------------------------------------------------------------------------------
 
     def fit(self, cohort, progress: Callable[[str, int, int], None] | None = None) -> TraitPredictor:
-        """Fit on every person of ``cohort``; ``progress(stage, done, total)`` is told each step."""
+        """Fit on every person of ``cohort`` (a Cohort, or any reference panel with sample_ids,
+        genotypes, variants and covariates: faces are not needed); ``progress(stage, done,
+        total)`` is told each step."""
         g, v = cohort.genotypes, cohort.variants
         cov = cohort.covariates.reindex(cohort.sample_ids)
         steps = ["sex", "ancestry", *(t for t in [*CATEGORICAL_TRAITS, *QUANTITATIVE_TRAITS] if t in cov)]
@@ -164,7 +168,13 @@ class TraitPredictor:
 
         sex = cov["sex"].map({"M": 1.0, "F": 0.0}).to_numpy(dtype=float) if "sex" in cov else None
         say("sex")
-        self.sex_ = SexPredictor().fit(g, v, is_male=None if sex is None or np.isnan(sex).any() else sex.astype(bool))
+        try:
+            self.sex_ = SexPredictor().fit(
+                g, v, is_male=None if sex is None or np.isnan(sex).any() else sex.astype(bool)
+            )
+        except GenofaceError as exc:  # e.g. a reference panel without chromosome X
+            log.warning("no genetic sex in the trait predictor: %s", exc)
+            self.sex_ = None
         say("ancestry")
         self.ancestry_, self.pca_ = None, None
         pops = cov["population"].astype("string") if "population" in cov else None
@@ -200,7 +210,11 @@ class TraitPredictor:
         self.panel_ = self._panel(v)
         if progress is not None:
             progress("traits", len(steps), len(steps))
-        self.provenance_ = {"cohort": cohort.meta.get("name", ""), "cohort_hash": cohort.hash(), "n": cohort.n_samples}
+        self.provenance_ = {
+            "cohort": getattr(cohort, "meta", {}).get("name", ""),
+            "cohort_hash": cohort.hash() if hasattr(cohort, "hash") else "",
+            "n": len(cohort.sample_ids),
+        }
         return self
 
     def _fit_categorical(self, trait: str, g, v: pd.DataFrame, labels: pd.Series, demo: np.ndarray) -> None:
@@ -259,7 +273,7 @@ class TraitPredictor:
     def _demographics(self, g, v: pd.DataFrame, is_male: np.ndarray | None = None) -> np.ndarray:
         """(n, d) features of the demographic basis: P(male) (the recorded sex when given) and the
         ancestry proportions (or PCs without a labelled reference)."""
-        p_male = self.sex_.predict_proba(g, v)
+        p_male = self._p_male(g, v)
         if is_male is not None:
             p_male = np.where(np.isnan(is_male), p_male, is_male)
         if self.ancestry_ is not None:
@@ -268,6 +282,10 @@ class TraitPredictor:
         else:
             anc = self.pca_.transform(g, v["id"].to_numpy())
         return np.column_stack([p_male, anc])
+
+    def _p_male(self, g, v: pd.DataFrame) -> np.ndarray:
+        """P(male) per person; 0.5 (no information) without a sex model."""
+        return np.full(g.shape[0], 0.5) if self.sex_ is None else self.sex_.predict_proba(g, v)
 
     def _select_height_snps(self, g, v: pd.DataFrame, y: np.ndarray, demo: np.ndarray, rows: np.ndarray):
         """Autosomal SNPs most associated with the trait given sex and ancestry, by a GWAS of
@@ -297,7 +315,7 @@ class TraitPredictor:
             raise GenofaceError(f"unknown basis {basis!r}; use one of {', '.join(BASES)}")
         self._check_fitted()
         g, v = data.genotypes, data.variants
-        p_male = self.sex_.predict_proba(g, v)
+        p_male = None if self.sex_ is None else self.sex_.predict_proba(g, v)
         demo = self._demographics(g, v)
         ancestry = self.ancestry_.predict(g, v["id"].to_numpy()) if self.ancestry_ is not None else None
         out = TraitPredictions(np.asarray(data.sample_ids, dtype=str), basis, p_male, ancestry)
@@ -316,7 +334,12 @@ class TraitPredictor:
 
     @property
     def traits(self) -> list[str]:
-        return ["sex", *(["ancestry"] if self.ancestry_ is not None else []), *self.categorical_, *self.quantitative_]
+        return [
+            *(["sex"] if self.sex_ is not None else []),
+            *(["ancestry"] if self.ancestry_ is not None else []),
+            *self.categorical_,
+            *self.quantitative_,
+        ]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "sex_"):
@@ -340,7 +363,8 @@ class TraitPredictor:
             parts[prefix] = scalars
             arrays.update({f"{prefix}/{k}": np.asarray(a) for k, a in arr.items()})
 
-        put("sex", self.sex_.to_arrays())
+        if self.sex_ is not None:
+            put("sex", self.sex_.to_arrays())
         if self.ancestry_ is not None:
             put("ancestry", self.ancestry_.to_arrays())
         else:
@@ -398,7 +422,7 @@ class TraitPredictor:
             return config["parts"][prefix], arr
 
         self = cls(**config["params"])
-        self.sex_ = SexPredictor.from_arrays(get("sex")[1])
+        self.sex_ = SexPredictor.from_arrays(get("sex")[1]) if "sex" in config["parts"] else None
         self.ancestry_ = AncestryModel.from_arrays(get("ancestry")[1]) if "ancestry" in config["parts"] else None
         self.pca_ = AncestryPCA.from_arrays(get("pca")[1]) if "pca" in config["parts"] else None
         self.categorical_ = {
