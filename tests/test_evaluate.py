@@ -229,5 +229,6 @@ def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_
     assert (all_errors <= vmax).mean() >= 0.99
     # metrics.json holds the metrics only.
     written = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert set(written) == {"cohort", "results", "training", "traits", "audit"} and written == json.loads(json.dumps(evaluation.metrics))
+    assert set(written) == {"cohort", "results", "training", "traits", "audit"}
+    assert written == json.loads(json.dumps(evaluation.metrics))
     assert set(written["training"]) == {"difface"}  # loss curves of the models trained by epochs
