@@ -12,7 +12,7 @@ exact from the rank).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from scipy.special import gammaln
 from genoface.audit._scoring import trait_log_lr
 from genoface.errors import GenofaceError
 from genoface.evaluate._metrics import RANK_SHARES, rank_threshold
-from genoface.traits._predictor import TraitPredictor
+from genoface.traits._predictor import TraitPredictions, TraitPredictor
 
 #: (name, trait basis, with faces)
 CONDITIONS = (
@@ -46,14 +46,7 @@ class AuditResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_genomes": self.n_genomes,
-            "n_candidates": self.n_candidates,
-            "n_owners_present": self.n_owners_present,
-            "traits_used": self.traits_used,
-            "conditions": self.conditions,
-            "notes": self.notes,
-        }
+        return asdict(self)
 
 
 def owner_ranks(scores: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,11 +111,13 @@ def run_audit(
     *,
     face_scores: dict[str, np.ndarray | None] | None = None,
     sizes: Sequence[int] = SELECT_SIZES,
+    predictions: dict[str, TraitPredictions] | None = None,
 ) -> AuditResult:
     """Audit ``genomes`` (GenotypeData or Cohort) against ``candidates`` (indexed by sample id;
     recorded traits as columns: sex, population, eye_colour, hair_colour, skin_colour,
     height_cm). A genome's owner is the candidate with its sample id.
 
+    ``predictions``: ``traits.predict_bases(genomes)`` when already at hand.
     ``face_scores`` maps a basis ("dna", "demographic") to a (n_genomes, n_candidates) face
     score matrix that is a log likelihood ratio (the ``demographic``, ``lippert``, ``sero`` and
     ``oracle`` models' scores are), added to the trait scores in the "+ face" conditions.
@@ -143,7 +138,8 @@ def run_audit(
         if s is not None and np.shape(s) != (len(ids), len(cand)):
             raise GenofaceError(f"the {basis} face scores have shape {np.shape(s)}, expected {(len(ids), len(cand))}")
     per_basis = {
-        b: trait_log_lr(traits.predict(genomes, basis=b), candidates, traits.marginals_) for b in ("dna", "demographic")
+        b: trait_log_lr(pred, candidates, traits.marginals_)
+        for b, pred in (predictions or traits.predict_bases(genomes)).items()
     }
     result = AuditResult(len(ids), len(cand), int(present.sum()), traits_used=list(per_basis["dna"]))
     if present.sum() < len(ids):

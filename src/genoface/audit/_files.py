@@ -10,21 +10,26 @@ import numpy as np
 from genoface.audit._audit import run_audit
 from genoface.audit._candidates import read_candidates
 from genoface.errors import GenofaceError
+from genoface.io import read_genotypes
+from genoface.io.genotypes import GenotypeData
 from genoface.models._base import FaceModel
-from genoface.models.prediction import read_genotypes_for_model
+from genoface.models.prediction import is_consumer_file, read_genotypes_for_model
 from genoface.report.audit import write_audit_report
 from genoface.traits import load_trait_predictor
 
 
-def face_log_lr(model: FaceModel, genotypes_path: Path, faces: np.ndarray, genome_ids: np.ndarray) -> np.ndarray:
+def face_log_lr(
+    model: FaceModel, genotypes_path: Path, faces: np.ndarray, genome_ids: np.ndarray, plain: GenotypeData | None
+) -> np.ndarray:
     """The face model's log likelihood ratios (genomes x candidate faces), genomes in the order
-    of ``genome_ids``; refused for models whose score is not a likelihood ratio."""
+    of ``genome_ids``; refused for models whose score is not a likelihood ratio. ``plain``: the
+    VCF/PLINK genotypes already read (None for a consumer file, read against the model's panel)."""
     if not model.score_is_log_lr:
         raise GenofaceError(
             f"the {model.name} model's match score is not a likelihood ratio, so it cannot be added to the "
             "trait evidence; audit with a demographic, lippert, sero or oracle model"
         )
-    data, _ = read_genotypes_for_model(genotypes_path, model)
+    data, _ = read_genotypes_for_model(genotypes_path, model, plain)
     index = {s: i for i, s in enumerate(np.asarray(data.sample_ids, dtype=str))}
     return model.score_matrix(data.take([index[s] for s in genome_ids]), faces)
 
@@ -53,7 +58,8 @@ def audit_to_folder(
         raise GenofaceError("the audit needs a trait predictor: give --model (trained by genoface train) or --traits")
     predictor = load_trait_predictor(source)
     people = read_candidates(candidates)
-    data, _ = read_genotypes_for_model(genotypes, predictor)
+    plain = None if is_consumer_file(genotypes) else read_genotypes(genotypes)  # read once for every model
+    data, _ = read_genotypes_for_model(genotypes, predictor, plain)
     face_scores: dict[str, np.ndarray | None] = {}
     notes = []
     for basis, path in (("dna", model), ("demographic", baseline_model)):
@@ -62,7 +68,7 @@ def audit_to_folder(
         if people.faces is None:
             notes.append(f"{people.source} holds no faces: the face conditions were not run")
             break
-        face_scores[basis] = face_log_lr(FaceModel.load(path), genotypes, people.faces, data.sample_ids)
+        face_scores[basis] = face_log_lr(FaceModel.load(path), genotypes, people.faces, data.sample_ids, plain)
     result = run_audit(data, people.traits, predictor, face_scores=face_scores)
     audit = result.to_dict()
     audit["notes"] = notes + audit["notes"]

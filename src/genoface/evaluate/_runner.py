@@ -171,8 +171,9 @@ def evaluate_models(
         try:
             predictor = TraitPredictor(random_state=seed).fit(train, progress)
             trait_table = predictor.predict(test.subset(shown)).table() if len(shown) else None
-            trait_records = trait_metrics(predictor, test)
-            audit = audit_on_test(predictor, test, dna_scores)
+            preds = predictor.predict_bases(test)
+            trait_records = trait_metrics(predictor, test, preds)
+            audit = audit_on_test(predictor, test, preds, dna_scores)
         except GenofaceError as exc:  # e.g. no chromosome X: the face evaluation stands on its own
             log.warning("no trait predictions in this evaluation: %s", exc)
     examples = Examples(

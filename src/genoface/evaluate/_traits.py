@@ -29,13 +29,13 @@ def _categorical_record(trait: str, basis: str, p: np.ndarray, categories: list[
     }
 
 
-def trait_metrics(predictor: TraitPredictor, test: Cohort) -> list[dict]:
+def trait_metrics(predictor: TraitPredictor, test: Cohort, preds: dict[str, TraitPredictions]) -> list[dict]:
     """Per trait and basis ("dna", "demographic", and "marginal": the training frequencies, the
     no-information baseline): accuracy and log loss of categorical traits; RMSE and the share of
-    people inside their 95% interval for quantitative ones."""
+    people inside their 95% interval for quantitative ones. ``preds``: the predictor's
+    ``predict_bases(test)``."""
     cov = test.covariates.reindex(test.sample_ids)
     out = []
-    preds: dict[str, TraitPredictions] = {b: predictor.predict(test, b) for b in ("dna", "demographic")}
     if "sex" in cov and preds["dna"].p_male is not None:
         p_male = preds["dna"].p_male
         out.append(_categorical_record("sex", "dna", np.column_stack([1 - p_male, p_male]), ["F", "M"], cov["sex"]))
@@ -77,7 +77,9 @@ def trait_metrics(predictor: TraitPredictor, test: Cohort) -> list[dict]:
     return out
 
 
-def audit_on_test(predictor: TraitPredictor, test: Cohort, dna_scores: dict[str, np.ndarray]) -> dict:
+def audit_on_test(
+    predictor: TraitPredictor, test: Cohort, preds: dict[str, TraitPredictions], dna_scores: dict[str, np.ndarray]
+) -> dict:
     """The re-identification audit among the test people (candidates = the test people with
     their recorded traits and faces), faces scored by the first of AUDIT_FACE_MODELS evaluated
     and, for the baseline, by the demographic model (``dna_scores``: model -> score matrix of
@@ -89,8 +91,9 @@ def audit_on_test(predictor: TraitPredictor, test: Cohort, dna_scores: dict[str,
         "dna": dna_scores.get(face_model) if face_model else None,
         "demographic": dna_scores.get(AUDIT_BASELINE_FACE_MODEL),
     }
-    audit = run_audit(test, candidates, predictor, face_scores={k: v for k, v in faces.items() if v is not None})
+    faces = {k: v for k, v in faces.items() if v is not None}
+    audit = run_audit(test, candidates, predictor, face_scores=faces, predictions=preds)
     return audit.to_dict() | {
         "face_model": face_model,
-        "baseline_face_model": AUDIT_BASELINE_FACE_MODEL if faces["demographic"] is not None else None,
+        "baseline_face_model": AUDIT_BASELINE_FACE_MODEL if "demographic" in faces else None,
     }

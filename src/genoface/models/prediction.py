@@ -39,12 +39,15 @@ def is_consumer_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in CONSUMER_SUFFIXES
 
 
-def read_genotypes_for_model(path: str | os.PathLike, model: FaceModel) -> tuple[GenotypeData, dict | None]:
+def read_genotypes_for_model(
+    path: str | os.PathLike, model: FaceModel, data: GenotypeData | None = None
+) -> tuple[GenotypeData, dict | None]:
     """Genotypes from a VCF/BCF, a PLINK set, or a 23andMe/AncestryDNA text file.
 
     A consumer file has no REF/ALT, so it is read against the model's training variants (its
     panel); the second value is then the match report (``n_panel``, ``n_found``, ``n_called``,
     strand flips, ...), else None. A file sharing no variant with the model is an error.
+    ``data``: the VCF/PLINK file already read (several models reading one file read it once).
     """
     path = Path(path)
     if is_consumer_file(path):
@@ -55,7 +58,7 @@ def read_genotypes_for_model(path: str | os.PathLike, model: FaceModel) -> tuple
                 f"({report['n_found']:,} found by rsID or position); was the model trained on rsID-named variants?"
             )
         return data, report
-    data = read_genotypes(path)
+    data = read_genotypes(path) if data is None else data
     if not pd.Index(data.variants["id"]).isin(model.panel_["id"]).any():
         raise GenofaceError(
             f"{path}: none of its {data.n_variants:,} variants is among the model's {len(model.panel_):,}; "

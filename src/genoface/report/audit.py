@@ -33,9 +33,8 @@ def select_figure(audit: dict) -> str:
     for name, m in runs.items():
         n = np.array(sorted(m["select"], key=int), dtype=int)
         ax.plot(n, [m["select"][k] for k in n], _STYLES.get(name, "-"), color=_COLOURS.get(name), label=name)
-    if runs:
-        n = np.arange(2, max(int(k) for m in runs.values() for k in m["select"]) + 1)
-        ax.plot(n, 1 / n, ":", color="grey", label="chance (1/N)")
+    n = np.arange(2, max(int(k) for m in runs.values() for k in m["select"]) + 1)
+    ax.plot(n, 1 / n, ":", color="grey", label="chance (1/N)")
     ax.set(xlabel="N candidates (the owner and N - 1 drawn at random)", ylabel="P(owner ranked first)", ylim=(0, 1.02))
     ax.legend(fontsize=8)
     fig.tight_layout()

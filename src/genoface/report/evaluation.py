@@ -234,7 +234,7 @@ def traits_section(metrics: dict) -> str:
         "<code>demographic</code>: from genetic sex and ancestry only; <code>marginal</code>: the training "
         "frequencies (no information). Lower log loss is better.</p>"
         + traits_table(metrics["traits"])
-        + (audit_section(audit | {"simulated": False}) + f"<p>{faces}</p>" if audit else "")
+        + (audit_section(audit) + f"<p>{faces}</p>" if audit else "")
     )
 
 

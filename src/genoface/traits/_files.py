@@ -61,15 +61,15 @@ class TraitsReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _read(path: Path, panel: pd.DataFrame | None, samples: Sequence[str] | None) -> tuple[GenotypeData, str | None]:
-    """The genotypes, read against ``panel`` when the file is a consumer file (which has no
-    REF/ALT); the note says how many panel SNPs were read."""
-    if is_consumer_file(path):
-        if panel is None:
-            raise GenofaceError(f"{path}: a 23andMe/AncestryDNA file can only be read against a panel; give --model")
-        data, report = consumer_genotype_data(path, panel)
-        return data, f"{path.name}: {report['n_called']:,} of {report['n_panel']:,} panel SNPs read"
-    return select_samples(read_genotypes(path), list(samples) if samples else None, path), None
+def _read(path: Path, panel: pd.DataFrame | None, plain: GenotypeData | None) -> tuple[GenotypeData, str | None]:
+    """The genotypes: ``plain`` (a VCF/PLINK file, read once), or a consumer file read against
+    ``panel`` (it has no REF/ALT); the note says how many panel SNPs were read."""
+    if plain is not None:
+        return plain, None
+    if panel is None:
+        raise GenofaceError(f"{path}: a 23andMe/AncestryDNA file can only be read against a panel; give --model")
+    data, report = consumer_genotype_data(path, panel)
+    return data, f"{path.name}: {report['n_called']:,} of {report['n_panel']:,} panel SNPs read"
 
 
 def traits_for_file(
@@ -104,19 +104,18 @@ def traits_for_file(
     notes: list[str] = []
     records: dict[str, dict[str, Any]] = {}
     ids: np.ndarray | None = None
+    plain = None if is_consumer_file(path) else select_samples(read_genotypes(path), list(samples or []), path)
     if model is not None or reference is not None:
         predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
-        if is_consumer_file(path):
-            data, report = read_genotypes_for_model(path, predictor)
+        data, report = read_genotypes_for_model(path, predictor, plain)
+        if report is not None:
             notes.append(f"{path.name}: {report['n_called']:,} of the predictor's {report['n_panel']:,} SNPs read")
-        else:
-            data = select_samples(read_genotypes(path), list(samples) if samples else None, path)
         ids = np.asarray(data.sample_ids, dtype=str)
         records = {r["sample_id"]: r for r in predictor.predict(data, basis).records()}
     if irisplex is not None:
         model_, panel = irisplex_from_spec(load_irisplex_coefficients(irisplex))
         table = pd.DataFrame({"id": panel[0], "ref": panel[2], "alt": panel[1]})
-        data, note = _read(path, table, samples)
+        data, note = _read(path, table, plain)
         notes += [note] if note else []
         counts = panel_counts(data.genotypes, data.variants, *panel)
         probs = model_.predict_proba(counts)
@@ -127,7 +126,7 @@ def traits_for_file(
             }
     for file in pgs:
         scoring = read_scoring_file(file)
-        data, note = _read(path, scoring_panel(scoring), samples)
+        data, note = _read(path, scoring_panel(scoring), plain)
         notes += [note] if note else []
         scores, report = score(scoring, data, source=str(path))
         name = scoring.pgs_id or Path(file).name

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from genoface.errors import GenofaceError
+from genoface.traits._pgs import match_alleles
 
 EYE_COLOURS = ("blue", "intermediate", "brown")
 HAIR_COLOURS = ("blond", "brown", "red", "black")
@@ -44,8 +45,6 @@ HIRISPLEX_S_SNPS = (
     "rs12441727", "rs3212355", "rs8051733",
 )  # fmt: skip
 
-_COMPLEMENT = str.maketrans("ACGT", "TGCA")
-
 
 def panel_counts(
     genotypes: np.ndarray, variants: pd.DataFrame, ids: np.ndarray, counted: np.ndarray, other: np.ndarray
@@ -53,45 +52,29 @@ def panel_counts(
     """(n, k) float copies of each panel SNP's ``counted`` allele, NaN where the SNP is absent,
     the call missing, or the alleles fit neither strand.
 
-    A SNP is found by id; its count is the ALT dosage when the counted allele is ALT, 2 - dosage
-    when it is REF, and the same after complementing both alleles (a table on the other strand).
-    Where ``other`` is "" only the counted allele is compared. Strand-ambiguous SNPs (A/T, C/G)
-    are read as written (no complement), as the table's own orientation is the only evidence.
+    A SNP is found by id and its alleles matched to the table's REF/ALT exactly as a polygenic
+    score's effect allele is (:func:`genoface.traits._pgs.match_alleles`): the ALT dosage when the
+    counted allele is ALT, 2 - dosage when it is REF, the same after complementing both alleles
+    (a table on the other strand); where ``other`` is "" only the counted allele is compared.
+    Strand-ambiguous SNPs (A/T, C/G) are read as written.
     """
     ids = np.asarray(ids, dtype=str)
-    out = np.full((genotypes.shape[0], len(ids)), np.nan)
-    index = pd.Index(variants["id"].astype(str))
-    cols = index.get_indexer(ids)
-    ref = variants["ref"].astype(str).str.upper().to_numpy()
-    alt = variants["alt"].astype(str).str.upper().to_numpy()
-    for k, j in enumerate(cols):
-        if j < 0:
-            continue
-        c, o = str(counted[k]).upper(), str(other[k]).upper()
-        sign = _orientation(c, o, ref[j], alt[j])
-        if sign is None:
-            continue
-        g = np.asarray(genotypes[:, j], dtype=np.float64)
-        g = np.where(g < 0, np.nan, g)
-        out[:, k] = g if sign > 0 else 2.0 - g
-    return out
-
-
-def _orientation(counted: str, other: str, ref: str, alt: str) -> int | None:
-    """+1 when the counted allele is the table's ALT, -1 when it is its REF, None when the alleles
-    fit neither strand."""
-    ambiguous = {counted, other} in ({"A", "T"}, {"C", "G"})
-    strands = (
-        [(counted, other)]
-        if ambiguous
-        else [(counted, other), (counted.translate(_COMPLEMENT), other.translate(_COMPLEMENT))]
+    panel = pd.DataFrame(
+        {
+            "id": ids,
+            "chrom": "",
+            "pos": 0,
+            "effect_allele": pd.Series(counted, dtype=str).str.upper().to_numpy(dtype=object),
+            "other_allele": pd.Series(other, dtype=str).str.upper().to_numpy(dtype=object),
+        }
     )
-    for c, o in strands:
-        if c == alt and o in (ref, ""):
-            return 1
-        if c == ref and o in (alt, ""):
-            return -1
-    return None
+    match = match_alleles(panel, variants, ambiguous="keep")
+    out = np.full((genotypes.shape[0], len(ids)), np.nan)
+    if len(match["cols"]):
+        g = np.asarray(genotypes[:, match["cols"]], dtype=np.float64)
+        g = np.where(g < 0, np.nan, g)
+        out[:, match["rows"]] = np.where(match["sign"] > 0, g, 2.0 - g)
+    return out
 
 
 def load_irisplex_coefficients(path: str | os.PathLike) -> dict:

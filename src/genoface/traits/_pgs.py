@@ -421,7 +421,7 @@ def score(
         raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_POLICIES}, got {ambiguous!r}")
     if not isinstance(scoring, ScoringFile):
         scoring = read_scoring_file(scoring)
-    m = _match(scoring.variants, data.variants, ambiguous)
+    m = match_alleles(scoring.variants, data.variants, ambiguous)
     n_scoring = scoring.n_variants
     if m["n_found"] == 0:
         build = scoring.positions_build or "of the scoring file"
@@ -500,7 +500,7 @@ def _imputation_source(from_file: int, from_data: int) -> str:
     return "genotypes" if from_data else "none"
 
 
-def _match(sv: pd.DataFrame, dv: pd.DataFrame, ambiguous: str) -> dict:
+def match_alleles(sv: pd.DataFrame, dv: pd.DataFrame, ambiguous: str) -> dict:
     """Which genotype column scores each scoring variant, and in which orientation.
 
     Returns arrays over the variants kept (rows: scoring row, cols: genotype column, sorted by

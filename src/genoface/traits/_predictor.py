@@ -187,7 +187,10 @@ class TraitPredictor:
                 self.ancestry_ = None
         if self.ancestry_ is None:
             self.pca_ = AncestryPCA(n_components=int(self.n_pcs), random_state=int(self.random_state)).fit(g, v)
-        demo = self._demographics(g, v, sex)
+        p_male, ancestry = self._sex_and_ancestry(g, v)
+        if sex is not None:  # the recorded sex where there is one
+            p_male = np.where(np.isnan(sex), 0.5 if p_male is None else p_male, sex)
+        demo = self._demographics(g, v, p_male, ancestry)
         self.categorical_, self.quantitative_, self.panels_ = {}, {}, {}
         male_share = 0.5 if sex is None else float(np.nanmean(sex))
         self.marginals_: dict[str, Any] = {"sex": [1 - male_share, male_share]}
@@ -270,22 +273,21 @@ class TraitPredictor:
         self.height_snps_ = spec
         self.marginals_[trait] = [float(np.nanmean(y)), float(np.nanstd(y))]
 
-    def _demographics(self, g, v: pd.DataFrame, is_male: np.ndarray | None = None) -> np.ndarray:
-        """(n, d) features of the demographic basis: P(male) (the recorded sex when given) and the
+    def _demographics(self, g, v: pd.DataFrame, p_male: np.ndarray | None, ancestry: pd.DataFrame | None) -> np.ndarray:
+        """(n, d) features of the demographic basis: P(male) (0.5 without a sex model) and the
         ancestry proportions (or PCs without a labelled reference)."""
-        p_male = self._p_male(g, v)
-        if is_male is not None:
-            p_male = np.where(np.isnan(is_male), p_male, is_male)
-        if self.ancestry_ is not None:
-            a = self.ancestry_.predict(g, v["id"].to_numpy())
-            anc = a[[c for c in a.columns if c.startswith("q_")]].to_numpy()[:, 1:]  # proportions sum to 1
+        sex = np.full(g.shape[0], 0.5) if p_male is None else p_male
+        if ancestry is not None:
+            anc = ancestry[[c for c in ancestry.columns if c.startswith("q_")]].to_numpy()[:, 1:]  # rows sum to 1
         else:
             anc = self.pca_.transform(g, v["id"].to_numpy())
-        return np.column_stack([p_male, anc])
+        return np.column_stack([sex, anc])
 
-    def _p_male(self, g, v: pd.DataFrame) -> np.ndarray:
-        """P(male) per person; 0.5 (no information) without a sex model."""
-        return np.full(g.shape[0], 0.5) if self.sex_ is None else self.sex_.predict_proba(g, v)
+    def _sex_and_ancestry(self, g, v: pd.DataFrame) -> tuple[np.ndarray | None, pd.DataFrame | None]:
+        """P(male) (None without a sex model) and the ancestry table (None without a reference)."""
+        p_male = None if self.sex_ is None else self.sex_.predict_proba(g, v)
+        ancestry = self.ancestry_.predict(g, v["id"].to_numpy()) if self.ancestry_ is not None else None
+        return p_male, ancestry
 
     def _select_height_snps(self, g, v: pd.DataFrame, y: np.ndarray, demo: np.ndarray, rows: np.ndarray):
         """Autosomal SNPs most associated with the trait given sex and ancestry, by a GWAS of
@@ -313,23 +315,30 @@ class TraitPredictor:
         """Traits of every person in ``data`` (a GenotypeData or a Cohort) on ``basis``."""
         if basis not in BASES:
             raise GenofaceError(f"unknown basis {basis!r}; use one of {', '.join(BASES)}")
+        return self.predict_bases(data)[basis]
+
+    def predict_bases(self, data) -> dict[str, TraitPredictions]:
+        """Traits on every basis ("dna", "demographic"), sex and ancestry computed once."""
         self._check_fitted()
         g, v = data.genotypes, data.variants
-        p_male = None if self.sex_ is None else self.sex_.predict_proba(g, v)
-        demo = self._demographics(g, v)
-        ancestry = self.ancestry_.predict(g, v["id"].to_numpy()) if self.ancestry_ is not None else None
-        out = TraitPredictions(np.asarray(data.sample_ids, dtype=str), basis, p_male, ancestry)
+        p_male, ancestry = self._sex_and_ancestry(g, v)
+        demo = self._demographics(g, v, p_male, ancestry)
+        ids = np.asarray(data.sample_ids, dtype=str)
+        out = {b: TraitPredictions(ids, b, p_male, ancestry) for b in BASES}
         for trait, models in self.categorical_.items():
-            out.categories[trait] = list(models["demographic"].categories)
-            if basis == "dna" and "dna" in models:
+            for pred in out.values():
+                pred.categories[trait] = list(models["demographic"].categories)
+            out["demographic"].categorical[trait] = models["demographic"].predict_proba(demo)
+            if "dna" in models:
                 x = panel_counts(g, v, *self.panels_[trait])
-                out.categorical[trait] = models["dna"].predict_proba(x)
-                out.n_panel_snps[trait] = (~np.isnan(x)).sum(axis=1)
+                out["dna"].categorical[trait] = models["dna"].predict_proba(x)
+                out["dna"].n_panel_snps[trait] = (~np.isnan(x)).sum(axis=1)
             else:
-                out.categorical[trait] = models["demographic"].predict_proba(demo)
+                out["dna"].categorical[trait] = out["demographic"].categorical[trait]
         for trait, models in self.quantitative_.items():
-            x = np.column_stack([demo, panel_counts(g, v, *self.height_snps_)]) if basis == "dna" else demo
-            out.quantitative[trait] = models[basis].predict(x)
+            out["demographic"].quantitative[trait] = models["demographic"].predict(demo)
+            x = np.column_stack([demo, panel_counts(g, v, *self.height_snps_)])
+            out["dna"].quantitative[trait] = models["dna"].predict(x)
         return out
 
     @property
