@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 # The Surrey Face Model (non-commercial licence) is used by the demo when it lies here.
 SFM_DIR := ../shared/data/sfm
 
-.PHONY: demo test bench venv system-tools clean
+.PHONY: demo test bench fuzz venv system-tools clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,12 @@ test: $(STAMP) system-tools
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# Fuzz the readers of user files (VCF, PLINK, covariates, meshes, model directories, consumer and
+# PGS files) for FUZZ_MINUTES in all; `make fuzz FUZZ_ARGS="--reader covariates"` picks one.
+FUZZ_MINUTES ?= 10
+fuzz: $(STAMP)
+	$(PY) bench/fuzz_readers.py --minutes $(FUZZ_MINUTES) $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

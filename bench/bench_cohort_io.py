@@ -3,11 +3,16 @@ load (memory-maps the cache), for genotypes as VCF and as PLINK bed.
 
     .venv/bin/python bench/bench_cohort_io.py                                 # 10,000 x 50,000 x 3,448
     .venv/bin/python bench/bench_cohort_io.py --n 1000 --m 5000 --formats vcf # quick look
+    .venv/bin/python bench/bench_cohort_io.py --genotypes-only --n 2000 --m 20000 # the genotype file alone
 
 Random data of the right types: dosages with 1% missing (the last 2,000 SNPs on X, males
 hemizygous there), a 3,448-vertex grid template, faces = template + noise (float32, mm). Each
 phase runs in a fresh subprocess, so "peak RSS" is that phase's own high-water mark
 (resource.getrusage of the child; Python and imports included).
+
+``--genotypes-only`` times the genotype file alone: ``write_vcf`` (BGZF + its .tbi) or
+``write_plink``, then ``read_genotypes`` (SNPs only, the cohort's path) twice, with CPU seconds
+beside wall seconds (the CPU figure is steadier on a shared machine).
 """
 
 from __future__ import annotations
@@ -77,9 +82,36 @@ def _make_cohort(n: int, m: int, n_vertices: int, seed: int = 0):
     return Cohort(ids, g, variants, faces, verts, tris, cov, meta)
 
 
+def _genotype_phase(args: argparse.Namespace) -> dict:
+    """Write or read the genotype file alone (no faces, no cache)."""
+    from genoface.io.genotypes import read_genotypes, write_plink, write_vcf
+
+    path = args.dir / ("genotypes.vcf.gz" if args.format == "vcf" else "genotypes.bed")
+    if args.phase == "gwrite":
+        cohort = _make_cohort(args.n, args.m, 16)  # faces unused
+        males = cohort.covariates["sex"].to_numpy() == "M"
+        args.dir.mkdir(parents=True, exist_ok=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        if args.format == "vcf":
+            write_vcf(path, cohort.sample_ids, cohort.genotypes, cohort.variants, haploid=males)
+        else:
+            write_plink(path.with_suffix(""), cohort.sample_ids, cohort.genotypes, cohort.variants)
+        return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+    t0, c0 = time.perf_counter(), time.process_time()
+    data = read_genotypes(path)
+    return {
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "checksum": int(data.genotypes.sum(dtype=np.int64)),
+    }
+
+
 def _phase(args: argparse.Namespace) -> dict:
     """One measured phase, run in this (child) process."""
     from genoface.cohort import Cohort
+
+    if args.phase in ("gwrite", "gread"):
+        return _genotype_phase(args)
 
     if args.phase == "write":
         t0 = time.perf_counter()
@@ -110,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vertices", type=int, default=3448, help="vertices per face (divisible by 8)")
     ap.add_argument("--formats", default="vcf,bed", help="comma-separated genotype formats")
     ap.add_argument("--workdir", type=Path, default=None, help="where to write (default: a temporary folder)")
-    ap.add_argument("--phase", choices=["write", "load"], help=argparse.SUPPRESS)
+    ap.add_argument("--genotypes-only", action="store_true", help="time the genotype file alone (write, read)")
+    ap.add_argument("--phase", choices=["write", "load", "gwrite", "gread"], help=argparse.SUPPRESS)
     ap.add_argument("--format", help=argparse.SUPPRESS)
     ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -135,6 +168,17 @@ def main(argv: list[str] | None = None) -> None:
                     sys.exit(f"{phase} ({fmt}) failed:\n{res.stderr}")
                 return json.loads(res.stdout.strip().splitlines()[-1])
 
+            if args.genotypes_only:
+                w = run("gwrite")
+                reads = [run("gread"), run("gread")]
+                assert reads[0]["checksum"] == reads[1]["checksum"]
+                sizes = {p.name: p.stat().st_size / 2**20 for p in d.iterdir()}
+                write = f"write {w['seconds']:.2f} s ({w['cpu_seconds']:.2f} s CPU, peak RSS {w['peak_rss_mb']:,.0f} MB)"
+                read = ", ".join(f"{r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU)" for r in reads)
+                print(f"{fmt:>4}: {write} | read {read} (peak RSS {reads[-1]['peak_rss_mb']:,.0f} MB)")
+                print("      sizes (MB): " + ", ".join(f"{k} {v:,.2f}" for k, v in sorted(sizes.items())))
+                shutil.rmtree(d)
+                continue
             w = run("write")
             sizes = {p.name: _du_mb(p) if p.is_dir() else p.stat().st_size / 2**20 for p in d.iterdir()}
             first = run("load")

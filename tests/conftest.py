@@ -154,3 +154,25 @@ def _one_torch_thread_per_worker():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ---- hypothesis: nothing written into the repository ----------------------------------------------
+
+
+def _hypothesis_outside_the_repo() -> None:
+    """Hypothesis keeps a cache (and, where a profile has one, an example database) in
+    ./.hypothesis; put it in a temporary folder so that tests write nothing into the repository."""
+    import atexit
+    import shutil
+    import tempfile
+
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # hypothesis is a test extra; tests that need it import it themselves
+        return
+    home = tempfile.mkdtemp(prefix="genoface-hypothesis-")
+    atexit.register(shutil.rmtree, home, True)
+    set_hypothesis_home_dir(home)
+
+
+_hypothesis_outside_the_repo()

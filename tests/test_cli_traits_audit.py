@@ -56,6 +56,11 @@ def test_traits_json_and_table(setup):
     assert set(person["eye_colour"]["probabilities"]) == {"blue", "intermediate", "brown"}
     lo, hi = person["height_cm"]["interval95"]
     assert lo < person["height_cm"]["mean"] < hi
+    # The published models sit beside the trained ones under their own names; the simulated panel
+    # SNPs carry random alleles, so most do not fit the published ones and nothing is made up.
+    published = person["eye_colour_hirisplex_s"]
+    assert published["citation"] == ["walsh2011", "chaitanya2018"] and "sex_call" not in person
+    assert published["probabilities"] is None or published["complete"]
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "eye_colour" in table.output and sid in table.output
     only = runner.invoke(app, [*args, "--trait", "eye_colour", "--trait", "height_cm", "--json"])
@@ -63,6 +68,22 @@ def test_traits_json_and_table(setup):
     unknown = runner.invoke(app, [*args, "--trait", "eye_color"])
     assert unknown.exit_code == 1 and "unknown trait 'eye_color'" in unknown.output
     assert len(unknown.output.strip().splitlines()) == 1
+
+
+def test_traits_without_a_model(setup):
+    """No --model: genetic sex from the file itself (150 people: their own X frequencies) and the
+    published models, which the simulated panel SNPs' random alleles mostly do not fit."""
+    root, test = setup
+    result = runner.invoke(app, ["traits", "--genotypes", str(root / "genomes.bed"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    calls = pd.Series({p["sample_id"]: p["sex_call"]["call"] for p in out["people"]})
+    truth = test.covariates.loc[calls.index, "sex"]
+    called = calls != "unknown"
+    assert called.mean() >= 0.9 and (calls[called] == truth[called]).mean() >= 0.98
+    assert "own X allele frequencies" in out["people"][0]["sex_call"]["method"]
+    assert {"eye_colour_hirisplex_s", "hair_colour_hirisplex_s", "hair_shade_hirisplex_s"} <= set(out["people"][0])
+    assert "walsh2013" in out["citations"]
 
 
 def test_traits_scores_a_pgs_catalog_file(setup, tmp_path):
@@ -179,6 +200,6 @@ def test_traits_from_a_23andme_file(setup, tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     mine = out["people"][0]
-    assert mine["sample_id"] == sid and "SNPs read" in out["notes"][0]
+    assert mine["sample_id"] == sid and "variants matched" in out["notes"][0]
     assert max(mine["sex"], key=mine["sex"].get) == test.covariates.loc[sid, "sex"]
     assert mine["ancestry"]["population"] == test.covariates.loc[sid, "population"]

@@ -69,26 +69,25 @@ def test_23andme_parsed_and_matched(tmp_path):
     assert calls.allele1[6] == "C" and calls.allele2[6] == ""  # haploid X
     assert calls.missing.tolist() == [False, False, False, True] + [False] * 7
     dosage, report = match_to_panel(calls, PANEL)
-    # rs1 AG vs A/G: 1; rs2 GG: 2; rs3 TC on the other strand = AG: 1; rs4 missing; rs5 AT het
-    # on an A/T SNP: 1 on either strand; rs6 AA homozygous on an A/T SNP: unresolved; rs7 C
-    # haploid, REF: 0; rs8 T haploid, ALT: 2; rs9 A haploid ALT: 2; rs10 indel: mismatch;
-    # rs11 AC vs A/G (C fits only the other strand, A only this one): mismatch; rs12 absent.
-    assert dosage.tolist() == [1, 2, 1, -1, 1, -1, 0, 2, 2, -1, -1, -1]
+    # rs1 AG vs A/G: 1; rs2 GG: 2; rs3 TC on the other strand = AG: 1; rs4 missing; rs5, rs6 on
+    # A/T SNPs: dropped (a raw-data file does not state its strand); rs7 C haploid, REF: 0; rs8 T
+    # haploid, ALT: 2; rs9 A haploid ALT: 2; rs10 indel: mismatch; rs11 AC vs A/G (C fits only
+    # the other strand, A only this one): mismatch; rs12 absent.
+    assert dosage.tolist() == [1, 2, 1, -1, -1, -1, 0, 2, 2, -1, -1, -1]
     assert dosage.dtype == np.int8
-    assert report == {
-        "n_panel": 12,
-        "n_found": 11,
-        "n_missing_calls": 1,
-        "n_strand_flipped": 1,
-        "n_allele_mismatch": 2,
-        "n_ambiguous": 2,
-        "n_ambiguous_unresolved": 1,
-        "n_called": 7,
+    assert (report.n_panel, report.n_matched, report.n_no_call, report.n_absent) == (12, 6, 1, 1)
+    assert (report.n_strand_flipped, report.n_allele_mismatch, report.n_ambiguous_dropped) == (1, 2, 2)
+    assert dict(zip(report.dropped["id"], report.dropped["reason"], strict=True)) == {
+        "rs4": "no call",
+        "rs5": "ambiguous strand",
+        "rs6": "ambiguous strand",
+        "rs10": "allele mismatch",
+        "rs11": "allele mismatch",
+        "rs12": "absent",
     }
-    forward, rep = match_to_panel(calls, PANEL, ambiguous="forward")
-    assert forward[5] == 2 and rep["n_ambiguous_unresolved"] == 0  # AA on REF T / ALT A
-    dropped, rep = match_to_panel(calls, PANEL, ambiguous="missing")
-    assert dropped[4] == -1 and dropped[5] == -1 and rep["n_ambiguous_unresolved"] == 2
+    kept, rep = match_to_panel(calls, PANEL, ambiguous="keep")  # trust the file's forward strand
+    assert kept[4] == 1 and kept[5] == 2 and rep.n_ambiguous_kept == 2 and rep.n_ambiguous_dropped == 0
+    assert "6 of 12 variants matched" in report.summary()
 
 
 def test_ancestrydna_parsed_and_matched(tmp_path):
@@ -98,8 +97,8 @@ def test_ancestrydna_parsed_and_matched(tmp_path):
     assert calls.chrom[6] == "X" and calls.chrom[8] == "MT"
     dosage, report = match_to_panel(path, PANEL)
     # The same as 23andMe except X and MT, written as homozygous pairs: CC -> 0, TT -> 2, AA -> 2.
-    assert dosage.tolist() == [1, 2, 1, -1, 1, -1, 0, 2, 2, -1, -1, -1]
-    assert report["n_found"] == 11 and report["n_missing_calls"] == 1
+    assert dosage.tolist() == [1, 2, 1, -1, -1, -1, 0, 2, 2, -1, -1, -1]
+    assert report.n_absent == 1 and report.n_no_call == 1
     gd = read_consumer_genotypes(path, PANEL)
     assert gd.sample_ids.tolist() == ["bob"]
     assert gd.genotypes.shape == (1, 12)
@@ -110,8 +109,8 @@ def test_ancestrydna_parsed_and_matched(tmp_path):
 def test_panel_without_rsids_matches_by_position(tmp_path):
     panel = PANEL.assign(id=[f"{c}:{p}" for c, p in zip(PANEL["chrom"], PANEL["pos"], strict=True)])
     dosage, report = match_to_panel(read_consumer_file(_write(tmp_path, "a.txt", ME23)), panel)
-    assert dosage.tolist() == [1, 2, 1, -1, 1, -1, 0, 2, 2, -1, -1, -1]
-    assert report["n_found"] == 11
+    assert dosage.tolist() == [1, 2, 1, -1, -1, -1, 0, 2, 2, -1, -1, -1]
+    assert report.n_by_position == 6 and report.n_absent == 1
 
 
 def test_duplicate_rsids_use_the_first_line(tmp_path):
@@ -154,5 +153,129 @@ def test_unusable_files_are_refused(tmp_path):
         read_consumer_file(tmp_path / "bin.txt")
     with pytest.raises(GenofaceError, match="ambiguous"):
         match_to_panel(read_consumer_file(_write(tmp_path, "a.txt", ME23)), PANEL, ambiguous="guess")
-    with pytest.raises(GenofaceError, match="lacks columns"):
+    with pytest.raises(GenofaceError, match="lacks"):
         match_to_panel(read_consumer_file(_write(tmp_path, "a.txt", ME23)), PANEL.drop(columns="alt"))
+
+
+# ---- formats, compression, calls and errors beyond 23andMe / AncestryDNA ---------------------------
+
+FTDNA = 'RSID,CHROMOSOME,POSITION,RESULT\n"rs1","1","1000","AG"\n"rs2","1","2000","--"\n"rs7","X","7000","CC"\n'
+
+
+def test_format_is_told_from_content_not_name(tmp_path):
+    cases = {
+        "a.csv": (ME23, "23andme"),  # 23andMe text named .csv
+        "b.txt": (FTDNA, "ftdna"),
+        "c": (ANCESTRY, "ancestrydna"),
+        "d.tsv": ("rs1\t1\t1000\tAG\nrs2\t2\t2000\tGG\n", "generic"),  # no header, 4 columns
+        "e.txt": ("rs1 1 1000 A G\nrs2 2 2000 0 0\n", "generic"),  # no header, 5 columns
+    }
+    for name, (text, source) in cases.items():
+        calls = read_consumer_file(_write(tmp_path, name, text))
+        assert calls.source == source, name
+        assert calls.rsid[0] == "rs1" and calls.allele1[0] == "A" and calls.pos[0] == 1000
+
+
+def test_gzip_and_zip_downloads(tmp_path):
+    import gzip
+    import zipfile
+
+    plain = read_consumer_file(_write(tmp_path, "me.txt", ME23))
+    (tmp_path / "me.txt.gz").write_bytes(gzip.compress(ME23.encode()))
+    with zipfile.ZipFile(tmp_path / "genome_Jane_v5.zip", "w") as z:
+        z.writestr("genome_Jane_v5_Full.txt", ME23)
+    for name, sample in (("me.txt.gz", "me"), ("genome_Jane_v5.zip", "genome_Jane_v5")):
+        calls = read_consumer_file(tmp_path / name)
+        assert calls.sample_id == sample and calls.source == "23andme"
+        np.testing.assert_array_equal(calls.allele1, plain.allele1)
+        np.testing.assert_array_equal(calls.pos, plain.pos)
+    (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(ME23.encode())[:-20])
+    with pytest.raises(GenofaceError, match=r"cut\.txt\.gz: the gzip data is cut short"):
+        read_consumer_file(tmp_path / "cut.txt.gz")
+
+
+def test_calls_no_calls_and_positions(tmp_path):
+    text = (
+        "# 23andMe\nrs1\t1\t0\tII\nrs2\t1\t2\tDD\nrs3\t1\t3\tNC\nrs4\t1\t4\t??\nrs5\t1\t5\t00\n"
+        "rs6\tchr2\t6\tA/G\nrs7\t23\t7\tt\nrs8\tM\t8\t--\nrs9\t--\t--\tAG\n"
+    )
+    c = read_consumer_file(_write(tmp_path, "calls.txt", text))
+    assert c.allele1.tolist() == ["I", "D", "", "", "", "A", "T", "", "A"]
+    assert c.allele2.tolist() == ["I", "D", "", "", "", "G", "", "", "G"]
+    assert c.chrom.tolist() == ["1"] * 5 + ["2", "X", "MT", ""]
+    assert c.pos.tolist() == [0, 2, 3, 4, 5, 6, 7, 8, 0]
+    two = read_consumer_file(
+        _write(
+            tmp_path,
+            "two.txt",
+            "#AncestryDNA\nrsid chromosome position allele1 allele2\nrs1 25 5 A 0\nrs2 24 6 - -\nrs3 1 7 I D\n",
+        )
+    )
+    assert two.chrom.tolist() == ["XY", "Y", "1"]
+    assert two.allele1.tolist() == ["", "", "I"] and two.allele2.tolist() == ["", "", "D"]
+
+
+@pytest.mark.parametrize(
+    "text, name, message",
+    [
+        (FTDNA + '"rs8","1","8000","AZ"\n', "f.csv", r"f\.csv, line 5: genotype 'AZ'"),
+        (FTDNA + '"rs8","1","8000"\n', "f.csv", r"f\.csv, line 5: 3 columns where this ftdna file has 4"),
+        (FTDNA + '"rs8","1","-5","AA"\n', "f.csv", r"f\.csv, line 5: position '-5'"),
+        (
+            FTDNA.replace("\n", "\r\n") + '"rs8","chrUn","8000","AA"\r\n',
+            "w.csv",
+            r"w\.csv, line 5: unknown chromosome 'chrUn'",
+        ),
+        (
+            ANCESTRY + "rs12\t5\t12000\tA\tC\textra\n",
+            "a.txt",
+            r"a\.txt, line 15: 6 columns where this ancestrydna file has 5",
+        ),
+        (
+            "# MyHeritage\nRSID,CHROMOSOME,POSITION,RESULT\n"
+            + '"rs1"",""1"",""101"",""AA"\n"rs2"",""1"",""102"",""A-"\n',
+            "m.csv",
+            r"m\.csv, line 4: genotype 'A-'",
+        ),
+    ],
+)
+def test_malformed_lines_of_other_formats(tmp_path, text, name, message):
+    with pytest.raises(GenofaceError, match=message) as err:
+        read_consumer_file(_write(tmp_path, name, text))
+    assert "\n" not in str(err.value)
+
+
+def test_empty_csv_cells_and_repeated_headers(tmp_path):
+    """An empty genotype cell of a CSV is a no-call (a short line is an error, above); a header
+    line repeated inside (two FTDNA downloads joined) is skipped."""
+    text = FTDNA + '"rs8","1","8000",""\n' + FTDNA.splitlines()[0] + '\n"rs9","2","9000","TT"\n'
+    c = read_consumer_file(_write(tmp_path, "f.csv", text))
+    assert c.rsid.tolist() == ["rs1", "rs2", "rs7", "rs8", "rs9"]
+    assert c.allele1.tolist() == ["A", "", "C", "", "T"]
+
+
+def test_unusable_tables_are_refused(tmp_path):
+    report = "[Header]\nContent\t\tGSA.bpm\n[Data]\nSample ID\tSNP Name\tAllele1 - Plus\tAllele2 - Plus\nS1\trs1\tA\tA\nS2\trs1\tA\tG\n"
+    with pytest.raises(GenofaceError, match=r"r\.txt: a illumina report of 2 samples"):
+        read_consumer_file(_write(tmp_path, "r.txt", report))
+    with pytest.raises(GenofaceError, match=r"h\.txt: 23andme file with no genotype lines"):
+        read_consumer_file(_write(tmp_path, "h.txt", "# 23andMe\n# rsid\tchromosome\tposition\tgenotype\n"))
+    with pytest.raises(
+        GenofaceError, match=r"s\.csv, line 1: no format detected: the header \(rsid, chr, score\) names no genotype"
+    ):
+        read_consumer_file(_write(tmp_path, "s.csv", "rsid,chr,score\nrs1,1,0.5\n"))
+    with pytest.raises(GenofaceError, match=r"v\.txt: a VCF file"):
+        read_consumer_file(_write(tmp_path, "v.txt", "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n"))
+    with pytest.raises(GenofaceError, match=r"p\.txt, line 1: no format detected"):
+        read_consumer_file(_write(tmp_path, "p.txt", "hello world\n"))
+
+
+def test_is_consumer_file_reads_content(tmp_path):
+    from genoface.models.prediction import is_consumer_file
+
+    assert is_consumer_file(_write(tmp_path, "raw.csv", ME23))
+    assert is_consumer_file(_write(tmp_path, "raw_data", ANCESTRY))
+    assert not is_consumer_file(_write(tmp_path, "x.txt", "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\n"))
+    assert not is_consumer_file(_write(tmp_path, "x.vcf", "##fileformat=VCFv4.2\n"))
+    assert is_consumer_file(_write(tmp_path, "junk.txt", "hello\n"))  # no format: the consumer reader says so
+    assert not is_consumer_file(_write(tmp_path, "junk.vcf", "hello\n"))

@@ -1,12 +1,14 @@
 """The ``genoface`` command line: a thin layer over the Python API.
 
 Each command parses its options, calls one library function and prints a summary. Errors the
-user can fix (:class:`GenofaceError`) print as one line on stderr with exit status 1;
-``genoface --debug ...`` shows the traceback instead.
+user can fix (:class:`GenofaceError`, and files that cannot be read or written) print as one
+line on stderr with exit status 1; any other exception is a bug and prints as one line
+"internal error: ..." with exit status 70. ``genoface --debug ...`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -14,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from genoface.errors import GenofaceError
+from genoface.errors import GenofaceError, one_line
 from genoface.simulate import DEFAULT_PRESET, PRESETS
 
 app = typer.Typer(
@@ -45,20 +48,88 @@ def _main(
     )
 
 
+#: Exit status of an error the user can fix (click's usage errors exit with 2).
+EXIT_USER_ERROR = 1
+#: Exit status of an unexpected exception: a bug in genoface (EX_SOFTWARE of sysexits.h).
+EXIT_INTERNAL_ERROR = 70
+
+
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn GenofaceError into a one-line message and exit status 1 (traceback with --debug)."""
+    """The error boundary of every command: nothing escapes as a traceback (unless --debug).
+
+    GenofaceError (bad input or options) and OSError (a file that cannot be read or written)
+    print as one line on stderr, exit status 1. Any other exception is a bug: one line naming
+    it and where it was raised, exit status 70, and a hint to rerun with --debug for the
+    traceback. Click's own exits, usage errors and Ctrl-C pass through.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
         except GenofaceError as exc:
             if _state["debug"]:
                 raise
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            _print_error(str(exc))
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except OSError as exc:
+            if _state["debug"] or exc.errno == errno.EPIPE:  # click handles a closed pipe
+                raise
+            _print_error(_os_error_message(exc))
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except MemoryError:
+            if _state["debug"]:
+                raise
+            _print_error("out of memory; use a machine with more memory or a smaller input (fewer people or SNPs)")
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            logging.getLogger("genoface.cli").debug("unexpected error", exc_info=True)
+            _print_error(
+                f"{type(exc).__name__}: {exc} (at {_origin(exc)}); this is a bug in genoface: "
+                "rerun with --debug to see the traceback, and please report it",
+                label="internal error:",
+            )
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
 
     return wrapper
+
+
+def _print_error(message: str, label: str = "error:") -> None:
+    """One line on stderr; the message is plain text (a "[/]" from a file is not rich markup)."""
+    from rich.text import Text
+
+    console.print(Text.assemble((label, "bold red"), " ", one_line(message)), highlight=False, soft_wrap=True)
+
+
+def _os_error_message(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def _origin(exc: BaseException) -> str:
+    """file:line where ``exc`` was raised, and the innermost line of genoface's own code that
+    led there when that is elsewhere (a library called with something it did not expect)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith(f"{os.sep}cli.py")]
+    if not frames:
+        return "genoface/cli.py"
+
+    def short(f: traceback.FrameSummary) -> str:
+        parts = Path(f.filename).parts
+        for anchor in ("genoface", "site-packages"):
+            if anchor in parts:
+                return "/".join(parts[parts.index(anchor) + (anchor == "site-packages") :]) + f":{f.lineno}"
+        return f"{Path(f.filename).name}:{f.lineno}"
+
+    ours = [f for f in frames if f"{os.sep}genoface{os.sep}" in f.filename]
+    where = short(frames[-1])
+    return where if not ours or ours[-1] is frames[-1] else f"{where}, called from {short(ours[-1])}"
 
 
 class _RichProgress:
@@ -210,14 +281,16 @@ def predict(
         ages=parse_ages(ages),
         overwrite=overwrite,
     )
-    if report is not None:
-        out_console.print(
-            f"{genotypes.name}: {report['n_called']:,} of the model's {report['n_panel']:,} SNPs read "
-            f"({report['n_found']:,} in the file; {report['n_strand_flipped']:,} strand-flipped, "
-            f"{report['n_ambiguous_unresolved']:,} ambiguous A/T or C/G left out, "
-            f"{report['n_allele_mismatch']:,} with other alleles); the rest are treated as missing"
-        )
+    _print_match(report)
     out_console.print(f"{len(written)} predicted faces written to [bold]{out}[/] (PLY + PNG)")
+
+
+def _print_match(report) -> None:
+    """The allele match report of a genotype file read against a model's panel, one line (rich
+    markup escaped: file names may hold brackets)."""
+    from rich.markup import escape
+
+    out_console.print(escape(f"alleles: {report.summary()}; what is not matched is treated as missing"))
 
 
 @app.command()
@@ -241,8 +314,7 @@ def match(
         own, report = match_to_file(
             model, genotypes, faces, out, covariates=covariates, top=top, progress=_RichProgress(bar)
         )
-    if report is not None:
-        out_console.print(f"{genotypes.name}: {report['n_called']:,} of the model's {report['n_panel']:,} SNPs read")
+    _print_match(report)
     if len(own):
         out_console.print(
             f"{len(own)} genomes have their own face in the gallery: top1 {(own == 1).mean():.3f}, "
@@ -269,10 +341,16 @@ def traits(
         list[Path] | None, typer.Option("--pgs", help="A PGS Catalog scoring file to score (repeatable).")
     ] = None,
     irisplex: Annotated[
-        Path | None, typer.Option("--irisplex", help="IrisPlex coefficients (JSON) transcribed from the paper.")
+        str | None,
+        typer.Option(
+            "--irisplex",
+            help="Also the original IrisPlex eye model: 'walsh2011' (shipped), a table of that form (.tsv), "
+            "or coefficients you transcribed (JSON).",
+        ),
     ] = None,
     trait: Annotated[
-        list[str] | None, typer.Option("--trait", help="Only this trait, e.g. eye_colour (repeatable).")
+        list[str] | None,
+        typer.Option("--trait", help="Only this trait, e.g. sex or eye_colour_hirisplex_s (repeatable)."),
     ] = None,
     reference: Annotated[
         Path | None,
@@ -282,10 +360,36 @@ def traits(
         Path | None,
         typer.Option("--reference-labels", help="TSV: sample_id and the reference's population (and other traits)."),
     ] = None,
+    missing_snps: Annotated[
+        str,
+        typer.Option(
+            "--missing-snps",
+            help="People missing SNPs of a published model: 'withhold' their prediction (default), or a 1000 "
+            "Genomes population (EUR, AFR, AMR, EAS, SAS, ALL) whose allele frequencies fill the missing "
+            "genotypes (averaged over; flagged complete: false).",
+        ),
+    ] = "withhold",
+    pgs_ambiguous: Annotated[
+        str,
+        typer.Option(
+            "--pgs-ambiguous",
+            help="A/T and C/G SNPs of --pgs files, whose strand a scoring file does not tell: drop (default, as "
+            "the PGS Catalog calculator), keep (as written), or frequency (orient by allele frequency).",
+        ),
+    ] = "drop",
+    pgs_missing: Annotated[
+        str,
+        typer.Option(
+            "--pgs-missing",
+            help="Missing calls in --pgs scores: mean (the samples' mean dosage, as plink2; default), frequency "
+            "(the scoring file's allele frequency) or none (left out).",
+        ),
+    ] = "mean",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Predict appearance traits with probabilities or intervals: sex, ancestry, eye / hair /
-    skin colour, height, and polygenic scores."""
+    """Predict appearance traits with probabilities or intervals. Out of the box: genetic sex and
+    the published HIrisPlex-S eye colour, hair colour and hair shade models; with --model or
+    --reference also ancestry and trained eye / hair / skin colour and height; PGS scores."""
     import json
 
     from genoface.traits._files import traits_for_file
@@ -301,13 +405,19 @@ def traits(
         irisplex=irisplex,
         only=trait,
         reference=None if reference is None else (reference, reference_labels),
+        missing_snps=missing_snps,
+        pgs_ambiguous=pgs_ambiguous,
+        pgs_missing=pgs_missing,
     )
     if as_json:
-        typer.echo(json.dumps({"people": result.records, "notes": result.notes}, indent=2))
+        out = {"people": result.records, "notes": result.notes, "models": result.models, "citations": result.citations}
+        typer.echo(json.dumps(out, indent=2))
         return
     _print_traits(result.records)
     for note in result.notes:
-        out_console.print(note)
+        out_console.print(note, highlight=False, markup=False)
+    for name, spec in result.models.items():
+        out_console.print(f"{name}: {spec['title']} ({'; '.join(spec['citation'])})", highlight=False, markup=False)
     out_console.print("Predictions are probabilities, not certainties.")
 
 
@@ -326,16 +436,31 @@ def _print_traits(records: list[dict], shown: int = 8) -> None:
             return f"{v['mean']:.1f} [{v['interval95'][0]:.1f}, {v['interval95'][1]:.1f}]"
         if "score" in v:
             return f"{v['score']:.4g} ({v['n_variants_used']} SNPs)"
-        return best(v.get("probabilities", v))
+        if "probabilities" in v and v["probabilities"] is None:  # a published model withheld
+            k = len(v.get("missing_snps", []))
+            return f"withheld ({k} SNP{'s' if k != 1 else ''} missing)"
+        text = best(v.get("probabilities", v))
+        return text + (" incomplete" if v.get("complete") is False else "")
+
+    def sex_cell(r: dict) -> str:
+        call = r.get("sex_call")
+        if call is None:
+            return cell(r.get("sex"))
+        p = r["sex"][call["call"]] if call["call"] in r["sex"] else r["sex"]["M"]
+        return f"{call['call']} ({p:.2f})" if call["call"] != "unknown" else f"unknown (P(M) {p:.2f})"
 
     people = records[:shown]
-    traits = [k for k in dict.fromkeys(k for r in people for k in r) if k not in ("sample_id", "basis", "pgs")]
+    hidden = ("sample_id", "basis", "pgs", "sex_call")
+    traits = [k for k in dict.fromkeys(k for r in people for k in r) if k not in hidden]
     scores = list(dict.fromkeys(k for r in people for k in r.get("pgs", {})))
     table = Table(title="Predicted traits: most likely value (probability); mean [95% interval]")
-    table.add_column("trait")
+    table.add_column("trait", no_wrap=True)
     for r in people:
         table.add_column(r["sample_id"])
     for trait in traits:
+        if trait == "sex":
+            table.add_row(trait, *(sex_cell(r) if "sex" in r else "" for r in people))
+            continue
         table.add_row(
             trait, *(cell(r[trait]["probabilities"] if trait == "ancestry" else r.get(trait)) for r in people)
         )
@@ -377,6 +502,8 @@ def audit(
         genotypes, candidates, out, model=model, baseline_model=baseline_model, traits=traits_model, overwrite=overwrite
     )
     print_audit(out_console, result)
+    for note in result["notes"]:
+        out_console.print(note, highlight=False, markup=False)
     out_console.print(f"report: [bold]{out / 'audit.html'}[/]")
 
 
@@ -398,6 +525,7 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train each model on the training people and evaluate it on held-out people (the protocol)."""
+    from genoface._fs import check_output
     from genoface.cohort import Cohort
     from genoface.evaluate import evaluate_models
     from genoface.models import get_model_class
@@ -406,8 +534,7 @@ def evaluate(
     names = [m.strip() for m in models.split(",") if m.strip()]
     for name in names:
         get_model_class(name)  # unknown names fail before any work
-    if out.exists() and not overwrite:
-        raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
+    check_output(out, overwrite=overwrite)  # fail before the evaluation, not after
     train = Cohort.load(cohort)
     test = Cohort.load(test_cohort) if test_cohort is not None else None
     with _progress_bar() as bar:

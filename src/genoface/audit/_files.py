@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+from genoface._fs import check_output
 from genoface.audit._audit import run_audit
 from genoface.audit._candidates import read_candidates
 from genoface.errors import GenofaceError
@@ -16,6 +18,8 @@ from genoface.models._base import FaceModel
 from genoface.models.prediction import is_consumer_file, read_genotypes_for_model
 from genoface.report.audit import write_audit_report
 from genoface.traits import load_trait_predictor
+
+log = logging.getLogger(__name__)
 
 
 def face_log_lr(
@@ -29,7 +33,8 @@ def face_log_lr(
             f"the {model.name} model's match score is not a likelihood ratio, so it cannot be added to the "
             "trait evidence; audit with a demographic, lippert, sero or oracle model"
         )
-    data, _ = read_genotypes_for_model(genotypes_path, model, plain)
+    data, report = read_genotypes_for_model(genotypes_path, model, plain)
+    log.info("alleles (%s face model): %s", model.name, report.summary())
     index = {s: i for i, s in enumerate(np.asarray(data.sample_ids, dtype=str))}
     return model.score_matrix(data.take([index[s] for s in genome_ids]), faces)
 
@@ -50,16 +55,14 @@ def audit_to_folder(
     the one in ``model``. ``model`` scores the candidates' faces in the "dna + face" condition,
     ``baseline_model`` (e.g. a ``demographic`` model) in "demographics + face".
     """
-    out, genotypes = Path(out), Path(genotypes)
-    if out.exists() and not overwrite:
-        raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
+    out, genotypes = check_output(out, overwrite=overwrite), Path(genotypes)
     source = traits if traits is not None else model
     if source is None:
         raise GenofaceError("the audit needs a trait predictor: give --model (trained by genoface train) or --traits")
     predictor = load_trait_predictor(source)
     people = read_candidates(candidates)
     plain = None if is_consumer_file(genotypes) else read_genotypes(genotypes)  # read once for every model
-    data, _ = read_genotypes_for_model(genotypes, predictor, plain)
+    data, report = read_genotypes_for_model(genotypes, predictor, plain)
     face_scores: dict[str, np.ndarray | None] = {}
     notes = []
     for basis, path in (("dna", model), ("demographic", baseline_model)):
@@ -71,7 +74,7 @@ def audit_to_folder(
         face_scores[basis] = face_log_lr(FaceModel.load(path), genotypes, people.faces, data.sample_ids, plain)
     result = run_audit(data, people.traits, predictor, face_scores=face_scores)
     audit = result.to_dict()
-    audit["notes"] = notes + audit["notes"]
+    audit["notes"] = notes + audit["notes"] + [f"alleles (the trait predictor's panel): {report.summary()}"]
     audit |= {
         "simulated": people.simulated,
         "genotypes": str(genotypes),

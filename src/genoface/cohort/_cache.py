@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 #: Folder name inside the cohort directory.
 CACHE_DIR = ".genoface_cache"
 #: Version of the cache layout; a mismatch rebuilds the cache.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: chromosome names canonical (chr dropped, PAR as XY)
 _MANIFEST = "manifest.json"
 
 Signature = list[dict[str, Any]]

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from genoface._fs import atomic_directory, write_json
+from genoface.chromosomes import X, is_x, normalize_build, normalize_chroms
 from genoface.cohort._cache import read_cache, source_signature, write_cache
 from genoface.errors import GenofaceError
 from genoface.io.covariates import REQUIRED_COLUMNS, SEXES, read_covariates, write_covariates
-from genoface.io.genotypes import X_CHROMS, read_genotypes, variant_table, write_plink, write_vcf
+from genoface.io.genotypes import read_genotypes, variant_table, write_plink, write_vcf
 from genoface.io.meshes import MESH_SUFFIXES, read_mesh, read_mesh_vertices, write_mesh
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,10 @@ class Cohort:
         cls, root: Path, meta: dict, geno_path: Path, template_path: Path, cov_path: Path, face_paths: dict[str, Path]
     ) -> Cohort:
         log.info("%s: reading genotypes from %s", root, geno_path.name)
-        gd = read_genotypes(geno_path)
+        # A real cohort's build named in cohort.json (GRCh37 / GRCh38) puts PAR SNPs on XY; a
+        # simulated X has no PARs (its positions mean nothing in either build).
+        build = None if meta.get("simulated") else normalize_build(meta.get("genome_build"))
+        gd = read_genotypes(geno_path, build=build)
         _check_meta_n(meta, gd.n_samples, root)
         covariates = read_covariates(cov_path)
         _check_join(root, gd.sample_ids, face_paths, covariates.index)
@@ -263,7 +267,7 @@ class Cohort:
         write_json(d / _META, meta)
         sex = self.covariates["sex"].to_numpy(dtype=str)
         if genotype_format == "vcf":
-            has_x = self.variants["chrom"].isin(X_CHROMS).any()
+            has_x = bool((normalize_chroms(self.variants["chrom"]) == X).any())  # men haploid on X, not XY
             write_vcf(
                 d / "genotypes.vcf.gz",
                 self.sample_ids,
@@ -366,7 +370,7 @@ class Cohort:
             "name": self.meta.get("name"),
             "n": self.n_samples,
             "n_variants": self.n_variants,
-            "n_variants_x": int(self.variants["chrom"].isin(X_CHROMS).sum()),
+            "n_variants_x": int(is_x(self.variants["chrom"]).sum()),
             "n_vertices": self.n_vertices,
             "simulated": self.is_simulated,
         }

@@ -12,15 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genoface.chromosomes import non_autosomal
 from genoface.errors import GenofaceError
 from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks, standardize, variant_stats
 
 log = logging.getLogger(__name__)
 
-#: Chromosome names that are not autosomes (left out of ancestry PCA).
-SEX_AND_OTHER_CHROMS = frozenset(
-    {"X", "chrX", "23", "Y", "chrY", "24", "XY", "chrXY", "25", "MT", "chrM", "chrMT", "M", "26"}
-)
 
 
 def _alt_freq(genotypes: Any, chunk: int) -> np.ndarray:
@@ -174,7 +171,7 @@ class AncestryPCA:
             variants = pd.DataFrame({"chrom": np.full(m, "1"), "id": np.arange(m).astype(str)})
         if len(variants) != m:
             raise GenofaceError(f"variants has {len(variants)} rows but genotypes have {m} columns")
-        auto = ~np.isin(np.asarray(variants["chrom"]).astype(str), list(SEX_AND_OTHER_CHROMS))
+        auto = ~non_autosomal(variants["chrom"])
         cols = np.flatnonzero(auto)
         stats = variant_stats(_Columns(genotypes, cols), chunk=self.chunk, hwe=False)
         ok = (stats["maf"].to_numpy() >= self.min_maf) & (stats["call_rate"].to_numpy() >= self.min_call_rate)

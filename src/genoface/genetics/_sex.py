@@ -8,14 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genoface.chromosomes import is_x, is_y
 from genoface.errors import GenofaceError
 from genoface.genetics._qc import DEFAULT_CHUNK, _shape, iter_blocks
 
 log = logging.getLogger(__name__)
 
 #: Chromosome names read as X and as Y.
-X_NAMES = frozenset({"X", "chrX", "23"})
-Y_NAMES = frozenset({"Y", "chrY", "24"})
 SEXCHECK_COLUMNS = ("f", "n_x", "y_count", "inferred_sex", "status")
 
 
@@ -103,8 +102,8 @@ def check_sex(
             f"need 0 <= female_max_f <= male_min_f <= 1, got female_max_f={female_max_f}, male_min_f={male_min_f}"
         )
     chrom = np.asarray(variants["chrom"]).astype(str)
-    x_cols = np.flatnonzero(np.isin(chrom, list(X_NAMES)))
-    y_cols = np.flatnonzero(np.isin(chrom, list(Y_NAMES)))
+    x_cols = np.flatnonzero(is_x(chrom))
+    y_cols = np.flatnonzero(is_y(chrom))
     if len(x_cols) == 0:
         raise GenofaceError(f"no chromosome X variants among the {m} given (chrom X, chrX or 23); sex needs them")
     rep = None
@@ -138,7 +137,7 @@ def x_heterozygosity(genotypes: Any, variants: pd.DataFrame, *, chunk: int = DEF
     heterozygous at a good share of common SNPs; unlike F, this needs no allele frequencies
     and so is not pulled around by population structure.
     """
-    x_cols = np.flatnonzero(variants["chrom"].astype(str).isin(X_NAMES).to_numpy())
+    x_cols = np.flatnonzero(is_x(variants["chrom"]))
     n, _ = _shape(genotypes)
     het = np.zeros(n)
     called = np.zeros(n)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,13 @@ SEXES = ("F", "M")
 #: Strings read as missing.
 NA_VALUES = ("", "NA", "NaN", "nan", "N/A", ".")
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _line_of(text: str, offset: int) -> int:
+    """1-based line number of character ``offset`` of ``text`` (lines as :data:`_LINE_BREAK` cuts them)."""
+    return len(_LINE_BREAK.findall(text, 0, offset)) + 1
+
 
 def read_covariates(
     path: str | os.PathLike, *, required: tuple[str, ...] = REQUIRED_COLUMNS, known_only: bool = False
@@ -45,18 +53,41 @@ def read_covariates(
     path = Path(path)
     if not path.exists():
         raise GenofaceError(f"{path}: no such covariate file; write a TSV with columns sample_id, sex, age, bmi")
+    if not path.is_file():
+        raise GenofaceError(f"{path}: is a folder, not a covariate file; give the covariates.tsv file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
+    except OSError as e:
+        raise GenofaceError(f"{path}: cannot be read ({e.strerror or e}); check the file's permissions") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise GenofaceError(f"{path}: UTF-16 text; save the table as UTF-8 TSV")
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise GenofaceError(f"{path}: not UTF-8 text ({e}); save the table as UTF-8 TSV") from None
+        line = _line_of(data[: e.start].decode("latin-1"), e.start)
+        raise GenofaceError(
+            f"{path}: line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save the table as UTF-8 TSV"
+        ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise GenofaceError(
+            f"{path}: line {_line_of(text, nul)}: a NUL byte; this is not a text table, save it as UTF-8 TSV"
+        )
     # Split by hand rather than with pandas so that every row keeps its true line number and a
-    # row with too few or too many fields is refused instead of padded or shifted.
-    rows = [(i, line.split("\t")) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    # row with too few or too many fields is refused instead of padded or shifted. Lines end in
+    # LF, CRLF or CR only (str.splitlines would also break at form feeds and Unicode separators
+    # inside a field, and shift every line number after them).
+    rows = [(i, line.split("\t")) for i, line in enumerate(_LINE_BREAK.split(text), start=1) if line.strip()]
     if not rows:
         raise GenofaceError(
             f"{path}: empty file; write a header line (sample_id, sex, age, bmi) and one row per person"
         )
-    (_, header), body = rows[0], rows[1:]
+    (header_line, header), body = rows[0], rows[1:]
+    if len(header) == 1 and (len(header[0].split()) > 1 or header[0].count(",") > 1):
+        raise GenofaceError(
+            f"{path}: line {header_line}: the header {header[0].strip()[:60]!r} is not tab-separated; "
+            "separate the columns (sample_id, sex, age, bmi, ...) by tabs"
+        )
     for line_no, fields in body:
         if len(fields) != len(header):
             raise GenofaceError(
@@ -65,7 +96,7 @@ def read_covariates(
             )
     raw = pd.DataFrame([f for _, f in body], columns=[h.strip() for h in header], dtype=object)
     raw.index = pd.Index([n for n, _ in body])  # line numbers
-    return validate_covariates(raw, source=str(path), required=required, known_only=known_only)
+    return validate_covariates(raw, source=str(path), required=required, known_only=known_only, header_line=header_line)
 
 
 def validate_covariates(
@@ -74,26 +105,28 @@ def validate_covariates(
     source: str = "covariates",
     required: tuple[str, ...] = REQUIRED_COLUMNS,
     known_only: bool = False,
+    header_line: int = 1,
 ) -> pd.DataFrame:
-    """Validate a table of strings (sample_id a column; the index holds each row's line number)."""
+    """Validate a table of strings (sample_id a column; the index holds each row's line number,
+    ``header_line`` that of the header)."""
     raw = raw.rename(columns=lambda c: str(c).strip()).astype(object).map(lambda v: "" if v is None else str(v).strip())
     lines = np.asarray(raw.index)
     missing = [c for c in (SAMPLE_ID, *required) if c not in raw.columns]
     if missing:
         raise GenofaceError(
-            f"{source}: line 1 lacks the column(s) {', '.join(missing)}; the header must name "
+            f"{source}: line {header_line} lacks the column(s) {', '.join(missing)}; the header must name "
             f"{', '.join((SAMPLE_ID, *required))} (tab-separated)"
         )
     if known_only:
         unknown = [c for c in raw.columns if c not in (SAMPLE_ID, *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
         if unknown:
             raise GenofaceError(
-                f"{source}: line 1 names unknown column(s) {', '.join(map(repr, unknown))}; known columns are "
+                f"{source}: line {header_line} names unknown column(s) {', '.join(map(repr, unknown))}; known columns are "
                 f"{', '.join((SAMPLE_ID, *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS))}"
             )
     dup_cols = raw.columns[raw.columns.duplicated()]
     if len(dup_cols):
-        raise GenofaceError(f"{source}: line 1 names column {dup_cols[0]!r} twice; rename one")
+        raise GenofaceError(f"{source}: line {header_line} names column {dup_cols[0]!r} twice; rename one")
     if raw.empty:
         raise GenofaceError(f"{source}: no rows below the header; add one row per person")
 

@@ -2,8 +2,32 @@
 
 In memory a genotype matrix is (samples, variants) int8: the dosage of the ALT allele 0/1/2,
 -1 missing (DESIGN "Genotype coding"). Haploid calls (males on X, written ``0`` / ``1``) are
-hemizygous and become 0 / 2. Only biallelic SNPs are kept; other records are skipped with one
-warning that gives their count.
+hemizygous and become 0 / 2.
+
+Chromosome names are normalised once, here on reading, by :mod:`genoface.chromosomes`: ``chr1``
+-> ``1``, ``chrX`` / ``23`` -> ``X``, ``24`` -> ``Y``, ``XY`` / ``25`` / ``PAR`` -> ``XY``, ``M``
+/ ``26`` -> ``MT``. Where the genome build is known (``build=``, or a VCF header that names it),
+X positions inside that build's pseudo-autosomal regions become ``XY``: diploid in men, never
+hemizygous. Without a build X stays X (a simulated X has no PARs).
+
+Which variants are kept. By default only biallelic SNPs; other records are skipped with one
+warning that gives their count. With ``snps_only=False`` (polygenic scores, scored as
+``plink2 --score`` does) indels are kept too, and a VCF record with k ALT alleles becomes k
+biallelic rows with the same chrom / pos / id and ref = REF, alt = that ALT; each row's dosage
+counts copies of its own ALT allele, and any other allele (REF or another ALT) counts as "not
+this ALT", i.e. 0 copies: a ``1/2`` call is 1 copy of ALT 1 and 1 copy of ALT 2. Symbolic ALT
+alleles (``<DEL>``, ``*``, breakends, ``.``) have no sequence to match a score allele against and
+are skipped and counted.
+
+PLINK alleles. Allele 1 (.bim column 5) is the counted allele: ``alt`` = allele 1, ``ref`` =
+allele 2, and bed dosages count allele 1 (bed-reader ``count_A1=True``). That reads every .bed
+the same way whatever wrote it: genoface and plink2 put ALT in allele 1, plink 1.9 puts the
+minor allele there. Which allele is the reference allele of the genome cannot be known from a
+.bim; the allele matcher (DESIGN "Alleles") resolves exchanged alleles against a model's panel.
+
+Writing. :func:`write_vcf` writes BGZF (what ``bgzip`` writes) with its tabix index beside it,
+so ``bcftools index`` / ``bcftools view -r`` / ``tabix`` work on it; :func:`write_plink` writes
+PLINK 1 with ALT as allele 1.
 """
 
 from __future__ import annotations
@@ -11,34 +35,32 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-from collections.abc import Sequence
+import re
+import zlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
+from genoface import chromosomes
 from genoface._fs import atomic_stream
 from genoface.errors import GenofaceError
+from genoface.io._bgzf import BGZF_EOF, TBI_MAX_POS, BgzfWriter, write_tabix_index
 
 log = logging.getLogger(__name__)
 
 #: Columns of every variant table, in this order.
 VARIANT_COLUMNS = ("chrom", "pos", "id", "ref", "alt")
-#: Chromosome names treated as X (haploid males when writing).
-X_CHROMS = frozenset({"X", "chrX"})
 #: Genotype code for a missing call.
 MISSING = -1
 
 _BASES = frozenset("ACGTN")
-# BGZF files end with this empty block; htslib only warns when it is absent, so a BGZF file cut
-# at a block boundary would otherwise read as a shorter, valid file.
-_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+_SEQUENCE = re.compile(r"[ACGTNacgtn]+").fullmatch  # an allele spelled in bases (not symbolic)
 _READ_CHUNK = 1024  # variants decoded per vectorized step when reading
 _WRITE_BYTES = 1 << 24  # about this much VCF text per chunk when writing
-_GZIP_LEVEL = 4  # ~4x faster than the default 6 on genotype text, files ~15% larger
 
 
 @dataclass
@@ -52,12 +74,15 @@ class GenotypeData:
     variants : DataFrame with columns chrom (str), pos (int64), id (str), ref (str), alt (str)
         and a RangeIndex; ``id`` is the rsID where the file has one, else ``chrom:pos``.
     sex : (n,) str "M" / "F" / "" (unknown) where the file records it (PLINK .fam), else None.
+    build : the genome build ("GRCh37" / "GRCh38") the positions refer to where known (given to
+        :func:`read_genotypes` or named by the VCF header), else None.
     """
 
     sample_ids: np.ndarray
     genotypes: np.ndarray
     variants: pd.DataFrame
     sex: np.ndarray | None = None
+    build: str | None = None
 
     def __post_init__(self) -> None:
         self.sample_ids = np.asarray(self.sample_ids, dtype=str)
@@ -83,11 +108,24 @@ class GenotypeData:
             genotypes=np.asarray(self.genotypes[rows]),
             variants=self.variants,
             sex=None if self.sex is None else self.sex[rows],
+            build=self.build,
         )
 
     @property
     def n_variants(self) -> int:
         return len(self.variants)
+
+    def biallelic_snps(self) -> GenotypeData:
+        """The variants a ``snps_only`` read keeps (itself when that is all of them): single-base
+        REF and ALT from records with one ALT (the rows of a split multi-allelic record share
+        chrom, pos and id)."""
+        v = self.variants
+        snp = np.array([_is_snp(r, a) for r, a in zip(v["ref"], v["alt"], strict=True)], dtype=bool)
+        keep = snp & ~v.duplicated(["chrom", "pos", "id"], keep=False).to_numpy()
+        if keep.all():
+            return self
+        cols = np.flatnonzero(keep)
+        return GenotypeData(self.sample_ids, self.genotypes[:, cols], v.iloc[cols], sex=self.sex, build=self.build)
 
 
 def variant_table(variants: pd.DataFrame | dict) -> pd.DataFrame:
@@ -111,16 +149,34 @@ def variant_table(variants: pd.DataFrame | dict) -> pd.DataFrame:
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def read_genotypes(path: str | os.PathLike) -> GenotypeData:
-    """Read a VCF / VCF.gz / BCF (GT field) or a PLINK 1 fileset (``x.bed`` or the prefix ``x``)."""
+def read_genotypes(
+    path: str | os.PathLike, *, snps_only: bool = True, build: str | None = None
+) -> GenotypeData:
+    """Read a VCF / VCF.gz / BCF (GT field) or a PLINK 1 fileset (``x.bed`` or the prefix ``x``).
+
+    Parameters
+    ----------
+    snps_only : keep only biallelic SNPs (the default). False keeps indels and splits a
+        multi-allelic VCF record into one biallelic row per ALT allele (module notes).
+    build : genome build of the positions, "GRCh37" or "GRCh38" (hg19, b37, hg38 ... accepted).
+        Where known, given here or named by the VCF header, X SNPs in the pseudo-autosomal
+        regions become chromosome "XY". Given, it wins over the header.
+    """
     path = Path(path)
+    wanted = None
+    if build is not None:
+        wanted = chromosomes.normalize_build(build)
+        if wanted is None:
+            raise GenofaceError(
+                f"{path}: unknown genome build {build!r}; give GRCh37 (hg19, b37), GRCh38 (hg38) or None"
+            )
     if path.suffix == ".bed" or (not path.exists() and Path(f"{path}.bed").exists()):
-        return _read_plink(path)
+        return _read_plink(path, snps_only, wanted)
     if not path.exists():
         raise GenofaceError(f"{path}: no such file; give a VCF (.vcf, .vcf.gz, .bcf) or a PLINK .bed")
     if path.is_dir():
         raise GenofaceError(f"{path} is a directory; give a VCF (.vcf, .vcf.gz, .bcf) or a PLINK .bed")
-    return _read_vcf(path)
+    return _read_vcf(path, snps_only, wanted)
 
 
 def _is_snp(ref: str, alt: str) -> bool:
@@ -128,16 +184,17 @@ def _is_snp(ref: str, alt: str) -> bool:
 
 
 def _check_bgzf_complete(path: Path) -> None:
-    """Refuse a BGZF file (VCF.gz, BCF) that lacks its end-of-file block: it was cut short."""
+    """Refuse a BGZF file (VCF.gz, BCF) that lacks its end-of-file block: it was cut short.
+    (htslib only warns then, so a file cut at a block boundary would read as a shorter one.)"""
     with open(path, "rb") as fh:
         head = fh.read(18)
         if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
             return  # plain gzip or text: htslib reports a truncated stream itself
         fh.seek(0, os.SEEK_END)
-        if fh.tell() < len(_BGZF_EOF):
+        if fh.tell() < len(BGZF_EOF):
             raise GenofaceError(f"{path}: truncated BGZF file; copy or download it again")
-        fh.seek(-len(_BGZF_EOF), os.SEEK_END)
-        if fh.read() != _BGZF_EOF:
+        fh.seek(-len(BGZF_EOF), os.SEEK_END)
+        if fh.read() != BGZF_EOF:
             raise GenofaceError(
                 f"{path}: the BGZF end-of-file marker is missing, so the file is truncated; "
                 "copy it again (or re-compress it with `bgzip` if another tool wrote it without one)"
@@ -145,7 +202,7 @@ def _check_bgzf_complete(path: Path) -> None:
 
 
 def _text_header(path: Path) -> tuple[int, list[str]] | None:
-    """(number of header lines, sample names) of a text VCF (plain or gzip); None if unreadable.
+    """(number of header lines, sample names) of a text VCF (plain, gzip or BGZF); None if unreadable.
 
     Counted here rather than from cyvcf2's header, to which htslib adds lines (##FILTER=PASS).
     """
@@ -158,9 +215,36 @@ def _text_header(path: Path) -> tuple[int, list[str]] | None:
                     return n_lines, line.rstrip("\r\n").split("\t")[9:]
                 if not line.startswith("#"):
                     return None
-    except (OSError, EOFError, UnicodeError):
+    except (OSError, EOFError, UnicodeError, zlib.error):
         return None
     return None
+
+
+_CONTIG_ID = re.compile(r"[<,]ID=([^,>]+)")
+_CONTIG_LENGTH = re.compile(r"[<,]length=(\d+)")
+
+
+def _header_build(header: str, path: Path) -> str | None:
+    """The genome build a VCF header states, else None.
+
+    From ``##reference=`` / ``##assembly=`` naming GRCh37 / hg19 / b37 / GRCh38 / hg38, or from
+    the length of X in a ``##contig`` line (exact, so it wins when the two disagree).
+    """
+    by_name = by_length = None
+    lengths = {v: k for k, v in chromosomes.X_LENGTH.items()}
+    for line in header.splitlines():
+        if line.startswith(("##reference=", "##assembly=")):
+            by_name = by_name or chromosomes.normalize_build(line.split("=", 1)[1])
+        elif line.startswith("##contig=<") and by_length is None:
+            cid, length = _CONTIG_ID.search(line), _CONTIG_LENGTH.search(line)
+            if cid and length and chromosomes.normalize_chrom(cid.group(1)) == chromosomes.X:
+                by_length = lengths.get(int(length.group(1)))
+    if by_name and by_length and by_name != by_length:
+        log.warning(
+            "%s: the header names build %s but its X contig has the length of %s; using %s",
+            path, by_name, by_length, by_length,
+        )  # fmt: skip
+    return by_length or by_name
 
 
 def _duplicates(ids: Sequence[str]) -> list[str]:
@@ -168,7 +252,7 @@ def _duplicates(ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(s[s.duplicated()]))
 
 
-def _read_vcf(path: Path) -> GenotypeData:
+def _read_vcf(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
     import cyvcf2  # imported here: importing htslib costs time the PLINK path does not need
 
     _check_bgzf_complete(path)
@@ -186,13 +270,21 @@ def _read_vcf(path: Path) -> GenotypeData:
             f"{path}: not a readable VCF/BCF ({e}); check the file format and that it is complete"
         ) from None
     try:
-        return _decode_vcf(vcf, path)
+        stated = _header_build(vcf.raw_header, path)
+        if build and stated and build != stated:
+            log.warning("%s: the header says build %s but %s was given; using %s", path, stated, build, build)
+        samples, genotypes, columns = _decode_vcf(vcf, path, snps_only)
     finally:
         vcf.close()
+    return _genotype_data(path, samples, genotypes, columns, build or stated)
 
 
-def _decode_vcf(vcf, path: Path) -> GenotypeData:
-    samples = np.asarray(vcf.samples, dtype=str)
+def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
+    """(sample ids, (n, m) int8 dosages, variant columns with raw chromosome names and "" for no id)."""
+    try:
+        samples = np.asarray(vcf.samples, dtype=str)
+    except UnicodeDecodeError:
+        raise GenofaceError(f"{path}: the sample names in the #CHROM line are not text (UTF-8); fix that line") from None
     n = len(samples)
     if n == 0:
         raise GenofaceError(f"{path}: the VCF has no sample columns; genotypes of at least one sample are needed")
@@ -208,13 +300,27 @@ def _decode_vcf(vcf, path: Path) -> GenotypeData:
     alts: list[str] = []
     blocks: list[np.ndarray] = []  # (k, n) int8 dosage blocks, variant-major
     buf = np.empty((_READ_CHUNK, n, 2), dtype=np.int16)  # alleles (a0, a1); a1 = -2: haploid
+    target = np.ones(_READ_CHUNK, dtype=np.int16)  # the ALT allele index each row counts
+    n_alt = np.ones(_READ_CHUNK, dtype=np.int16)  # ALT alleles its record lists: higher indices are errors
+    record = np.empty(_READ_CHUNK, dtype=np.int64)  # record number (0-based) of each row, for errors
     k = 0
     n_records = 0
-    skipped = 0
+    skipped = 0  # records without a row
+    skipped_alleles = 0  # symbolic ALT alleles of records that do have rows
 
-    def where() -> str:
-        loc = f"line {header[0] + n_records + 1}" if header else f"record {n_records + 1}"
-        return loc + (f" (after {chrom[-1]}:{pos[-1]})" if chrom else "")
+    def where(rec_no: int = -1) -> str:
+        rec_no = n_records if rec_no < 0 else rec_no
+        return f"line {header[0] + rec_no + 1}" if header else f"record {rec_no + 1}"
+
+    def flush() -> None:
+        def locate(j: int) -> str:
+            row = len(chrom) - k + j
+            return f"{where(int(record[j]))} ({chrom[row]}:{pos[row]})"
+
+        blocks.append(_alleles_to_dosage(buf[:k], target[:k], n_alt[:k], path, locate))
+        if not snps_only:
+            target[:k] = 1
+            n_alt[:k] = 1
 
     it = iter(vcf)
     while True:
@@ -224,61 +330,105 @@ def _decode_vcf(vcf, path: Path) -> GenotypeData:
             break
         except Exception as e:
             log.debug("cyvcf2: %s", e)
+            after = f" (after {chrom[-1]}:{pos[-1]})" if chrom else ""
             raise GenofaceError(
-                f"{path}: cannot parse the record at {where()}: wrong number of columns, a bad field "
+                f"{path}: cannot parse the record at {where()}{after}: wrong number of columns, a bad field "
                 "or a file cut short (htslib's reason is on stderr); fix that line or re-export the file"
             ) from None
-        alt = rec.ALT
-        if len(alt) != 1 or not _is_snp(rec.REF, alt[0]):
-            skipped += 1
-            n_records += 1
-            continue
+        try:
+            alt = rec.ALT
+            if not alt:  # no ALT allele, or an empty line: cyvcf2 crashes reading the REF of that
+                skipped += 1
+                n_records += 1
+                continue
+            ref, c, p, i = rec.REF, rec.CHROM, rec.POS, rec.ID or ""
+        except UnicodeDecodeError:
+            raise GenofaceError(
+                f"{path}: the record at {where()} holds bytes that are not text (UTF-8); fix that line"
+            ) from None
+        if not c or p < 1:
+            # htslib reads on after such a record and can crash on the next one: stop here.
+            raise GenofaceError(f"{path}: the record at {where()} has no chromosome or position; fix that line")
+        if snps_only:
+            if len(alt) != 1 or not _is_snp(ref, alt[0]):
+                skipped += 1
+                n_records += 1
+                continue
+            rows: Sequence[tuple[int, str]] = ((1, alt[0]),)
+        else:
+            if _SEQUENCE(ref):
+                rows = [(a, s) for a, s in enumerate(alt, start=1) if _SEQUENCE(s) and s.upper() != ref.upper()]
+            else:
+                rows = []
+            if not rows:
+                skipped += 1
+                n_records += 1
+                continue
+            skipped_alleles += len(alt) - len(rows)
         try:
             gt = rec.genotype.array()  # (n, ploidy + 1) int16: alleles then the phased flag
         except Exception:
             raise GenofaceError(f"{path}: no GT field at {where()}; genoface reads GT only") from None
         ploidy = gt.shape[1] - 1
-        if ploidy == 2:
-            buf[k] = gt[:, :2]
-        elif ploidy == 1:
-            buf[k, :, 0] = gt[:, 0]
-            buf[k, :, 1] = -2
-        else:
+        if ploidy not in (1, 2):
             raise GenofaceError(f"{path}: ploidy {ploidy} at {where()}; only haploid and diploid calls are supported")
-        chrom.append(rec.CHROM)
-        pos.append(rec.POS)
-        ids.append(rec.ID or f"{rec.CHROM}:{rec.POS}")
-        refs.append(rec.REF)
-        alts.append(alt[0])
+        for a, s in rows:
+            if ploidy == 2:
+                buf[k] = gt[:, :2]
+            else:
+                buf[k, :, 0] = gt[:, 0]
+                buf[k, :, 1] = -2
+            if not snps_only:
+                target[k] = a
+                n_alt[k] = len(alt)
+            record[k] = n_records
+            chrom.append(c)
+            pos.append(p)
+            ids.append(i)
+            refs.append(ref)
+            alts.append(s)
+            k += 1
+            if k == _READ_CHUNK:
+                flush()
+                k = 0
         n_records += 1
-        k += 1
-        if k == _READ_CHUNK:
-            blocks.append(_alleles_to_dosage(buf[:k], path, len(chrom) - k))
-            k = 0
     if k:
-        blocks.append(_alleles_to_dosage(buf[:k], path, len(chrom) - k))
-    if skipped:
-        log.warning("%s: skipped %d records that are not biallelic SNPs", path, skipped)
+        flush()
+    kind = "biallelic SNPs" if snps_only else "variants with sequence alleles"
+    if skipped or skipped_alleles:
+        also = f" and {skipped_alleles} symbolic ALT alleles (<...>, *) of other records" if skipped_alleles else ""
+        log.warning("%s: skipped %d records that are not %s%s", path, skipped, kind, also)
     if not chrom:
         raise GenofaceError(
-            f"{path}: no biallelic SNPs ({n_records} records, {skipped} skipped); genoface needs SNP genotypes"
+            f"{path}: no {kind} ({n_records} records, {skipped} skipped); genoface needs SNP genotypes"
         )
     genotypes = _stack_transposed(blocks, n, len(chrom))
-    variants = pd.DataFrame({"chrom": chrom, "pos": pos, "id": ids, "ref": refs, "alt": alts})
-    return GenotypeData(samples, genotypes, variants)
+    return samples, genotypes, {"chrom": chrom, "pos": pos, "id": ids, "ref": refs, "alt": alts}
 
 
-def _alleles_to_dosage(alleles: np.ndarray, path: Path, first_variant: int) -> np.ndarray:
-    """(k, n, 2) allele indices (-1 missing, a1 = -2 for a haploid call) -> (k, n) int8 dosage."""
+def _alleles_to_dosage(
+    alleles: np.ndarray, target: np.ndarray, n_alt: np.ndarray, path: Path, locate: Callable[[int], str]
+) -> np.ndarray:
+    """(k, n, 2) allele indices (-1 missing, a1 = -2 for a haploid call) -> (k, n) int8 dosage.
+
+    Row j counts copies of allele ``target[j]``; its record lists ``n_alt[j]`` ALT alleles.
+    """
     a0 = alleles[..., 0]
     a1 = alleles[..., 1]
-    haploid = a1 == -2
-    dosage = np.where(haploid, 2 * a0, a0 + a1)
-    if ((a0 > 1) | (a1 > 1)).any():
-        j = int(np.flatnonzero(((a0 > 1) | (a1 > 1)).any(axis=1))[0])
+    bad = (a0 > n_alt[:, None]) | (a1 > n_alt[:, None])
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=1))[0])
         raise GenofaceError(
-            f"{path}: variant {first_variant + j + 1} has an allele index above 1 though it lists one ALT allele; fix its GT values"
+            f"{path}: {locate(j)} has an allele index above {int(n_alt[j])} though it lists "
+            f"{int(n_alt[j])} ALT allele(s); fix its GT values"
         )
+    haploid = a1 == -2
+    if n_alt.max() == 1:  # biallelic rows only (all of them when snps_only): indices are 0/1
+        dosage = np.where(haploid, 2 * a0, a0 + a1)
+    else:
+        t = target[:, None]
+        hit0 = (a0 == t).astype(np.int16)
+        dosage = np.where(haploid, 2 * hit0, hit0 + (a1 == t))
     dosage[(a0 < 0) | (a1 == -1)] = MISSING
     return dosage.astype(np.int8)
 
@@ -295,12 +445,42 @@ def _stack_transposed(blocks: list[np.ndarray], n: int, m: int) -> np.ndarray:
     return out
 
 
+def _canonical_chroms(names: Sequence[str] | np.ndarray) -> np.ndarray:
+    """:func:`chromosomes.normalize_chroms` through a hash table (a handful of distinct names)."""
+    codes, uniq = pd.factorize(np.asarray(names, dtype=object))
+    return chromosomes.normalize_chroms(np.asarray(uniq, dtype=object))[codes]
+
+
+def _genotype_data(
+    path: Path,
+    samples: np.ndarray,
+    genotypes: np.ndarray,
+    columns: dict,
+    build: str | None,
+    sex: np.ndarray | None = None,
+) -> GenotypeData:
+    """GenotypeData with canonical chromosome names, PAR SNPs on XY (build known) and ids for all."""
+    chrom = _canonical_chroms(columns["chrom"])
+    empty = np.flatnonzero(chrom == "")
+    if len(empty):
+        raise GenofaceError(f"{path}: variant {empty[0] + 1} has no chromosome name; give every variant one")
+    variants = pd.DataFrame({**columns, "chrom": chrom})
+    if build:
+        variants = chromosomes.split_par(variants, build)
+    ids = variants["id"].to_numpy(dtype=object)
+    no_id = np.isin(ids, ["", "."])
+    if no_id.any():  # "chrom:pos" of the canonical chromosome, so that "chr1" and "1" files agree
+        chrom_pos = variants["chrom"].astype(str) + ":" + variants["pos"].astype(str)
+        variants["id"] = np.where(no_id, chrom_pos.to_numpy(dtype=object), ids)
+    return GenotypeData(samples, genotypes, variants, sex=sex, build=build)
+
+
 def _plink_paths(path: Path) -> tuple[Path, Path, Path]:
     prefix = path.with_suffix("") if path.suffix == ".bed" else path
     return Path(f"{prefix}.bed"), Path(f"{prefix}.bim"), Path(f"{prefix}.fam")
 
 
-def _read_plink(path: Path) -> GenotypeData:
+def _read_plink(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
     from bed_reader import open_bed
 
     bed, bim, fam = _plink_paths(path)
@@ -320,10 +500,13 @@ def _read_plink(path: Path) -> GenotypeData:
             chrom = np.asarray(ob.chromosome, dtype=str)
             pos = np.asarray(ob.bp_position, dtype=np.int64)
             sid = np.asarray(ob.sid, dtype=str)
-            alt = np.asarray(ob.allele_1, dtype=str)  # genoface writes allele 1 = ALT (the counted one)
+            alt = np.asarray(ob.allele_1, dtype=str)  # allele 1 is the counted one (module notes)
             ref = np.asarray(ob.allele_2, dtype=str)
             sex_code = np.asarray(ob.sex)
-            keep = np.array([_is_snp(r, a) for r, a in zip(ref, alt, strict=False)], dtype=bool)
+            if snps_only:
+                keep = np.array([_is_snp(r, a) for r, a in zip(ref, alt, strict=False)], dtype=bool)
+            else:
+                keep = np.ones(len(sid), dtype=bool)
             if not keep.any():
                 raise GenofaceError(
                     f"{bim}: no biallelic SNPs among {len(keep)} variants; genoface needs SNP genotypes"
@@ -339,12 +522,9 @@ def _read_plink(path: Path) -> GenotypeData:
     if not keep.all():
         log.warning("%s: skipped %d variants that are not biallelic SNPs", bim, int((~keep).sum()))
     genotypes[genotypes == -127] = MISSING  # bed-reader's missing value for integer reads
-    ids = np.where(np.isin(sid, [".", ""]), np.char.add(np.char.add(chrom, ":"), pos.astype(str)), sid)
-    variants = pd.DataFrame(
-        {"chrom": chrom[keep], "pos": pos[keep], "id": ids[keep], "ref": ref[keep], "alt": alt[keep]}
-    )
+    columns = {"chrom": chrom[keep], "pos": pos[keep], "id": sid[keep], "ref": ref[keep], "alt": alt[keep]}
     sex = np.select([sex_code == 1, sex_code == 2], ["M", "F"], "")
-    return GenotypeData(iid, genotypes, variants, sex=None if (sex == "").all() else sex)
+    return _genotype_data(bim, iid, genotypes, columns, build, sex=None if (sex == "").all() else sex)
 
 
 # ---- writing --------------------------------------------------------------------------------------
@@ -435,23 +615,31 @@ def write_vcf(
     variants: pd.DataFrame,
     *,
     haploid: np.ndarray | None = None,
+    index: bool = True,
 ) -> Path:
-    """Write a VCF 4.2 with GT only (unphased ``0/1``), gzip-compressed when ``path`` ends in .gz.
+    """Write a VCF 4.2 with GT only (unphased ``0/1``); BGZF with a tabix index when ``path``
+    ends in .gz / .bgz, plain text otherwise.
 
     Parameters
     ----------
     genotypes : (n, m) int8 ALT dosage 0/1/2, -1 missing.
     variants : columns chrom, pos, id, ref, alt (one row per column of ``genotypes``).
     haploid : optional (n,) bool; those samples are written as haploid calls ("0", "1", ".") at
-        variants on X (their dosage 2 becomes "1"); a heterozygous dosage there is an error.
+        variants on X (not XY, the PARs: diploid in men); their dosage 2 becomes "1" and a
+        heterozygous dosage there is an error.
+    index : write the index beside a BGZF file: ``path.tbi`` (``path.csi`` where a position
+        reaches 2^29, beyond .tbi). Only where the variants are sorted (each chromosome in one
+        run, positions non-decreasing); otherwise the file is written without one and a warning
+        says so (``bcftools sort`` then ``bcftools index`` make one).
 
-    The file is plain gzip, not BGZF (no well-kept BGZF writer is installed here): htslib,
-    cyvcf2 and bcftools read it, but it cannot be tabix-indexed without ``bgzip``.
+    The file is renamed into place complete; any old index beside it is removed first and the
+    new one renamed in right after, so an index beside the file always belongs to it.
     """
     path = Path(path)
     sample_ids, genotypes, variants = _check_write_inputs(sample_ids, genotypes, variants)
     n, m = genotypes.shape
-    is_x = variants["chrom"].isin(X_CHROMS).to_numpy()
+    # Canonical names, so that a table still saying "chrX" or "23" gets haploid males too.
+    is_x = _canonical_chroms(variants["chrom"].to_numpy()) == chromosomes.X
     hap = None
     if haploid is not None:
         hap = np.asarray(haploid, dtype=bool)
@@ -488,27 +676,52 @@ def write_vcf(
                     rows.update(zip(sel.tolist(), _vcf_rows(block[sel], mask), strict=False))
         return b"".join(prefixes[j0 + j] + rows[j].tobytes() for j in range(len(rows)))
 
+    header = _vcf_header(sample_ids, variants)
     compress = path.name.endswith((".gz", ".bgz"))
-    with atomic_stream(path) as raw:
-        out: BinaryIO = (
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0) if compress else raw
+    sorted_ = _is_sorted(variants) if compress and index else False
+    if compress and index and not sorted_:
+        log.warning(
+            "%s: variants are not sorted by chromosome and position, so no index is written; "
+            "`bcftools sort` and `bcftools index` make an indexable copy",
+            path,
         )
-        try:
-            out.write(_vcf_header(sample_ids, variants))
-            # Build the next chunk's text while this one is compressed: numpy and zlib both
-            # release the GIL, so the two overlap on two cores.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(chunk_text, 0)
-                for j0 in range(0, m, step):
-                    text = pending.result()
-                    if j0 + step < m:
-                        pending = pool.submit(chunk_text, j0 + step)
-                    out.write(text)
-        finally:
-            if compress:
-                out.close()
+    old_indexes = [Path(f"{path}.tbi"), Path(f"{path}.csi")]
+    # Text of the next chunk is built on one thread while this one is compressed on others (numpy
+    # and zlib release the GIL): with more cores, BGZF blocks are compressed in parallel. The text
+    # stays on one thread so that its large buffers are reused, not held once per thread.
+    zippers = max(1, min(8, os.cpu_count() or 1) - 1)
+    with (
+        ThreadPoolExecutor(max_workers=1) as texter,
+        ThreadPoolExecutor(max_workers=zippers) as zipper,
+        atomic_stream(path) as raw,
+    ):
+        out = BgzfWriter(raw, zipper) if compress else raw
+        out.write(header)
+        pending = texter.submit(chunk_text, 0)
+        for j0 in range(0, m, step):
+            text = pending.result()
+            if j0 + step < m:
+                pending = texter.submit(chunk_text, j0 + step)
+            out.write(text)
+        if isinstance(out, BgzfWriter):
+            out.close()
+        if compress:  # the data is complete: only now may an old index go
+            for old in old_indexes:
+                old.unlink(missing_ok=True)
+    if sorted_:
+        end = variants["pos"].to_numpy(np.int64) - 1 + variants["ref"].str.len().to_numpy(np.int64)
+        csi = bool(end.max() >= TBI_MAX_POS)
+        write_tabix_index(path, old_indexes[1] if csi else old_indexes[0], csi=csi)
     log.debug("wrote %s: %d samples x %d variants", path, n, m)
     return path
+
+
+def _is_sorted(variants: pd.DataFrame) -> bool:
+    """Each chromosome in one run and positions non-decreasing within it (what an index needs)."""
+    codes, _ = pd.factorize(variants["chrom"])
+    pos = variants["pos"].to_numpy()
+    same = codes[1:] == codes[:-1]
+    return bool((np.diff(codes) >= 0).all() and (pos[1:][same] >= pos[:-1][same]).all())
 
 
 def write_plink(

@@ -60,6 +60,12 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise GenofaceError(f"{path}: no vertices; a face mesh needs (V, 3) vertex coordinates")
     if triangles.ndim != 2 or triangles.shape[1] != 3:
         raise GenofaceError(f"{path}: faces are not triangles (shape {triangles.shape}); triangulate the mesh")
+    if len(triangles) and (triangles.min() < 0 or triangles.max() >= len(vertices)):
+        bad = int(np.flatnonzero(((triangles < 0) | (triangles >= len(vertices))).any(axis=1))[0])
+        raise GenofaceError(
+            f"{path}: face {bad + 1} refers to vertex index {_bad_index(triangles[bad], len(vertices))} (counting "
+            f"from 0) but the mesh has {len(vertices)} vertices; export the mesh again"
+        )
     if path.suffix.lower() == ".obj":
         n_lines = _count_obj_vertices(path)
         if n_lines != len(vertices):
@@ -149,6 +155,11 @@ def _existing(path: str | os.PathLike) -> Path:
     return path
 
 
+def _bad_index(triangle: np.ndarray, n_vertices: int) -> int:
+    """The first out-of-range vertex index of a triangle."""
+    return int(next(v for v in triangle if v < 0 or v >= n_vertices))
+
+
 def _check_finite(vertices: np.ndarray, path: Path) -> None:
     bad = ~np.isfinite(vertices).all(axis=1)
     if bad.any():
@@ -178,16 +189,29 @@ def _read_binary_ply_vertices(path: Path) -> np.ndarray | None:
     properties only; None for any other layout (then trimesh reads it)."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
-        end = head.find(b"end_header\n")
-        if not head.startswith(b"ply") or end < 0:
+        if not head.startswith(b"ply"):
             return None
+        end = head.find(b"end_header")
+        if end < 0:
+            return None
+        body = end + len(b"end_header")
+        body += 2 if head[body : body + 2] == b"\r\n" else 1 if head[body : body + 1] in (b"\n", b"\r") else 0
+        if body == end + len(b"end_header"):
+            return None  # "end_header" without its line end: let trimesh judge
         lines = head[:end].decode("ascii", errors="replace").splitlines()
-        if "format binary_little_endian 1.0" not in lines:
+        if "format binary_little_endian 1.0" not in (ln.strip() for ln in lines):
             return None
-        elements = [ln.split() for ln in lines if ln.startswith(("element", "property"))]
-        if not elements or elements[0][:2] != ["element", "vertex"]:
+        elements = [ln.split() for ln in lines if ln.startswith(("element ", "property "))]
+        if not elements or elements[0][:2] != ["element", "vertex"] or len(elements[0]) != 3:
             return None
-        n = int(elements[0][2])
+        try:
+            n = int(elements[0][2])
+        except ValueError:
+            raise GenofaceError(
+                f"{path}: the PLY header gives {elements[0][2]!r} vertices; write the file again"
+            ) from None
+        if n < 0:
+            raise GenofaceError(f"{path}: the PLY header gives {n} vertices; write the file again")
         fields = []
         for tok in elements[1:]:
             if tok[0] == "element":
@@ -199,11 +223,15 @@ def _read_binary_ply_vertices(path: Path) -> np.ndarray | None:
         if not {"x", "y", "z"} <= set(names) or len(set(names)) != len(names):
             return None
         dtype = np.dtype(fields)
-        fh.seek(end + len(b"end_header\n"))
-        data = fh.read(n * dtype.itemsize)
-    if len(data) != n * dtype.itemsize:
-        raise GenofaceError(
-            f"{path}: truncated PLY ({len(data)} of {n * dtype.itemsize} vertex bytes); write the file again"
-        )
+        size = n * dtype.itemsize
+        available = os.fstat(fh.fileno()).st_size - body
+        if size > available:  # checked before reading: a damaged count must not allocate terabytes
+            raise GenofaceError(
+                f"{path}: truncated PLY ({max(available, 0):,} of {size:,} vertex bytes); write the file again"
+            )
+        fh.seek(body)
+        data = fh.read(size)
+    if len(data) != size:
+        raise GenofaceError(f"{path}: truncated PLY ({len(data)} of {size} vertex bytes); write the file again")
     rec = np.frombuffer(data, dtype=dtype)
     return np.stack([rec["x"], rec["y"], rec["z"]], axis=1)

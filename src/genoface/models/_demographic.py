@@ -107,6 +107,7 @@ class DemographicModel(FaceModel):
 
     def _predict_scores(self, genotypes, covariates: pd.DataFrame | None) -> np.ndarray:
         self._check_fitted()
+        genotypes = self.on_panel(genotypes)  # the allele matcher: file alleles as in training
         ids, g, variant_ids = genotype_arrays(genotypes)
         pcs = self.pca_.transform(g, variant_ids)
         variants = genotypes.variants

@@ -6,12 +6,10 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import RidgeCV
 
+from genoface.chromosomes import non_autosomal
 from genoface.errors import GenofaceError
 from genoface.genetics import multivariate_gwas, select_snps, x_heterozygosity
 from genoface.shape import ShapePCA
-
-#: Chromosome names of the sex chromosomes (excluded from trait-SNP selection).
-SEX_CHROMS = ("X", "chrX", "23", "Y", "chrY", "24")
 
 
 def genetic_male(genotypes, variants: pd.DataFrame, male_het_max: float) -> np.ndarray:
@@ -26,7 +24,7 @@ def select_face_snps(
 ) -> np.ndarray:
     """Columns of the autosomal SNPs most associated with the face: a multivariate GWAS of the
     shape scores (training people only) adjusted for ``covariates``, clumped within ``clump_bp``."""
-    auto = np.flatnonzero(~cohort.variants["chrom"].astype(str).isin(SEX_CHROMS).to_numpy())
+    auto = np.flatnonzero(~non_autosomal(cohort.variants["chrom"]))
     result = multivariate_gwas(cohort.genotypes[:, auto], shape_scores, covariates)
     chosen = select_snps(
         result, n_snps=int(n_snps), variants=cohort.variants.iloc[auto].reset_index(drop=True), window_bp=clump_bp

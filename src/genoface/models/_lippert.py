@@ -122,6 +122,7 @@ class LippertModel(FaceModel):
     def _predict_scores(self, genotypes, covariates) -> tuple[np.ndarray, np.ndarray]:
         """Predicted shape scores (n, K) and the residual variance to use for each person (n, K)."""
         self._check_fitted()
+        genotypes = self.on_panel(genotypes)  # the allele matcher: file alleles as in training
         ids, g_all, variant_ids = genotype_arrays(genotypes)
         pcs = self.ancestry_.transform(g_all, variant_ids)
         male = genetic_male(g_all, genotypes.variants, self.male_het_max)

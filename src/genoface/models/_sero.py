@@ -135,6 +135,7 @@ class SeroModel(FaceModel):
         n = cohort.n_samples
         if n < 40:
             raise GenofaceError(f"the sero model needs at least 40 training people, got {n}")
+        self._remember_cohort(cohort)  # first: the panel reads genomes during the fit
         faces = np.asarray(cohort.faces, dtype=np.float64)
         k = min(int(self.n_shape_components), n - 2)
         self.shape_pca_ = ShapePCA(n_components=k).fit(faces)
@@ -173,7 +174,6 @@ class SeroModel(FaceModel):
         self.train_z_ = z
         self.predict_temperature_ = self._fit_prediction_temperature(cohort)
         self.n_vertices_ = cohort.n_vertices
-        self._remember_cohort(cohort)
         self.fitted_ = True
         return self
 
@@ -220,12 +220,9 @@ class SeroModel(FaceModel):
 
     def _genome_traits(self, genotypes, covariates) -> dict[str, np.ndarray | None]:
         """What each genome (and its covariates) says: dosages, sex, ancestry PCs, age and BMI."""
+        genotypes = self.on_panel(genotypes)  # the allele matcher: file alleles as in training
         ids, g_all, variant_ids = genotype_arrays(genotypes)
         g = align_dosages(g_all, variant_ids, self.snps_)
-        if not np.isin(self.snps_, np.asarray(variant_ids, dtype=str)).any():
-            raise GenofaceError(
-                f"none of the model's {len(self.snps_)} SNPs is among the {g_all.shape[1]} variants given"
-            )
         pcs = self.ancestry_.transform(g_all, variant_ids)
         male = genetic_male(g_all, genotypes.variants, self.male_het_max)
         cov = covariate_arrays(ids, covariates)

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_stream
+from genoface._fs import atomic_stream, check_output
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
+from genoface.genetics._alleles import MatchReport
 from genoface.io import read_covariates, read_mesh_vertices
 from genoface.io.genotypes import GenotypeData
 from genoface.models._base import FaceModel
@@ -101,15 +102,16 @@ def match_to_file(
     covariates: str | os.PathLike | None = None,
     top: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[pd.Series, dict | None]:
+) -> tuple[pd.Series, MatchReport]:
     """Score every genome in ``genotypes`` against every face in ``faces`` and write ``out``
     (TSV, streamed block by block, appearing only when complete).
 
     Returns the rank of each genome's own face where the genome id is also a face id (empty
-    otherwise; ``.attrs["gallery"]`` is the gallery size), and, for a consumer file, the SNP match report.
+    otherwise; ``.attrs["gallery"]`` is the gallery size), and the allele match report of the genotype file.
     """
     if top is not None and top < 1:
         raise GenofaceError(f"--top must be at least 1, got {top}")
+    check_output(out, overwrite=True)  # ranks.tsv is replaced, as before; a file in the way fails now
     model = FaceModel.load(model_dir)
     data, report = read_genotypes_for_model(genotypes, model)
     gallery = read_gallery(faces)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_directory
+from genoface._fs import atomic_directory, check_output
 from genoface.errors import GenofaceError
+from genoface.genetics._alleles import MatchReport, on_panel
 from genoface.genetics._consumer import consumer_genotype_data
 from genoface.io import read_genotypes, write_mesh
 from genoface.io.genotypes import GenotypeData
@@ -30,41 +31,60 @@ def parse_ages(text: str | None) -> list[float] | None:
     return ages
 
 
-#: Suffixes of direct-to-consumer raw-data files (23andMe, AncestryDNA); anything else is read
-#: as VCF/BCF or PLINK.
-CONSUMER_SUFFIXES = (".txt", ".csv", ".tsv")
+#: Names of direct-to-consumer raw-data files, consulted only where the content tells nothing (no
+#: such file, or no format detected): such a file goes to the consumer reader, whose error says
+#: what is wrong; anything else to the VCF/BCF and PLINK reader.
+CONSUMER_SUFFIXES = (".txt", ".csv", ".tsv", ".zip", ".txt.gz", ".csv.gz", ".tsv.gz")
 
 
 def is_consumer_file(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in CONSUMER_SUFFIXES
+    """Whether ``path`` is a consumer raw-data file (23andMe, AncestryDNA, FTDNA, MyHeritage, ...),
+    told from its content: a VCF (text, gzipped or BCF) or a PLINK set is none whatever its name,
+    a raw-data table is one whatever its name (``.csv``, gzipped, a one-file ``.zip``)."""
+    from genoface.genetics._consumer import NOT_CONSUMER, detect_format
+
+    path = Path(path)
+    by_name = path.name.lower().endswith(CONSUMER_SUFFIXES)
+    if not path.is_file():  # a PLINK prefix, or nothing there: the name decides which reader says so
+        return by_name and not Path(f"{path}.bed").exists()
+    kind = detect_format(path)
+    if kind in NOT_CONSUMER:
+        return False
+    return kind != "unknown" or by_name  # no format detected: the name decides
 
 
 def read_genotypes_for_model(
-    path: str | os.PathLike, model: FaceModel, data: GenotypeData | None = None
-) -> tuple[GenotypeData, dict | None]:
-    """Genotypes from a VCF/BCF, a PLINK set, or a 23andMe/AncestryDNA text file.
+    path: str | os.PathLike, model, data: GenotypeData | None = None
+) -> tuple[GenotypeData, MatchReport]:
+    """Genotypes from a VCF/BCF, a PLINK set or a consumer raw-data file, re-read on the model's
+    panel (its training variants, ``model.panel_``) by the allele matcher, and its match report.
 
-    A consumer file has no REF/ALT, so it is read against the model's training variants (its
-    panel); the second value is then the match report (``n_panel``, ``n_found``, ``n_called``,
-    strand flips, ...), else None. A file sharing no variant with the model is an error.
-    ``data``: the VCF/PLINK file already read (several models reading one file read it once).
+    VCF/BCF/PLINK files are on the forward strand: REF/ALT exchanged against the panel are read
+    flipped, A/T and C/G SNPs included. A consumer file has no REF/ALT and no stated strand: its
+    calls are read against the panel's alleles, A/T and C/G SNPs dropped. A file that gives none
+    of the panel's variants is an error. ``data``: the VCF/PLINK file already read (several
+    models reading one file read it once).
     """
     path = Path(path)
     if is_consumer_file(path):
         data, report = consumer_genotype_data(path, model.panel_)
-        if report["n_called"] == 0:
-            raise GenofaceError(
-                f"{path}: none of the model's {report['n_panel']:,} SNPs could be read from this file "
-                f"({report['n_found']:,} found by rsID or position); was the model trained on rsID-named variants?"
-            )
-        return data, report
-    data = read_genotypes(path) if data is None else data
-    if not pd.Index(data.variants["id"]).isin(model.panel_["id"]).any():
-        raise GenofaceError(
-            f"{path}: none of its {data.n_variants:,} variants is among the model's {len(model.panel_):,}; "
-            "give genotypes with the variant ids the model was trained on"
+    else:
+        data = read_genotypes(path) if data is None else data
+        data, report = on_panel(
+            data, model.panel_, strand="forward", panel_freq=_panel_freq(model), source=str(path)
         )
-    return data, None
+    if report.n_matched == 0:
+        raise GenofaceError(
+            f"{path}: none of the model's {report.n_panel:,} variants could be read from this file "
+            f"({report.summary().split(': ', 1)[1]}); give genotypes with the variant ids or positions "
+            "the model was trained on"
+        )
+    return data, report
+
+
+def _panel_freq(model) -> np.ndarray | None:
+    panel = model.panel_
+    return panel["af"].to_numpy(dtype=np.float64) if "af" in panel.columns else None
 
 
 def select_samples(data: GenotypeData, samples: list[str] | None, source: Path) -> GenotypeData:
@@ -104,13 +124,14 @@ def predict_to_folder(
     bmi: float | None = None,
     ages: list[float] | None = None,
     overwrite: bool = False,
-) -> tuple[list[Path], dict | None]:
+) -> tuple[list[Path], MatchReport]:
     """Write ``<sample>.ply`` and ``<sample>.png`` (or ``<sample>_age<A>.*`` per age) into ``out``.
 
-    Returns the meshes written and, for a 23andMe/AncestryDNA file, the SNP match report.
+    Returns the meshes written and the allele match report of the genotype file.
     """
     if ages is not None and age is not None:
         raise GenofaceError("give either --age or --ages, not both")
+    check_output(out, overwrite=overwrite)
     model = FaceModel.load(model_dir)
     data, report = read_genotypes_for_model(genotypes, model)
     data = select_samples(data, samples, Path(genotypes))

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from genoface._fs import check_output
 from genoface.cohort import Cohort
 from genoface.errors import GenofaceError
 from genoface.models._base import FaceModel
@@ -55,9 +56,7 @@ def train_model(
     """Fit model ``model`` (with hyper-parameters ``params``) on every person of ``cohort`` and
     write it to ``out``; with ``traits``, also the trait predictor (sex, ancestry, pigmentation,
     height, as the cohort's labels allow) into ``out/traits``."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
+    out = check_output(out, overwrite=overwrite)  # fail before training, not after
     cls = get_model_class(model)
     params = dict(params or {})
     if "random_state" in inspect.signature(cls.__init__).parameters:

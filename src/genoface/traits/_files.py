@@ -1,6 +1,7 @@
 """``genoface traits`` on files: a genotype file (VCF/BCF, PLINK, 23andMe/AncestryDNA) in, one
-record of traits per person out, from a trained trait predictor, an IrisPlex coefficient file
-and PGS Catalog scoring files."""
+record of traits per person out: genetic sex and the published HIrisPlex-S pigmentation models
+out of the box, plus a trained trait predictor, an IrisPlex coefficient file and PGS Catalog
+scoring files where given."""
 
 from __future__ import annotations
 
@@ -13,14 +14,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genoface.chromosomes import in_par, is_x, is_y
 from genoface.errors import GenofaceError
-from genoface.genetics._consumer import consumer_genotype_data
+from genoface.genetics._consumer import consumer_genotype_data, read_consumer_file
 from genoface.io import read_covariates, read_genotypes
 from genoface.io.genotypes import GenotypeData
 from genoface.models.prediction import is_consumer_file, read_genotypes_for_model, select_samples
 from genoface.traits._panels import EYE_COLOURS, irisplex_from_spec, load_irisplex_coefficients, panel_counts
 from genoface.traits._pgs import read_scoring_file, score, scoring_panel
 from genoface.traits._predictor import BASES, TraitPredictor, load_trait_predictor
+from genoface.traits._sex import CALL_CONFIDENCE, genetic_sex
+from genoface.traits._webtool import (
+    CITATIONS,
+    FREQUENCY_POPULATIONS,
+    IRISPLEX_2011,
+    PublishedModel,
+    predict_published,
+    published_model,
+    webtool_models,
+    webtool_panel,
+)
 
 
 @dataclass
@@ -55,21 +68,80 @@ def fit_reference(genotypes: str | os.PathLike, labels: str | os.PathLike, *, se
 @dataclass
 class TraitsReport:
     """``records``: one dict per person (``genoface traits --json``); ``notes``: how the input
-    was read (SNPs found, strand flips, PGS variants matched)."""
+    was read (SNPs found, strand flips, PGS variants matched, missing panel SNPs); ``models``:
+    the published models used, by output name, with their citation keys; ``citations``: the
+    full reference of each key."""
 
     records: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    citations: dict[str, str] = field(default_factory=dict)
 
 
-def _read(path: Path, panel: pd.DataFrame | None, plain: GenotypeData | None) -> tuple[GenotypeData, str | None]:
+def _read(
+    path: Path, panel: pd.DataFrame | None, plain: GenotypeData | None, *, ambiguous: str = "drop"
+) -> tuple[GenotypeData, str | None]:
     """The genotypes: ``plain`` (a VCF/PLINK file, read once), or a consumer file read against
-    ``panel`` (it has no REF/ALT); the note says how many panel SNPs were read."""
+    ``panel`` (it has no REF/ALT); the note says how the panel was matched."""
     if plain is not None:
         return plain, None
     if panel is None:
         raise GenofaceError(f"{path}: a 23andMe/AncestryDNA file can only be read against a panel; give --model")
-    data, report = consumer_genotype_data(path, panel)
-    return data, f"{path.name}: {report['n_called']:,} of {report['n_panel']:,} panel SNPs read"
+    data, report = consumer_genotype_data(path, panel, ambiguous=ambiguous)
+    return data, report.summary()
+
+
+def _published_panel() -> pd.DataFrame:
+    """The HIrisPlex-S SNPs as a panel a consumer file is read against (GRCh37, ALT counted)."""
+    return webtool_panel()[["id", "chrom", "pos", "ref", "alt"]]
+
+
+def _consumer_sex_data(path: Path) -> GenotypeData:
+    """One person's X and Y calls from a consumer file, coded by zygosity only (0 homozygous or
+    haploid, 1 heterozygous, -1 missing; all :func:`genetic_sex` reads). The files are on
+    GRCh37, so X calls inside its pseudo-autosomal regions (diploid in men) are left out."""
+    calls = read_consumer_file(path)
+    par = in_par(calls.chrom, calls.pos, "GRCh37")
+    keep = (is_x(calls.chrom) & ~par) | is_y(calls.chrom)
+    a1, a2 = calls.allele1[keep], calls.allele2[keep]
+    dosage = np.where(a1 == "", -1, np.where((a2 != "") & (a2 != a1), 1, 0)).astype(np.int8)
+    variants = pd.DataFrame(
+        {"chrom": calls.chrom[keep], "pos": calls.pos[keep], "id": calls.rsid[keep], "ref": "N", "alt": "N"}
+    )
+    at = variants["chrom"] + ":" + variants["pos"].astype(str)
+    variants["id"] = variants["id"].where(~variants["id"].duplicated(), at)  # ids must be unique
+    return GenotypeData(np.array([calls.sample_id]), dosage[None, :], variants)
+
+
+def _sex_records(data: GenotypeData) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Out-of-the-box genetic sex per person (:func:`genetic_sex`), and a note on how; empty
+    when the file has no X and no Y SNP (no sex is made up)."""
+    sex = genetic_sex(data.genotypes, data.variants)
+    if sex is None:
+        return {}, "no chromosome X or Y SNP in the genotypes: no genetic sex"
+    out = {}
+    for sample, r in zip(np.asarray(data.sample_ids, dtype=str), sex.itertuples(index=False), strict=True):
+        out[sample] = {
+            "sex": {"M": float(r.p_male), "F": float(1.0 - r.p_male)},
+            "sex_call": {
+                "call": str(r.call),
+                "confidence": CALL_CONFIDENCE,
+                "log_lr": float(r.log_lr),
+                "n_x_snps": int(r.n_x),
+                "n_x_heterozygous": int(r.n_x_het),
+                "n_y_snps": int(r.n_y),
+                "n_y_called": int(r.n_y_called),
+                "method": str(r.method),
+            },
+        }
+    calls = sex["call"].value_counts()
+    methods = sex["method"][~sex["method"].str.startswith("unknown")]
+    note = (
+        f"genetic sex ({methods.iloc[0] if len(methods) else sex['method'].iloc[0]}): "
+        + ", ".join(f"{calls.get(c, 0):,} {c}" for c in ("M", "F", "unknown"))
+        + f" (a sex is called at P >= {CALL_CONFIDENCE:g})"
+    )
+    return out, note
 
 
 def traits_for_file(
@@ -82,37 +154,75 @@ def traits_for_file(
     irisplex: str | os.PathLike | None = None,
     only: Sequence[str] | None = None,
     reference: tuple[str | os.PathLike, str | os.PathLike] | None = None,
+    missing_snps: str = "withhold",
+    pgs_ambiguous: str = "drop",
+    pgs_missing: str = "mean",
 ) -> TraitsReport:
     """Predict every available trait for the people in ``genotypes``.
 
-    ``model``: a trait predictor (its directory or a model directory holding one in traits/);
-    ``basis``: "dna" or "demographic" (sex and ancestry only); ``pgs``: PGS Catalog scoring files
-    whose scores are added; ``irisplex``: an IrisPlex coefficient file (JSON), whose eye-colour
-    probabilities are added as ``eye_colour_irisplex``; ``only``: keep just these traits (names
-    as in the output, e.g. sex, eye_colour, height_cm, or a PGS id); ``reference``: (genotypes,
-    labels TSV) of a reference panel to fit a trait predictor on, instead of ``model``.
+    With no other input: genetic sex (:func:`genoface.traits._sex.genetic_sex`, no trained
+    model) and the published HIrisPlex-S webtool models, under their own names
+    (``eye_colour_hirisplex_s``, ``hair_colour_hirisplex_s``, ``hair_shade_hirisplex_s``).
+    ``model``: a trait predictor (its directory or a model directory holding one in traits/),
+    whose trained traits are added under their usual names (eye_colour, ...; its sex replaces the
+    out-of-the-box one); ``basis``: "dna" or "demographic" (sex and ancestry only: no published
+    SNP models then); ``pgs``: PGS Catalog scoring files whose scores are added; ``irisplex``:
+    an IrisPlex coefficient file (JSON, added as ``eye_colour_irisplex``), or ``walsh2011`` / a
+    table of that form (the original IrisPlex model, added as ``eye_colour_irisplex_2011``);
+    ``only``: keep just these traits (names as in the output, or a PGS id); ``reference``:
+    (genotypes, labels TSV) of a reference panel to fit a trait predictor on, instead of
+    ``model``; ``missing_snps``: for people missing SNPs of a published model, "withhold" (no
+    prediction, the default) or a 1000 Genomes population (AFR, AMR, EAS, EUR, SAS, ALL) at
+    whose allele frequencies the missing genotypes are averaged over (flagged incomplete);
+    ``pgs_ambiguous``, ``pgs_missing``: the A/T and C/G rule and the missing-call rule of
+    :func:`genoface.traits._pgs.score` (defaults as the PGS Catalog calculator and plink2).
     """
     path = Path(genotypes)
     if basis not in BASES:
         raise GenofaceError(f"unknown basis {basis!r}; use one of {', '.join(BASES)}")
     if model is not None and reference is not None:
         raise GenofaceError("give either --model or --reference, not both")
-    if model is None and reference is None and not pgs and irisplex is None:
-        raise GenofaceError(
-            "nothing to predict: give --model (a trained model or trait predictor), --reference, --pgs or --irisplex"
-        )
+    rule, population = _missing_rule(missing_snps)
     notes: list[str] = []
     records: dict[str, dict[str, Any]] = {}
     ids: np.ndarray | None = None
-    plain = None if is_consumer_file(path) else select_samples(read_genotypes(path), list(samples or []), path)
+    consumer = is_consumer_file(path)
+    # Read once with indels (the published hair model counts an insertion, rs312262906; PGS
+    # files score indels); the trait predictor and sex read its biallelic SNPs only.
+    everything = None if consumer else select_samples(read_genotypes(path, snps_only=False), list(samples or []), path)
+    plain = None if everything is None else everything.biallelic_snps()
+    if plain is not None:
+        ids = np.asarray(plain.sample_ids, dtype=str)
     if model is not None or reference is not None:
         predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
         data, report = read_genotypes_for_model(path, predictor, plain)
         if report is not None:
-            notes.append(f"{path.name}: {report['n_called']:,} of the predictor's {report['n_panel']:,} SNPs read")
+            notes.append(f"{report.summary()} (the trait predictor's panel)")
         ids = np.asarray(data.sample_ids, dtype=str)
         records = {r["sample_id"]: r for r in predictor.predict(data, basis).records()}
-    if irisplex is not None:
+    if not any("sex" in r for r in records.values()):
+        sex, note = _sex_records(_consumer_sex_data(path) if consumer else plain)
+        notes.append(note)
+        for sample, rec in sex.items():
+            records.setdefault(sample, {"sample_id": sample}).update(rec)
+    used: list[PublishedModel] = []
+    if basis == "dna":
+        published = webtool_models()
+        if irisplex is not None and _is_published_table(irisplex):
+            published.append(published_model(irisplex))
+        # Consumer files state the GRCh37 forward strand: A/T and C/G panel SNPs read as written.
+        try:
+            data, note = _read(path, _published_panel(), everything, ambiguous="keep")
+        except GenofaceError as exc:  # a consumer file without any HIrisPlex-S SNP
+            data, note, published = None, f"published pigmentation models not applied: {exc}", []
+        notes += [note] if note else []
+        for pm in published:
+            pred = predict_published(pm, data, missing=rule, population=population or "EUR")
+            notes.append(pred.summary())
+            for i, sample in enumerate(pred.sample_ids):
+                records.setdefault(sample, {"sample_id": sample})[pm.name] = pred.record(i)
+            used.append(pm)
+    if irisplex is not None and not _is_published_table(irisplex):
         model_, panel = irisplex_from_spec(load_irisplex_coefficients(irisplex))
         table = pd.DataFrame({"id": panel[0], "ref": panel[2], "alt": panel[1]})
         data, note = _read(path, table, plain)
@@ -126,16 +236,12 @@ def traits_for_file(
             }
     for file in pgs:
         scoring = read_scoring_file(file)
-        data, note = _read(path, scoring_panel(scoring), plain)
+        data, note = _read(path, scoring_panel(scoring), everything, ambiguous=pgs_ambiguous)
         notes += [note] if note else []
-        scores, report = score(scoring, data, source=str(path))
+        scores, report = score(scoring, data, ambiguous=pgs_ambiguous, missing=pgs_missing, source=str(path))
         name = scoring.pgs_id or Path(file).name
         trait = scoring.metadata.get("trait_reported", "")
-        notes.append(
-            f"{name}: {report['n_matched']:,} of {report['n_scoring']:,} variants scored "
-            f"({report['n_strand_flipped']:,} strand-flipped, {report['n_ambiguous_dropped']:,} ambiguous dropped, "
-            f"{report['n_allele_mismatch']:,} allele mismatches, {report['n_missing_from_genotypes']:,} not in the genotypes)"
-        )
+        notes.append(report["summary"])
         for sample, row in scores.iterrows():
             records.setdefault(str(sample), {"sample_id": str(sample)}).setdefault("pgs", {})[name] = {
                 "trait": trait,
@@ -144,18 +250,40 @@ def traits_for_file(
             }
     order = list(ids) if ids is not None else list(records)
     people = [records[s] for s in order if s in records]
-    return TraitsReport(_only(people, only) if only else people, notes)
+    people = _only(people, only) if only else people
+    shown = {k for r in people for k in r}
+    models = {pm.name: pm.describe() for pm in used if pm.name in shown}
+    citations = {k: CITATIONS[k] for m in models.values() for k in m["citation"]}
+    return TraitsReport(people, [n for n in notes if n], models, citations)
+
+
+def _missing_rule(missing_snps: str) -> tuple[str, str | None]:
+    """("withhold", None) or ("marginalize", population) from the ``--missing-snps`` value."""
+    value = str(missing_snps)
+    if value == "withhold":
+        return "withhold", None
+    if value.upper() in FREQUENCY_POPULATIONS:
+        return "marginalize", value.upper()
+    raise GenofaceError(
+        f"--missing-snps must be 'withhold' or a 1000 Genomes population ({', '.join(FREQUENCY_POPULATIONS)}), "
+        f"got {value!r}"
+    )
+
+
+def _is_published_table(irisplex: str | os.PathLike) -> bool:
+    """``walsh2011`` (the shipped 2011 IrisPlex table) or a .tsv table of that form."""
+    return str(irisplex) == IRISPLEX_2011 or Path(irisplex).suffix.lower() in (".tsv", ".txt")
+
 
 
 def _only(people: list[dict[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
     """The records cut down to the traits ``names``; a name nothing predicts is an error."""
-    available = list(
-        dict.fromkeys(k for r in people for k in (*r, *r.get("pgs", {})) if k not in ("sample_id", "basis", "pgs"))
-    )
+    hidden = ("sample_id", "basis", "pgs", "sex_call")
+    available = list(dict.fromkeys(k for r in people for k in (*r, *r.get("pgs", {})) if k not in hidden))
     unknown = [n for n in names if n not in available]
     if unknown:
         raise GenofaceError(f"unknown trait {unknown[0]!r}; these inputs give: {', '.join(available)}")
-    keep = set(names)
+    keep = set(names) | ({"sex_call"} if "sex" in names else set())  # the call goes with its probability
     out = []
     for r in people:
         row = {k: v for k, v in r.items() if k in ("sample_id", "basis") or k in keep}

@@ -1,7 +1,7 @@
 """The pigmentation SNP panels (IrisPlex, HIrisPlex-S) and reading a panel's allele counts out of
 a genotype table, whatever strand or allele orientation the table uses.
 
-Sources of the panels (rsIDs only; no coefficients are taken from them):
+Sources of the panels:
 - IrisPlex, eye colour, 6 SNPs: Walsh S, Liu F, Ballantyne KN, van Oven M, Lao O, Kayser M.
   "IrisPlex: a sensitive DNA tool for accurate prediction of blue and brown eye colour in the
   absence of ancestry information." Forensic Sci Int Genet 5(3):170-180 (2011),
@@ -10,10 +10,10 @@ Sources of the panels (rsIDs only; no coefficients are taken from them):
 - HIrisPlex (24 SNPs, eye + hair): Walsh S et al., Forensic Sci Int Genet 7(1):98-115 (2013).
 - HIrisPlex-S (41 SNPs, + skin): Chaitanya L et al., Forensic Sci Int Genet 35:123-135 (2018).
 
-Why no published coefficients ship: the IrisPlex parameter table could not be checked against
-its source from where this toolkit was built, and a forensic tool must not ship numbers it
-cannot verify. The model form is here; it is fitted on a cohort that has the labels, or loaded
-from a coefficient file the user takes from the paper (:func:`load_irisplex_coefficients`).
+These panels are what trained models (fitted on a cohort with the labels) read. The published
+coefficients of the HIrisPlex-S webtool and of the original IrisPlex model ship separately,
+with their provenance, in :mod:`genoface.traits._webtool`; a coefficient file the user
+transcribes is read by :func:`load_irisplex_coefficients`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from genoface.errors import GenofaceError
-from genoface.traits._pgs import match_alleles
+from genoface.genetics._alleles import match_variants
 
 EYE_COLOURS = ("blue", "intermediate", "brown")
 HAIR_COLOURS = ("blond", "brown", "red", "black")
@@ -52,28 +52,20 @@ def panel_counts(
     """(n, k) float copies of each panel SNP's ``counted`` allele, NaN where the SNP is absent,
     the call missing, or the alleles fit neither strand.
 
-    A SNP is found by id and its alleles matched to the table's REF/ALT exactly as a polygenic
-    score's effect allele is (:func:`genoface.traits._pgs.match_alleles`): the ALT dosage when the
+    A SNP is found by id and its alleles matched to the table's REF/ALT by the allele matcher
+    (:func:`genoface.genetics._alleles.match_variants`, forward strand): the ALT dosage when the
     counted allele is ALT, 2 - dosage when it is REF, the same after complementing both alleles
     (a table on the other strand); where ``other`` is "" only the counted allele is compared.
-    Strand-ambiguous SNPs (A/T, C/G) are read as written.
+    Strand-ambiguous SNPs (A/T, C/G) are read as written: genotype tables are forward-strand.
     """
     ids = np.asarray(ids, dtype=str)
-    panel = pd.DataFrame(
-        {
-            "id": ids,
-            "chrom": "",
-            "pos": 0,
-            "effect_allele": pd.Series(counted, dtype=str).str.upper().to_numpy(dtype=object),
-            "other_allele": pd.Series(other, dtype=str).str.upper().to_numpy(dtype=object),
-        }
-    )
-    match = match_alleles(panel, variants, ambiguous="keep")
+    panel = pd.DataFrame({"id": ids, "ref": np.asarray(other, dtype=str), "alt": np.asarray(counted, dtype=str)})
+    match = match_variants(panel, variants, strand="forward")
     out = np.full((genotypes.shape[0], len(ids)), np.nan)
-    if len(match["cols"]):
-        g = np.asarray(genotypes[:, match["cols"]], dtype=np.float64)
+    if len(match.cols):
+        g = np.asarray(genotypes[:, match.cols], dtype=np.float64)
         g = np.where(g < 0, np.nan, g)
-        out[:, match["rows"]] = np.where(match["sign"] > 0, g, 2.0 - g)
+        out[:, match.rows] = np.where(match.flip, 2.0 - g, g)
     return out
 
 

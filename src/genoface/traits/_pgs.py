@@ -1,8 +1,8 @@
-"""Polygenic scores from PGS Catalog scoring files.
+"""Polygenic scores from PGS Catalog scoring files, scored as ``plink2 --score`` scores them.
 
 A scoring file (PGS Catalog scoring file format 2.0, plain or gzip) lists variants with an
-effect allele and a weight; a person's score is the sum over variants of the dosage of the
-effect allele times its weight (pgsc_calc's ``SUM``)::
+effect allele and a weight; a person's score is the sum over variants of what each variant
+contributes (pgsc_calc's ``SUM``)::
 
     ###PGS CATALOG SCORING FILE - see https://www.pgscatalog.org/downloads/#dl_ftp_scoring
     #pgs_id=PGS000001
@@ -10,8 +10,33 @@ effect allele times its weight (pgsc_calc's ``SUM``)::
     #HmPOS_build=GRCh38                                       (harmonized files only)
     rsID  chr_name  chr_position  effect_allele  other_allele  effect_weight  [hm_rsID hm_chr hm_pos ...]
 
-Only additive weights are scored; files with haplotype, diplotype, interaction, dominant,
-recessive or genotype-specific (``dosage_*_weight``) weights are refused.
+What a variant contributes, with e the number of copies of the effect allele (0, 1, 2):
+
+- additive (the default): ``effect_weight x e``;
+- ``is_dominant`` true: ``effect_weight x min(e, 1)`` (plink2 ``--score ... dominant``);
+- ``is_recessive`` true: ``effect_weight x max(e - 1, 0)`` (plink2 ``recessive``);
+- ``dosage_0_weight``, ``dosage_1_weight``, ``dosage_2_weight`` filled: the weight of e copies.
+
+Rows flagged ``is_haplotype``, ``is_diplotype`` or ``is_interaction``, and rows whose alleles are
+not DNA sequences (HLA alleles, ``APOE e4``), cannot be scored from SNP genotypes: they are
+skipped and counted (reason "complex"), never scored as something else.
+
+Missing calls (plink2's default mean imputation). A variant's missing call counts as the mean
+over the called samples: for an additive variant ``2 p x weight`` with p the effect allele's
+frequency among the called samples of the genotypes scored (not the scoring file's
+``allelefrequency_effect`` unless ``missing="frequency"``); for a dominant or recessive one
+``p x weight`` (plink2 scores those on a 0..1 scale and imputes p there); for per-dosage
+weights ``w0 + (w2 - w0) p``, which is what plink2 gives for the same weights written as a
+constant plus a dominant and a recessive term (any such decomposition gives this value). A
+variant called in nobody is left out (it would add one constant to every score).
+``missing="none"`` leaves missing calls out (plink2 ``no-mean-imputation``, what pgsc_calc runs
+for fewer than 50 samples).
+
+Matching goes through the one allele matcher (:func:`genoface.genetics._alleles.match_variants`,
+strand unknown): by rsID, then by chromosome and position; indels are matched by their allele
+sequences (read genotype files with ``read_genotypes(path, snps_only=False)``, or they never
+reach the scorer). Strand-ambiguous A/T and C/G SNPs follow ``ambiguous``: "drop" (the default,
+as pgsc_calc), "keep" (as written), or "frequency" (oriented by ``allelefrequency_effect``).
 
 Consumer files
 --------------
@@ -34,45 +59,65 @@ import csv
 import gzip
 import logging
 import os
+import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from genoface import chromosomes
 from genoface.errors import GenofaceError
-from genoface.genetics._consumer import _COMPLEMENT
+from genoface.genetics._alleles import AlleleMatch, alt_frequencies, match_variants, panel_table
 from genoface.io.genotypes import GenotypeData
 
 log = logging.getLogger(__name__)
 
-#: How strand-ambiguous (A/T, C/G) SNPs are treated by :func:`score`.
-AMBIGUOUS_POLICIES = ("drop", "keep")
+#: How strand-ambiguous (A/T, C/G) SNPs are treated by :func:`score` ("drop" = pgsc_calc's default).
+AMBIGUOUS_POLICIES = ("drop", "keep", "frequency")
+#: How missing calls are treated by :func:`score` ("mean" = plink2's default).
+MISSING_POLICIES = ("mean", "frequency", "none")
+#: What a variant contributes (:attr:`ScoringFile.variants` ``effect_type``).
+EFFECT_TYPES = ("additive", "dominant", "recessive", "dosage")
+#: Why a scoring row is not scored (``status`` of :func:`matched_variants`; "scored" otherwise).
+DROP_REASONS = ("complex", "absent", "allele mismatch", "ambiguous strand", "duplicate", "no call")
 #: Columns of :attr:`ScoringFile.variants`, in this order.
-SCORING_COLUMNS = ("id", "chrom", "pos", "effect_allele", "other_allele", "weight", "allele_frequency")
+SCORING_COLUMNS = (
+    "id",
+    "chrom",
+    "pos",
+    "effect_allele",
+    "other_allele",
+    "weight",
+    "allele_frequency",
+    "effect_type",
+    "dosage_0_weight",
+    "dosage_1_weight",
+    "dosage_2_weight",
+    "skip",
+    "line",
+)
 
 _EMPTY = frozenset({"", ".", "NA"})  # placeholders for "no value" in locator and allele columns
 _TRUE = frozenset({"true", "t", "1", "yes"})
-_NON_ADDITIVE = {
-    "is_haplotype": "haplotype",
-    "is_diplotype": "diplotype",
-    "is_interaction": "interaction",
-    "is_dominant": "dominant",
-    "is_recessive": "recessive",
-}
-_CHROM_ALIASES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
-_BUILD_ALIASES = {"HG19": "GRCH37", "HG38": "GRCH38", "HG18": "NCBI36", "GRCH36": "NCBI36"}
+_COMPLEX_FLAGS = {"is_haplotype": "haplotype", "is_diplotype": "diplotype", "is_interaction": "interaction"}
+_DOSAGE_COLUMNS = ("dosage_0_weight", "dosage_1_weight", "dosage_2_weight")
+_SEQUENCE = re.compile(r"[ACGT]+")  # an allele spelled in bases; anything else cannot be genotyped
 # Genotype entries (samples x variants) converted to float64 per step: ~32 MB, so a cohort of
 # 10k people and a score of 1M variants never needs the whole float matrix at once.
 _BLOCK_ELEMENTS = 1 << 22
-# Below this many samples a mean dosage from the genotypes is a poor frequency estimate.
+# More columns than any scoring file has (they have a few dozen): a damaged line, not a header.
+_MAX_COLUMNS = 10_000
+# plink2 refuses to mean-impute from fewer samples (it asks for --read-freq): a mean of so few
+# calls is a poor frequency estimate.
 _FEW_SAMPLES = 50
 
 
 @dataclass
 class ScoringFile:
-    """A PGS Catalog scoring file, one row per variant.
+    """A PGS Catalog scoring file, one row per variant row of the file.
 
     Attributes
     ----------
@@ -81,8 +126,12 @@ class ScoringFile:
         HmPOS_build, variants_number, weight_type, ...), values as written.
     variants : DataFrame with columns id (rsID, "" unknown), chrom ("1".."22", "X", "Y", "XY",
         "MT"; "" unknown), pos (int64, 0 unknown), effect_allele, other_allele ("" unknown),
-        weight (float64), allele_frequency (float64 frequency of the effect allele, NaN where
-        not given). Harmonized columns (hm_rsID, hm_chr, hm_pos) are used where filled.
+        weight (float64 effect_weight; NaN for per-dosage rows), allele_frequency (float64
+        frequency of the effect allele, NaN where not given), effect_type ("additive",
+        "dominant", "recessive" or "dosage"), dosage_0_weight .. dosage_2_weight (NaN unless
+        "dosage"), skip ("" or why the row cannot be scored: "haplotype", "diplotype",
+        "interaction", or an allele that is not a DNA sequence), line (its line in the file).
+        Harmonized columns (hm_rsID, hm_chr, hm_pos, hm_inferOtherAllele) are used where filled.
     positions_build : genome build of ``pos``: HmPOS_build when the harmonized positions were
         used, else genome_build ("" if the file does not say).
     """
@@ -94,7 +143,12 @@ class ScoringFile:
 
     @property
     def n_variants(self) -> int:
+        """Rows of the variant table, the skipped (complex) ones included."""
         return len(self.variants)
+
+    @property
+    def n_complex(self) -> int:
+        return int((self.variants["skip"] != "").sum())
 
     @property
     def pgs_id(self) -> str:
@@ -108,11 +162,12 @@ def read_scoring_file(path: str | os.PathLike) -> ScoringFile:
     """Read a PGS Catalog scoring file (``.txt`` or ``.txt.gz``).
 
     Raises a one-line :class:`GenofaceError` naming the file (and line, where there is one) for
-    a missing required column (effect_allele, effect_weight, and rsID or chr_name +
-    chr_position or their hm_ versions), a weight, position or frequency that is not a number,
-    an empty table, and non-additive weights (is_haplotype / is_diplotype / is_interaction /
-    is_dominant / is_recessive true, or dosage_*_weight columns), which are refused rather than
-    scored additively.
+    a missing required column (effect_allele; effect_weight or the three dosage_*_weight; rsID
+    or chr_name + chr_position or their hm_ versions), a weight, position or frequency that is
+    not a number, a row that is both dominant and recessive, a row with only some of its
+    dosage weights, and an empty table. Haplotype, diplotype and interaction rows and rows
+    whose alleles are not DNA sequences are kept with their reason in ``skip`` (never scored);
+    a file with nothing else is refused.
     """
     path = Path(path)
     if not path.is_file():
@@ -127,8 +182,22 @@ def read_scoring_file(path: str | os.PathLike) -> ScoringFile:
         raise GenofaceError(f"{path}: cannot be read ({e}); download the scoring file again") from None
     variants, build = _variant_table(table, metadata, path, header_line)
     expected = metadata.get("variants_number", "")
-    if expected.isdigit() and int(expected) != len(variants):
-        log.warning("%s: the header says %s variants but the table has %d", path, expected, len(variants))
+    if expected.isdigit() and (len(expected) > 18 or int(expected) != len(variants)):  # int() of 5,000 digits fails
+        log.warning("%s: the header says %s variants but the table has %d", path, expected[:20], len(variants))
+    n_skip = int((variants["skip"] != "").sum())
+    if n_skip == len(variants):
+        raise GenofaceError(
+            f"{path}: none of its {len(variants):,} rows can be scored from SNP genotypes (haplotype, diplotype "
+            f"or interaction rows, or alleles that are not DNA sequences: {variants['skip'].iloc[0]}); "
+            "use another score"
+        )
+    if n_skip:
+        log.warning(
+            "%s: %d of %d rows are skipped: haplotype / diplotype / interaction rows or non-sequence alleles",
+            path,
+            n_skip,
+            len(variants),
+        )
     return ScoringFile(path=str(path), metadata=metadata, variants=variants, positions_build=build)
 
 
@@ -154,6 +223,7 @@ def _read_header(fh, path: Path) -> tuple[dict[str, str], list[str], int]:
         line = raw.rstrip("\r\n")
         if line.startswith("#"):
             # "##..." lines are titles; "#key=value" (v2) and "# Key = value" (v1) are metadata.
+            # Spreadsheet exports pad header lines with tabs: stripped with the value.
             if not line.startswith("##") and "=" in line:
                 key, _, value = line[1:].partition("=")
                 metadata[key.strip()] = value.strip()
@@ -161,21 +231,47 @@ def _read_header(fh, path: Path) -> tuple[dict[str, str], list[str], int]:
         if not line.strip():
             continue
         columns = [c.strip() for c in line.split("\t")]
-        dups = sorted({c for c in columns if columns.count(c) > 1})
+        if len(columns) > _MAX_COLUMNS:
+            # A damaged line taken for the header: refused before pandas is asked to build a
+            # table of a million columns.
+            raise GenofaceError(
+                f"{path}, line {lineno}: the variant table header has {len(columns):,} columns (a scoring "
+                "file has a few dozen); is the file damaged?"
+            )
+        dups = sorted(c for c, k in Counter(columns).items() if k > 1)
         if dups:
             raise GenofaceError(f"{path}, line {lineno}: column(s) {dups} appear more than once in the header")
         return metadata, columns, lineno
 
 
 def _read_table(fh, columns: list[str], path: Path, header_line: int) -> pd.DataFrame:
-    """The rows after the header as str columns, with a ``_line`` column (file line numbers)."""
+    """The rows after the header as str columns, with a ``_line`` column (file line numbers).
+
+    Empty fields after the last column (rows ending in a tab, as spreadsheets export them) are
+    allowed; a filled one is refused with its line. pandas would otherwise take a first row
+    wider than the header for an index column and shift every field by one, silently.
+    """
+    names = list(columns)
+    start = fh.tell()
+    first = fh.readline().rstrip("\r\n")
+    fh.seek(start)
+    extra = first.split("\t")[len(columns) :]
+    if len(extra) > _MAX_COLUMNS:
+        raise GenofaceError(
+            f"{path}, line {header_line + 1}: {len(extra) + len(columns):,} fields but the header on line "
+            f"{header_line} has {len(columns)}; is the file damaged?"
+        )
+    # Names no header has, for the empty trailing fields (checked empty below).
+    padding = [f"\x00extra{k}" for k in range(len(extra))]
+    names += padding
     try:
         # Blank lines are kept (then dropped) so that row k is on line header_line + 1 + k.
         df = pd.read_csv(
             fh,
             sep="\t",
             header=None,
-            names=columns,
+            names=names,
+            index_col=False,
             dtype=str,
             na_filter=False,
             skip_blank_lines=False,
@@ -184,11 +280,19 @@ def _read_table(fh, columns: list[str], path: Path, header_line: int) -> pd.Data
         )
     except pd.errors.ParserError:
         raise GenofaceError(
-            f"{path}, line {_first_long_row(path, header_line, len(columns))}: more fields than the "
+            f"{path}, line {_first_long_row(path, header_line, len(names))}: more fields than the "
             f"{len(columns)} columns of the header on line {header_line}; fix or remove the line"
         ) from None
     df = df.fillna("")  # short rows
     df["_line"] = header_line + 1 + np.arange(len(df))
+    if padding:
+        filled = (df[padding] != "").any(axis=1).to_numpy()
+        if filled.any():
+            raise GenofaceError(
+                f"{path}, line {df['_line'].iloc[filled.argmax()]}: more fields than the {len(columns)} columns "
+                f"of the header on line {header_line}; fix or remove the line"
+            )
+        df = df.drop(columns=padding)
     df = df[(df[columns] != "").any(axis=1)]
     if df.empty:
         raise GenofaceError(f"{path}: the variant table (header on line {header_line}) has no rows; download it again")
@@ -208,23 +312,41 @@ def _variant_table(df: pd.DataFrame, metadata: dict[str, str], path: Path, heade
     """:attr:`ScoringFile.variants` and the build of its positions, from the raw str table."""
     by_lower = {c.lower(): c for c in df.columns}
     lines = df["_line"].to_numpy()
+    n = len(df)
 
     def col(name: str) -> pd.Series | None:
         c = by_lower.get(name.lower())
         return None if c is None else df[c].str.strip()
 
-    genotype_weights = [c for c in df.columns if c.lower().startswith("dosage_") and c.lower().endswith("_weight")]
-    if genotype_weights:
+    def flag(name: str) -> np.ndarray:
+        values = col(name)
+        return np.zeros(n, dtype=bool) if values is None else values.str.lower().isin(_TRUE).to_numpy()
+
+    def refuse(mask: np.ndarray, what: str) -> None:
+        if mask.any():
+            raise GenofaceError(f"{path}, line {lines[mask.argmax()]}: {what}")
+
+    # Rows that are not single variants: kept with the reason, never scored.
+    skip = np.full(n, "", dtype=object)
+    for name, kind in _COMPLEX_FLAGS.items():
+        skip = np.where((skip == "") & flag(name), kind, skip)
+
+    if col("effect_allele") is None:
         raise GenofaceError(
-            f"{path}, line {header_line}: genotype-specific weights ({', '.join(genotype_weights)}) are not "
-            "supported, only additive effect_weight; use a scoring file with additive weights"
+            f"{path}, line {header_line}: no effect_allele column in the variant table header; "
+            "a PGS Catalog scoring file needs effect_allele and effect_weight"
         )
-    for name in ("effect_allele", "effect_weight"):
-        if col(name) is None:
-            raise GenofaceError(
-                f"{path}, line {header_line}: no {name} column in the variant table header; "
-                "a PGS Catalog scoring file needs effect_allele and effect_weight"
-            )
+    present = [c for c in _DOSAGE_COLUMNS if col(c) is not None]
+    if present and len(present) < 3:
+        raise GenofaceError(
+            f"{path}, line {header_line}: the header has {', '.join(present)} but not all of "
+            f"{', '.join(_DOSAGE_COLUMNS)}; per-dosage weights need the three columns"
+        )
+    if col("effect_weight") is None and not present:
+        raise GenofaceError(
+            f"{path}, line {header_line}: no effect_weight column in the variant table header (nor "
+            "dosage_0_weight, dosage_1_weight, dosage_2_weight); a PGS Catalog scoring file needs weights"
+        )
     has_id = col("rsID") is not None or col("hm_rsID") is not None
     has_pos = (col("chr_name") is not None and col("chr_position") is not None) or (
         col("hm_chr") is not None and col("hm_pos") is not None
@@ -234,49 +356,92 @@ def _variant_table(df: pd.DataFrame, metadata: dict[str, str], path: Path, heade
             f"{path}, line {header_line}: no rsID and no chr_name + chr_position columns (nor hm_rsID / "
             "hm_chr + hm_pos); variants cannot be found without one of them"
         )
-    for name, kind in _NON_ADDITIVE.items():
-        flag = col(name)
-        if flag is not None:
-            bad = flag.str.lower().isin(_TRUE).to_numpy()
-            if bad.any():
-                raise GenofaceError(
-                    f"{path}, line {lines[bad.argmax()]}: {name} is true; {kind} weights are not supported "
-                    "(only additive per-allele weights are scored); remove those variants or use another score"
-                )
+    scored = skip == ""
 
+    # Weights: per-dosage where a row fills the three dosage columns, else effect_weight.
+    dosage = np.full((3, n), np.nan)
+    is_dosage = np.zeros(n, dtype=bool)
+    if present:
+        raw = [_blank(col(c), n) for c in _DOSAGE_COLUMNS]
+        filled = np.array([(r != "").to_numpy() for r in raw])
+        is_dosage = filled.all(axis=0)
+        refuse(
+            scored & filled.any(axis=0) & ~is_dosage,
+            f"only some of {', '.join(_DOSAGE_COLUMNS)} are filled; give the weight of 0, 1 and 2 copies",
+        )
+        for k, (name, r) in enumerate(zip(_DOSAGE_COLUMNS, raw, strict=True)):
+            dosage[k] = pd.to_numeric(r, errors="coerce").to_numpy(dtype=np.float64)
+            bad = scored & is_dosage & ~np.isfinite(dosage[k])
+            if bad.any():
+                k_bad = bad.argmax()
+                raise GenofaceError(f"{path}, line {lines[k_bad]}: {name} {r.iloc[k_bad]!r} is not a number")
+        dosage[:, ~is_dosage] = np.nan
     raw_weight = col("effect_weight")
-    weight = pd.to_numeric(raw_weight, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(weight)
-    if bad.any():
-        k = bad.argmax()
-        raise GenofaceError(f"{path}, line {lines[k]}: effect_weight {raw_weight.iloc[k]!r} is not a number")
+    if raw_weight is None:
+        weight = np.full(n, np.nan)
+        refuse(scored & ~is_dosage, "no dosage_*_weight and the file has no effect_weight column; give the weights")
+    else:
+        weight = pd.to_numeric(raw_weight, errors="coerce").to_numpy(dtype=np.float64)
+        bad = scored & ~is_dosage & ~np.isfinite(weight)
+        if bad.any():
+            k = bad.argmax()
+            raise GenofaceError(f"{path}, line {lines[k]}: effect_weight {raw_weight.iloc[k]!r} is not a number")
+        weight = np.where(is_dosage, np.nan, weight)
+
+    dominant, recessive = flag("is_dominant"), flag("is_recessive")
+    refuse(scored & dominant & recessive, "is_dominant and is_recessive are both true; a weight has one model")
+    refuse(
+        scored & is_dosage & (dominant | recessive),
+        "is_dominant / is_recessive is true on a row with dosage_*_weight; per-dosage weights already say it",
+    )
+    effect_type = np.select([is_dosage, dominant, recessive], ["dosage", "dominant", "recessive"], "additive")
 
     effect = col("effect_allele").str.upper()
-    bad = effect.isin(_EMPTY).to_numpy()
-    if bad.any():
-        raise GenofaceError(f"{path}, line {lines[bad.argmax()]}: effect_allele is empty; every variant needs one")
-    other = _blank(col("other_allele"), len(df)).str.upper()
+    refuse(scored & effect.isin(_EMPTY).to_numpy(), "effect_allele is empty; every variant needs one")
+    other_col = col("other_allele")
+    if other_col is None:
+        other_col = col("reference_allele")  # the format 1.0 name
+    other = _blank(other_col, n).str.upper()
     infer = col("hm_inferOtherAllele")
     if infer is not None:
         # hm_inferOtherAllele lists every allele seen in the reference ("A/G"); only a single
         # one names the other allele.
         infer = infer.str.upper().where(~infer.isin(_EMPTY) & ~infer.str.contains("/", regex=False), "")
-        other = other.where(other != "", infer)
+        other = other.where(other != "", infer.reset_index(drop=True))
+    # An allele that is not spelled in bases (HLA-DRB1*15, APOE e4, <DEL>, -) cannot be found in
+    # genotype files; matching it by position could pick the wrong variant.
+    for name, alleles, may_be_empty in (("effect allele", effect, False), ("other allele", other, True)):
+        text = alleles.reset_index(drop=True)
+        ok = text.str.fullmatch(_SEQUENCE.pattern).to_numpy(dtype=bool) | (may_be_empty & (text == "").to_numpy())
+        bad = (skip == "") & ~ok
+        if bad.any():
+            why = (f"{name} " + text.str.slice(0, 40).map(repr) + " is not a DNA sequence").to_numpy(dtype=object)
+            skip = np.where(bad, why, skip)
+    scored = skip == ""
 
-    hm_id, au_id = _blank(col("hm_rsID"), len(df)), _blank(col("rsID"), len(df))
+    hm_id, au_id = _blank(col("hm_rsID"), n), _blank(col("rsID"), n)
     ids = hm_id.where(hm_id != "", au_id)
 
-    au_chrom = _normalize_chrom(_blank(col("chr_name"), len(df)))
-    au_pos = _positions(col("chr_position"), "chr_position", lines, path)
+    def chroms(name: str) -> pd.Series:
+        names = _blank(col(name), n)
+        # No chromosome name is this long; a damaged field must not reach the name parser.
+        long = (names.str.len() > 64).to_numpy()
+        if (long & scored).any():
+            k = (long & scored).argmax()
+            raise GenofaceError(f"{path}, line {lines[k]}: {name} {names.iloc[k][:40]!r}... is not a chromosome name")
+        return _normalize_chrom(names.where(~long, ""))
+
+    au_chrom = chroms("chr_name")
+    au_pos = _positions(col("chr_position"), "chr_position", lines, path, scored)
     genome_build = metadata.get("genome_build", metadata.get("Original Genome Build", ""))
     if col("hm_chr") is not None and col("hm_pos") is not None:
-        hm_chrom = _normalize_chrom(_blank(col("hm_chr"), len(df)))
-        hm_pos = _positions(col("hm_pos"), "hm_pos", lines, path)
+        hm_chrom = chroms("hm_chr")
+        hm_pos = _positions(col("hm_pos"), "hm_pos", lines, path, scored)
         build = metadata.get("HmPOS_build", "")
         use_hm = (hm_chrom != "").to_numpy() & (hm_pos > 0)
         # Where harmonization failed the author's position is kept only if it is on the same
         # build: a GRCh37 position among GRCh38 ones would match the wrong variant.
-        fallback = ~use_hm if _same_build(genome_build, build) else np.zeros(len(df), dtype=bool)
+        fallback = ~use_hm if _same_build(genome_build, build) else np.zeros(n, dtype=bool)
         chrom = np.where(use_hm, hm_chrom, np.where(fallback, au_chrom, ""))
         pos = np.where(use_hm, hm_pos, np.where(fallback, au_pos, 0))
         if (~use_hm & ~fallback & (au_pos > 0)).any():
@@ -295,15 +460,16 @@ def _variant_table(df: pd.DataFrame, metadata: dict[str, str], path: Path, heade
 
     freq = col("allelefrequency_effect")
     if freq is None:
-        af = np.full(len(df), np.nan)
+        af = np.full(n, np.nan)
     else:
         af = pd.to_numeric(freq, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~freq.isin(_EMPTY).to_numpy() & ~((af >= 0) & (af <= 1))
+        bad = scored & ~freq.isin(_EMPTY).to_numpy() & ~((af >= 0) & (af <= 1))
         if bad.any():
             k = bad.argmax()
             raise GenofaceError(
                 f"{path}, line {lines[k]}: allelefrequency_effect {freq.iloc[k]!r} is not a frequency between 0 and 1"
             )
+        af = np.where((af >= 0) & (af <= 1), af, np.nan)
     variants = pd.DataFrame(
         {
             "id": ids.to_numpy(dtype=object).astype(str),
@@ -313,6 +479,12 @@ def _variant_table(df: pd.DataFrame, metadata: dict[str, str], path: Path, heade
             "other_allele": other.to_numpy(dtype=object).astype(str),
             "weight": weight,
             "allele_frequency": af,
+            "effect_type": effect_type.astype(str),
+            "dosage_0_weight": dosage[0],
+            "dosage_1_weight": dosage[1],
+            "dosage_2_weight": dosage[2],
+            "skip": skip.astype(str),
+            "line": lines.astype(np.int64),
         }
     )
     return variants, build
@@ -325,33 +497,38 @@ def _blank(s: pd.Series | None, n: int) -> pd.Series:
     return s.where(~s.isin(_EMPTY), "").reset_index(drop=True)
 
 
-def _positions(s: pd.Series | None, name: str, lines: np.ndarray, path: Path) -> np.ndarray:
-    """Integer positions, 0 where empty; anything else that is not a positive integer is refused."""
+def _positions(s: pd.Series | None, name: str, lines: np.ndarray, path: Path, check: np.ndarray) -> np.ndarray:
+    """Integer positions, 0 where empty; anything else that is not a positive integer is refused
+    on the rows to ``check`` (a skipped haplotype row may hold anything) and 0 on the others."""
     if s is None:
         return np.zeros(len(lines), dtype=np.int64)
     empty = s.isin(_EMPTY).to_numpy()
     num = pd.to_numeric(s.where(~empty, "0"), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~empty & ~((num > 0) & (num == np.floor(num)))
-    if bad.any():
-        k = bad.argmax()
+    valid = (num >= 0) & (num == np.floor(num)) & (num < 2**62)
+    bad = ~empty & ~(valid & (num > 0))
+    if (bad & check).any():
+        k = (bad & check).argmax()
         raise GenofaceError(f"{path}, line {lines[k]}: {name} {s.iloc[k]!r} is not a positive integer position")
-    return num.astype(np.int64)
+    return np.where(valid, num, 0).astype(np.int64)
 
 
 def _normalize_chrom(s: pd.Series) -> pd.Series:
-    """Chromosome names as "1".."22", "X", "Y", "XY", "MT" ("chr" prefix dropped, 23 -> X)."""
-    s = s.astype(str).str.strip().str.upper().str.removeprefix("CHR").reset_index(drop=True)
-    return s.replace(_CHROM_ALIASES).where(~s.isin(_EMPTY), "")
+    """Chromosome names as the genotype readers write them ("chr" dropped, 23 -> X, ...)."""
+    return pd.Series(chromosomes.normalize_chroms(s.reset_index(drop=True)), dtype=object)
 
 
 def _same_build(a: str, b: str) -> bool:
+    na, nb = chromosomes.normalize_build(a), chromosomes.normalize_build(b)
+    if na or nb:
+        return na == nb
     a, b = a.strip().upper(), b.strip().upper()
-    return bool(a) and _BUILD_ALIASES.get(a, a) == _BUILD_ALIASES.get(b, b)
+    return bool(a) and a == b
 
 
 def scoring_panel(scoring: ScoringFile | str | os.PathLike) -> pd.DataFrame:
     """The scoring file as a variant panel: columns id, chrom, pos, ref (= other_allele, "" if
-    unknown), alt (= effect_allele), one row per scoring variant, in file order.
+    unknown), alt (= effect_allele), one row per scorable variant (skipped rows left out), in
+    file order.
 
     Pass it to :func:`genoface.genetics._consumer.consumer_genotype_data` to read a 23andMe /
     AncestryDNA file (which has no REF/ALT) as dosages of the effect alleles, then to
@@ -360,7 +537,7 @@ def scoring_panel(scoring: ScoringFile | str | os.PathLike) -> pd.DataFrame:
     """
     if not isinstance(scoring, ScoringFile):
         scoring = read_scoring_file(scoring)
-    v = scoring.variants
+    v = scoring.variants[scoring.variants["skip"] == ""]
     return pd.DataFrame(
         {
             "id": v["id"].to_numpy(),
@@ -375,11 +552,31 @@ def scoring_panel(scoring: ScoringFile | str | os.PathLike) -> pd.DataFrame:
 # ---- scoring --------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Scored:
+    """Everything :func:`score` and :func:`matched_variants` compute, kept together."""
+
+    match: AlleleMatch
+    rows: np.ndarray  # (k,) scoring rows given a genotype column, sorted by column
+    reasons: np.ndarray  # (n_rows,) "" scored, else a DROP_REASONS entry
+    total: np.ndarray  # (n,) score per sample
+    n_missing: np.ndarray  # (n,) missing calls per sample over the variants scored
+    usable: np.ndarray  # (k,) the variant has a call in some sample
+    effect_freq: np.ndarray  # (k,) effect allele frequency among the called samples
+    imputed: np.ndarray  # (k,) what a missing call contributes (NaN: left out)
+    n_called: np.ndarray  # (k,) samples called
+    multiallelic_ref: np.ndarray  # (k,) REF counted on a split multi-allelic record
+    from_file: int
+    from_data: int
+    positions_used: bool
+
+
 def score(
     scoring: ScoringFile | str | os.PathLike,
     data: GenotypeData,
     *,
     ambiguous: str = "drop",
+    missing: str = "mean",
     source: str = "the genotypes",
 ) -> tuple[pd.DataFrame, dict]:
     """Polygenic scores of every sample in ``data``, and a report of how the variants matched.
@@ -387,109 +584,372 @@ def score(
     Parameters
     ----------
     scoring : a :class:`ScoringFile` or the path of one.
-    data : genotypes (ALT dosage 0/1/2, -1 missing) and their variants (chrom, pos, id, ref, alt).
-    ambiguous : "drop" (default, as pgsc_calc) leaves out A/T and C/G SNPs, whose strand cannot
-        be told from their alleles; "keep" scores them on the strand written in both files.
+    data : genotypes (ALT dosage 0/1/2, -1 missing) and their variants (chrom, pos, id, ref,
+        alt). Read VCF / PLINK files with ``read_genotypes(path, snps_only=False)`` so that
+        indels and multi-allelic records reach the scorer.
+    ambiguous : A/T and C/G SNPs (whose strand cannot be told from their alleles): "drop"
+        (default, as pgsc_calc), "keep" (read on the strand written in both files), or
+        "frequency" (oriented by allelefrequency_effect against the ALT frequency of ``data``
+        where both are far enough from 0.5; dropped otherwise).
+    missing : missing calls: "mean" (default, plink2's mean imputation from the samples of
+        ``data``), "frequency" (from the file's allelefrequency_effect where given, else the
+        samples; plink2 ``--read-freq``), "none" (left out; plink2 ``no-mean-imputation``).
     source : name of the genotype file, used in messages and the report.
 
-    Matching. A scoring variant is looked up by rsID, and one whose rsID is not in ``data`` by
-    chrom:pos ("chr" prefixes dropped, 23 = X). Among the genotype variants found (more than
-    one at a multi-allelic site split into biallelic records), the one whose alleles fit is
-    used: effect allele = ALT scores the dosage, = REF scores 2 - dosage, and alleles that fit
-    only after complementing both (A<->T, C<->G) are read on the other strand (``other_allele``
-    unknown: the effect allele alone must fit). Alleles that fit neither strand are left out; so
-    is a second scoring variant on a genotype variant already used, and a variant with no call
-    in any sample (it would add the same imputed constant to every score).
-
-    Missing calls are imputed by the mean effect-allele dosage: 2 x allelefrequency_effect where
-    the file gives it, else the mean over the samples called in ``data``.
+    Matching (:func:`genoface.genetics._alleles.match_variants`, strand unknown): by rsID, then
+    chrom:pos (not used when ``data.build`` and the file's positions build are both known and
+    differ); effect allele = ALT counts the dosage, = REF counts 2 - dosage (on a split
+    multi-allelic record: 2 - the ALT dosages of all its rows, i.e. the copies of REF);
+    alleles that fit only after complementing both are read on the other strand (never for
+    indels). Left out, each with its reason (:func:`matched_variants`): complex rows, variants
+    absent from ``data``, alleles that fit neither strand, dropped A/T or C/G SNPs, a second
+    scoring row on a genotype variant already used, and a variant called in nobody.
 
     Returns
     -------
-    scores : DataFrame indexed by sample_id with columns score (sum of effect dosage x weight,
-        pgsc_calc's SUM), score_avg (score / (2 x n_variants_used), plink's default average),
-        n_variants_used, n_imputed (missing calls imputed for that sample).
-    report : dict with scoring (path), pgs_id, source, n_scoring, n_matched (variants scored),
-        n_matched_by_id, n_matched_by_position, n_strand_flipped, n_ambiguous, ambiguous (the
-        policy), n_ambiguous_kept, n_ambiguous_dropped, n_allele_mismatch,
-        n_missing_from_genotypes, n_multiallelic (variants that found several genotype
-        variants), n_duplicate, n_no_calls, fraction_matched (n_matched / n_scoring),
-        imputation ("none", "allelefrequency_effect", "genotypes" or
-        "allelefrequency_effect+genotypes": where the imputed means came from), n_imputed_calls.
+    scores : DataFrame indexed by sample_id with columns score (the sum, pgsc_calc's SUM and
+        plink2's SCORE_SUM), score_avg (score / (2 x variants), plink2's SCORE_AVG: with
+        ``missing="none"`` the denominator counts the sample's called variants only),
+        n_variants_used, n_imputed (missing calls imputed), n_missing (missing calls).
+    report : JSON-able dict: scoring (path), pgs_id, source, n_scoring (rows of the file),
+        n_matched (variants scored), n_matched_by_id, n_matched_by_position, n_flipped (effect
+        allele = REF), n_strand_flipped, n_indels (indels scored), effect_types (scored per
+        type), n_ambiguous, ambiguous (the rule), n_ambiguous_kept, n_ambiguous_by_frequency,
+        n_ambiguous_dropped, n_allele_mismatch, n_missing_from_genotypes, n_multiallelic
+        (variants that found several genotype rows), n_duplicate, n_no_calls, n_complex,
+        dropped (count per reason), fraction_matched (n_matched / n_scoring), missing (the
+        rule), imputation ("none", "genotypes", "allelefrequency_effect" or
+        "allelefrequency_effect+genotypes": where imputed values came from), n_imputed_calls,
+        n_missing_calls, positions_build, genotypes_build, positions_used, summary (one line).
     """
-    if ambiguous not in AMBIGUOUS_POLICIES:
-        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_POLICIES}, got {ambiguous!r}")
     if not isinstance(scoring, ScoringFile):
         scoring = read_scoring_file(scoring)
-    m = match_alleles(scoring.variants, data.variants, ambiguous)
-    n_scoring = scoring.n_variants
-    if m["n_found"] == 0:
-        build = scoring.positions_build or "of the scoring file"
-        raise GenofaceError(
-            f"{scoring.path}: none of its {n_scoring:,} variants is in {source} (matched by rsID and by "
-            f"chrom:pos); is the genome build {build} like that of {source}?"
-        )
-    if len(m["rows"]) == 0:
-        raise GenofaceError(
-            f"{scoring.path}: {m['n_found']:,} of its {n_scoring:,} variants are in {source} but none can be "
-            f"scored ({m['n_allele_mismatch']:,} allele mismatches, {m['n_ambiguous_dropped']:,} strand-ambiguous "
-            "dropped); check that both files use the same alleles, or pass ambiguous='keep'"
-        )
-    rows, cols, sign = m["rows"], m["cols"], m["sign"]
-    weight = scoring.variants["weight"].to_numpy()[rows]
-    # The file's frequency is of the effect allele; imputation works on ALT dosages.
-    af = scoring.variants["allele_frequency"].to_numpy()[rows]
-    alt_mean = np.where(sign > 0, 2 * af, 2 - 2 * af)
-    total, n_imputed, usable, from_file, from_data = _weighted_sum(data.genotypes, cols, sign, weight, alt_mean)
-
+    s = _score(scoring, data, ambiguous, missing, source)
+    v = scoring.variants
+    m, rows, usable = s.match, s.rows, s.usable
     n_used = int(usable.sum())
-    by_id = m["by_id"][usable]
+    used_rows = rows[usable]
+    counted_ref = m.flip[usable]
+    ref = pd.Series(data.variants["ref"].to_numpy(dtype=object)[m.cols[usable]], dtype=object)
+    alt = pd.Series(data.variants["alt"].to_numpy(dtype=object)[m.cols[usable]], dtype=object)
+    is_indel = ((ref.str.len() != 1) | (alt.str.len() != 1)).to_numpy()
+    types = v["effect_type"].to_numpy(dtype=object)[used_rows]
+    r = m.report
+    dropped = {reason: int((s.reasons == reason).sum()) for reason in DROP_REASONS}
     report = {
         "scoring": scoring.path,
         "pgs_id": scoring.pgs_id,
         "source": source,
-        "n_scoring": n_scoring,
+        "n_scoring": scoring.n_variants,
         "n_matched": n_used,
-        "n_matched_by_id": int(by_id.sum()),
-        "n_matched_by_position": int((~by_id).sum()),
-        "n_strand_flipped": int(m["flipped"][usable].sum()),
-        "n_ambiguous": m["n_ambiguous"],
+        "n_matched_by_id": int(m.by_id[usable].sum()),
+        "n_matched_by_position": int((~m.by_id[usable]).sum()),
+        "n_flipped": int(counted_ref.sum()),
+        "n_strand_flipped": int(m.strand[usable].sum()),
+        "n_indels": int(is_indel.sum()),
+        "effect_types": {t: int((types == t).sum()) for t in EFFECT_TYPES if (types == t).any()},
+        "n_ambiguous": int(m.palindromic[usable].sum()) + dropped["ambiguous strand"],
         "ambiguous": ambiguous,
-        "n_ambiguous_kept": int(m["ambiguous"][usable].sum()),
-        "n_ambiguous_dropped": m["n_ambiguous_dropped"],
-        "n_allele_mismatch": m["n_allele_mismatch"],
-        "n_missing_from_genotypes": n_scoring - m["n_found"],
-        "n_multiallelic": m["n_multiallelic"],
-        "n_duplicate": m["n_duplicate"],
-        "n_no_calls": int((~usable).sum()),
-        "fraction_matched": n_used / n_scoring,
-        "imputation": _imputation_source(from_file, from_data),
-        "n_imputed_calls": int(n_imputed.sum()),
+        "n_ambiguous_kept": int(m.palindromic[usable].sum()),
+        "n_ambiguous_by_frequency": r.n_ambiguous_by_frequency,
+        "n_ambiguous_dropped": dropped["ambiguous strand"],
+        "n_allele_mismatch": dropped["allele mismatch"],
+        "n_missing_from_genotypes": dropped["absent"],
+        "n_multiallelic": r.n_multiallelic,
+        "n_duplicate": dropped["duplicate"],
+        "n_no_calls": dropped["no call"],
+        "n_complex": dropped["complex"],
+        "dropped": dropped,
+        "fraction_matched": n_used / scoring.n_variants,
+        "missing": missing,
+        "imputation": _imputation_source(s.from_file, s.from_data),
+        "n_imputed_calls": int(s.n_missing.sum()) if missing != "none" else 0,
+        "n_missing_calls": int(s.n_missing.sum()),
+        "positions_build": chromosomes.normalize_build(scoring.positions_build) or scoring.positions_build,
+        "genotypes_build": data.build or "",
+        "positions_used": s.positions_used,
     }
-    if n_used == 0:
-        raise GenofaceError(
-            f"{scoring.path}: the {len(rows):,} variants it shares with {source} have no calls in any sample; "
-            "check that the genotypes were read against this scoring file"
-        )
-    if from_data and data.n_samples < _FEW_SAMPLES:
+    report["summary"] = _summary(scoring, report)
+    if s.from_data and data.n_samples < _FEW_SAMPLES:
         log.warning(
-            "%s: missing calls at %d variants imputed from the mean of only %d samples (the scoring file gives "
-            "no allelefrequency_effect for them)",
+            "%s: missing calls at %d variants imputed from the mean of only %d samples (plink2 refuses below %d); "
+            "consider missing='frequency' or 'none'",
             source,
-            from_data,
+            s.from_data,
             data.n_samples,
+            _FEW_SAMPLES,
         )
-    log.info("%s scored on %s: %s", scoring.path, source, report)
+    log.info("%s", report["summary"])
+    if missing == "none":
+        denominator = 2.0 * (n_used - s.n_missing)
+    else:
+        denominator = np.full(data.n_samples, 2.0 * n_used)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        average = np.where(denominator > 0, s.total / denominator, np.nan)
     scores = pd.DataFrame(
         {
-            "score": total,
-            "score_avg": total / (2 * n_used),
+            "score": s.total,
+            "score_avg": average,
             "n_variants_used": np.full(data.n_samples, n_used, dtype=np.int64),
-            "n_imputed": n_imputed,
+            "n_imputed": s.n_missing if missing != "none" else np.zeros(data.n_samples, dtype=np.int64),
+            "n_missing": s.n_missing,
         },
         index=pd.Index(data.sample_ids, name="sample_id"),
     )
     return scores, report
+
+
+def matched_variants(
+    scoring: ScoringFile | str | os.PathLike,
+    data: GenotypeData,
+    *,
+    ambiguous: str = "drop",
+    missing: str = "mean",
+    source: str = "the genotypes",
+) -> pd.DataFrame:
+    """How each row of the scoring file was matched and scored (pgsc_calc's match log).
+
+    One row per scoring-file row, in file order: line, id, chrom, pos, effect_allele,
+    other_allele, effect_type, weight, dosage_0_weight .. dosage_2_weight, status ("scored" or
+    the reason it was not: "complex: ...", "absent", "allele mismatch", "ambiguous strand",
+    "duplicate", "no call"), target (column of ``data``, -1 if none), target_id, target_chrom,
+    target_pos, target_ref, target_alt, counted ("ALT" / "REF": the genotype allele that is the
+    effect allele; what ``plink2 --score`` must be given), strand_flipped, by_id,
+    multiallelic_ref (REF counted as 2 - the ALT dosages of a split multi-allelic record's
+    rows), n_called, effect_frequency (among the called samples), imputed (what a missing call
+    contributes; NaN where missing calls are left out or there are none to fill). Same
+    arguments as :func:`score`.
+    """
+    if not isinstance(scoring, ScoringFile):
+        scoring = read_scoring_file(scoring)
+    s = _score(scoring, data, ambiguous, missing, source)
+    v = scoring.variants
+    n = len(v)
+    dv = data.variants
+
+    def spread(values: np.ndarray, fill, dtype=None) -> np.ndarray:
+        out = np.full(n, fill, dtype=dtype if dtype is not None else np.asarray(values).dtype)
+        out[s.rows] = values
+        return out
+
+    cols = s.match.cols
+    status = np.where(s.reasons == "", "scored", s.reasons).astype(object)
+    complex_rows = s.reasons == "complex"
+    status[complex_rows] = "complex: " + v["skip"].to_numpy(dtype=object)[complex_rows]
+    out = v[["line", "id", "chrom", "pos", "effect_allele", "other_allele", "effect_type", "weight"]].copy()
+    for c in _DOSAGE_COLUMNS:
+        out[c] = v[c]
+    out["status"] = status.astype(str)
+    out["target"] = spread(cols.astype(np.int64), -1)
+    out["target_id"] = spread(dv["id"].to_numpy(dtype=object)[cols], "", object).astype(str)
+    out["target_chrom"] = spread(dv["chrom"].to_numpy(dtype=object)[cols], "", object).astype(str)
+    out["target_pos"] = spread(dv["pos"].to_numpy(dtype=np.int64)[cols], 0)
+    out["target_ref"] = spread(dv["ref"].to_numpy(dtype=object)[cols], "", object).astype(str)
+    out["target_alt"] = spread(dv["alt"].to_numpy(dtype=object)[cols], "", object).astype(str)
+    out["counted"] = spread(np.where(s.match.flip, "REF", "ALT").astype(object), "", object).astype(str)
+    out["strand_flipped"] = spread(s.match.strand, False)
+    out["by_id"] = spread(s.match.by_id, False)
+    out["multiallelic_ref"] = spread(s.multiallelic_ref, False)
+    out["n_called"] = spread(s.n_called.astype(np.int64), 0)
+    out["effect_frequency"] = spread(s.effect_freq, np.nan)
+    out["imputed"] = spread(s.imputed, np.nan)
+    return out.reset_index(drop=True)
+
+
+def _score(scoring: ScoringFile, data: GenotypeData, ambiguous: str, missing: str, source: str) -> _Scored:
+    """Match, then sum; the one computation behind :func:`score` and :func:`matched_variants`."""
+    if ambiguous not in AMBIGUOUS_POLICIES:
+        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_POLICIES}, got {ambiguous!r}")
+    if missing not in MISSING_POLICIES:
+        raise GenofaceError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
+    v = scoring.variants
+    n_rows = len(v)
+    skip = (v["skip"] != "").to_numpy()
+    positions_used = _positions_usable(scoring, data, source)
+    panel = pd.DataFrame(
+        {
+            "id": v["id"].to_numpy(),
+            # Skipped rows and, across builds, all positions: not looked up by chrom:pos.
+            "chrom": np.where(skip | (not positions_used), "", v["chrom"].to_numpy(dtype=object)),
+            "pos": np.where(skip | (not positions_used), 0, v["pos"].to_numpy()),
+            "ref": v["other_allele"].to_numpy(),
+            "alt": v["effect_allele"].to_numpy(),
+        }
+    )
+    panel.loc[skip, "id"] = ""
+    m = _match(panel, data, ambiguous, v["allele_frequency"].to_numpy(), source)
+    reasons = _row_reasons(m, panel, skip)
+    n_found = int((~np.isin(reasons, ["absent", "complex"])).sum())
+    if n_found == 0:
+        build = scoring.positions_build or "of the scoring file"
+        if not positions_used:
+            raise GenofaceError(
+                f"{scoring.path}: none of its {n_rows:,} variants is in {source} by rsID, and its {build} positions "
+                f"are not looked up in {data.build} genotypes; use the scoring file harmonized to {data.build}"
+            )
+        raise GenofaceError(
+            f"{scoring.path}: none of its {n_rows:,} variants is in {source} (matched by rsID and by "
+            f"chrom:pos); is the genome build {build} like that of {source}?"
+        )
+    if len(m.rows) == 0:
+        raise GenofaceError(
+            f"{scoring.path}: {n_found:,} of its {n_rows:,} variants are in {source} but none can be "
+            f"scored ({int((reasons == 'allele mismatch').sum()):,} allele mismatches, "
+            f"{int((reasons == 'ambiguous strand').sum()):,} "
+            "strand-ambiguous dropped); check that both files use the same alleles, or pass ambiguous='keep'"
+        )
+    rows, cols, flip = m.rows, m.cols, m.flip
+    # What 0, 1 and 2 copies of the effect allele contribute, per matched variant.
+    w = v["weight"].to_numpy()[rows]
+    etype = v["effect_type"].to_numpy(dtype=object)[rows]
+    values = np.zeros((3, len(rows)))
+    values[1] = np.where(etype == "recessive", 0.0, w)
+    values[2] = np.where(etype == "additive", 2 * w, w)
+    dosage = etype == "dosage"
+    for k, c in enumerate(_DOSAGE_COLUMNS):
+        values[k, dosage] = v[c].to_numpy()[rows][dosage]
+    file_freq = v["allele_frequency"].to_numpy()[rows] if missing == "frequency" else np.full(len(rows), np.nan)
+    siblings = _multiallelic_siblings(data.variants, cols, flip)
+    total, n_missing, usable, effect_freq, imputed, n_called, from_file, from_data = _weighted_sum(
+        data.genotypes, cols, flip, values, file_freq, siblings, missing != "none"
+    )
+    reasons[rows[~usable]] = "no call"
+    if not usable.any():
+        raise GenofaceError(
+            f"{scoring.path}: the {len(rows):,} variants it shares with {source} have no calls in any sample; "
+            "check that the genotypes were read against this scoring file"
+        )
+    multi = np.zeros(len(rows), dtype=bool)
+    multi[list(siblings)] = True
+    return _Scored(
+        match=m,
+        rows=rows,
+        reasons=reasons,
+        total=total,
+        n_missing=n_missing,
+        usable=usable,
+        effect_freq=effect_freq,
+        imputed=imputed,
+        n_called=n_called,
+        multiallelic_ref=multi,
+        from_file=from_file,
+        from_data=from_data,
+        positions_used=positions_used,
+    )
+
+
+def _positions_usable(scoring: ScoringFile, data: GenotypeData, source: str) -> bool:
+    """False where the genotypes' build is known and is not that of the file's positions: then
+    a chrom:pos match would find another variant, and only rsIDs are matched."""
+    theirs = chromosomes.normalize_build(data.build) if data.build else None
+    ours = chromosomes.normalize_build(scoring.positions_build)
+    if theirs and ours and theirs != ours:
+        log.warning(
+            "%s: its positions are %s but %s is %s; variants are matched by rsID only (use the scoring file "
+            "harmonized to %s for position matching)",
+            scoring.path,
+            ours,
+            source,
+            theirs,
+            theirs,
+        )
+        return False
+    return True
+
+
+def _match(
+    panel: pd.DataFrame, data: GenotypeData, ambiguous: str, effect_freq: np.ndarray, source: str
+) -> AlleleMatch:
+    """The allele matcher on the scoring panel, strand unknown (a scoring file does not state it).
+
+    For ``ambiguous="frequency"`` the matcher needs the ALT frequency of the genotype columns;
+    it is computed only for the A/T and C/G SNPs the panel finds (a first match that keeps
+    them says which), not over the whole genotype matrix.
+    """
+    if ambiguous != "frequency":
+        return match_variants(panel, data.variants, strand="unknown", ambiguous=ambiguous, source=source)
+    probe = match_variants(panel, data.variants, strand="unknown", ambiguous="keep", source=source)
+    target_freq = np.full(len(data.variants), np.nan)
+    cols = probe.cols[probe.palindromic]
+    if len(cols):
+        target_freq[cols] = alt_frequencies(np.asarray(data.genotypes[:, cols]))
+    return match_variants(
+        panel,
+        data.variants,
+        strand="unknown",
+        ambiguous="frequency",
+        panel_freq=effect_freq,
+        target_freq=target_freq,
+        source=source,
+    )
+
+
+def _row_reasons(m: AlleleMatch, panel: pd.DataFrame, skip: np.ndarray) -> np.ndarray:
+    """Per scoring row: "" matched, "complex", or the matcher's reason.
+
+    The matcher reports its dropped panel rows in panel order (``MatchReport.dropped``): they
+    are the rows it did not match, in order, which is checked here by their ids.
+    """
+    n = len(panel)
+    reasons = np.full(n, "", dtype=object)
+    matched = np.zeros(n, dtype=bool)
+    matched[m.rows] = True
+    unmatched = np.flatnonzero(~matched)
+    dropped = m.report.dropped
+    ids = panel_table(panel)["id"].astype(str).to_numpy()
+    if len(dropped) != len(unmatched) or not np.array_equal(dropped["id"].astype(str).to_numpy(), ids[unmatched]):
+        raise AssertionError("the allele matcher's dropped variants do not line up with the unmatched rows")
+    reasons[unmatched] = dropped["reason"].to_numpy(dtype=object)
+    reasons[skip] = "complex"
+    return reasons
+
+
+def _multiallelic_siblings(variants: pd.DataFrame, cols: np.ndarray, flip: np.ndarray) -> dict[int, np.ndarray]:
+    """For matched variants that count REF on a row of a split multi-allelic record: all the
+    record's rows (same chrom, pos, id and REF, distinct ALTs), by position in ``cols``.
+
+    Such a row's dosage counts its own ALT only (another ALT counts as "not this ALT"), so
+    2 - dosage would count the other ALTs as REF; the copies of REF are 2 - the sum of the
+    ALT dosages of all the record's rows, which is what plink2 counts on the unsplit record.
+    """
+    if not flip.any():
+        return {}
+    key = variants[["chrom", "pos", "id", "ref"]]
+    multi = key.duplicated(keep=False).to_numpy()
+    out: dict[int, np.ndarray] = {}
+    candidates = np.flatnonzero(flip & multi[cols])
+    if not len(candidates):
+        return out
+    groups = key[multi].groupby(["chrom", "pos", "id", "ref"], sort=False).indices
+    index = np.flatnonzero(multi)
+    for k in candidates:
+        row = variants.iloc[cols[k]]
+        members = index[groups[(row["chrom"], row["pos"], row["id"], row["ref"])]]
+        alts = variants["alt"].to_numpy(dtype=object)[members]
+        if len(set(alts)) == len(alts):  # a repeated record is not a split one: left as it is
+            out[int(k)] = members
+    return out
+
+
+def _summary(scoring: ScoringFile, r: dict) -> str:
+    """One line: what was scored, dropped and imputed."""
+    name = scoring.pgs_id or Path(scoring.path).name
+    done = [(r["n_indels"], "indels"), (r["n_flipped"], "effect allele = REF")]
+    done += [(r["n_strand_flipped"], "strand-flipped")]
+    done += [(r["n_ambiguous_kept"], f"A/T or C/G kept ({r['ambiguous']})")]
+    types = ", ".join(f"{k:,} {t}" for t, k in r["effect_types"].items() if t != "additive")
+    text = f"{name}: {r['n_matched']:,} of {r['n_scoring']:,} variants scored"
+    kept = ", ".join(f"{k:,} {what}" for k, what in done if k)
+    text += f" ({kept}{'; ' if kept and types else ''}{types})" if kept or types else ""
+    labels = {"ambiguous strand": f"A/T or C/G ({r['ambiguous']})", "absent": "not in the genotypes"}
+    lost = ", ".join(f"{k:,} {labels.get(reason, reason)}" for reason, k in r["dropped"].items() if k)
+    text += f"; left out: {lost}" if lost else ""
+    if r["n_missing_calls"]:
+        how = {"mean": "imputed by the mean (plink2)", "frequency": "imputed", "none": "left out"}[r["missing"]]
+        text += f"; {r['n_missing_calls']:,} missing calls {how}"
+    if not r["positions_used"]:
+        text += f"; matched by rsID only ({r['positions_build']} positions, {r['genotypes_build']} genotypes)"
+    return text
 
 
 def _imputation_source(from_file: int, from_data: int) -> str:
@@ -500,145 +960,67 @@ def _imputation_source(from_file: int, from_data: int) -> str:
     return "genotypes" if from_data else "none"
 
 
-def match_alleles(sv: pd.DataFrame, dv: pd.DataFrame, ambiguous: str) -> dict:
-    """Which genotype column scores each scoring variant, and in which orientation.
-
-    Returns arrays over the variants kept (rows: scoring row, cols: genotype column, sorted by
-    column; sign: +1 where the effect allele is ALT, -1 where it is REF; flipped, by_id,
-    ambiguous: bool) and the counts of the others.
-    """
-    n = len(sv)
-    s_id = sv["id"].to_numpy(dtype=object)
-    s_key = _keys(sv["chrom"], sv["pos"])
-    d_id = dv["id"].astype(str).to_numpy(dtype=object)
-    d_key = _keys(_normalize_chrom(dv["chrom"]), dv["pos"])
-
-    # Candidates: every genotype variant with the same rsID; by chrom:pos for the rest.
-    s_all = np.arange(n)
-    d_all = np.arange(len(dv))
-    has_id = s_id != ""
-    d_has_id = ~pd.Series(d_id).isin(_EMPTY).to_numpy()
-    by_id = pd.DataFrame({"i": s_all[has_id], "k": s_id[has_id]}).merge(
-        pd.DataFrame({"j": d_all[d_has_id], "k": d_id[d_has_id]}), on="k"
-    )
-    found_by_id = np.zeros(n, dtype=bool)
-    found_by_id[by_id["i"].to_numpy()] = True
-    ask = ~found_by_id & (s_key != "")
-    by_pos = pd.DataFrame({"i": s_all[ask], "k": s_key[ask]}).merge(
-        pd.DataFrame({"j": d_all[d_key != ""], "k": d_key[d_key != ""]}), on="k"
-    )
-    i = np.concatenate([by_id["i"].to_numpy(dtype=np.int64), by_pos["i"].to_numpy(dtype=np.int64)])
-    j = np.concatenate([by_id["j"].to_numpy(dtype=np.int64), by_pos["j"].to_numpy(dtype=np.int64)])
-    pair_by_id = np.concatenate([np.ones(len(by_id), dtype=bool), np.zeros(len(by_pos), dtype=bool)])
-
-    eff = sv["effect_allele"].to_numpy(dtype=object)[i]
-    oth = sv["other_allele"].to_numpy(dtype=object)[i]
-    ref = dv["ref"].astype(str).str.upper().to_numpy(dtype=object)[j]
-    alt = dv["alt"].astype(str).str.upper().to_numpy(dtype=object)[j]
-    c_eff, c_oth, c_ref = _complement(eff), _complement(oth), _complement(ref)
-    no_oth = oth == ""
-    direct_alt = (eff == alt) & (no_oth | (oth == ref))
-    direct_ref = (eff == ref) & (no_oth | (oth == alt))
-    flip_alt = (c_eff == alt) & (no_oth | (c_oth == ref))
-    flip_ref = (c_eff == ref) & (no_oth | (c_oth == alt))
-    direct = direct_alt | direct_ref
-    fits = direct | flip_alt | flip_ref
-    rank = np.where(direct, 0, np.where(fits, 1, 2))
-    sign = np.where(direct_alt | (~direct & flip_alt), 1, -1)
-    is_ambiguous = c_ref == alt  # A/T or C/G: both strands read alike
-
-    # Best candidate per scoring variant: fitting directly, then on the other strand, then none.
-    order = np.lexsort((j, rank, i))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = i[order][1:] != i[order][:-1]
-    best = order[first]
-    n_candidates = np.bincount(i, minlength=n)
-
-    mismatch = rank[best] == 2
-    amb = ~mismatch & is_ambiguous[best]
-    drop_amb = amb if ambiguous == "drop" else np.zeros_like(amb)
-    keep = ~mismatch & ~drop_amb
-    # A genotype variant scores once: later scoring rows on the same one are duplicates.
-    duplicate = np.zeros_like(keep)
-    duplicate[keep] = pd.Index(j[best][keep]).duplicated()
-    keep &= ~duplicate
-    if duplicate.any():
-        log.warning(
-            "%d scoring variants dropped: an earlier one already uses the same genotype variant", duplicate.sum()
-        )
-
-    chosen = best[keep]
-    by_col = np.argsort(j[chosen], kind="stable")  # column order reads a memory-mapped matrix in order
-    chosen = chosen[by_col]
-    return {
-        "rows": i[chosen],
-        "cols": j[chosen],
-        "sign": sign[chosen],
-        "flipped": rank[chosen] == 1,
-        "by_id": pair_by_id[chosen],
-        "ambiguous": is_ambiguous[chosen],
-        "n_found": len(best),
-        "n_allele_mismatch": int(mismatch.sum()),
-        "n_ambiguous": int(amb.sum()),
-        "n_ambiguous_dropped": int(drop_amb.sum()),
-        "n_duplicate": int(duplicate.sum()),
-        "n_multiallelic": int((n_candidates > 1).sum()),
-    }
-
-
-def _keys(chrom: pd.Series, pos: pd.Series) -> np.ndarray:
-    """``chrom:pos`` per variant, "" where either is unknown."""
-    chrom = np.asarray(chrom).astype(str)
-    pos = np.asarray(pos, dtype=np.int64)
-    keys = np.char.add(np.char.add(chrom, ":"), pos.astype(str))
-    return np.where((chrom != "") & (pos > 0), keys, "").astype(object)
-
-
-def _complement(alleles: np.ndarray) -> np.ndarray:
-    """Complement of single-base alleles; "?" for anything else (indels are not strand-flipped)."""
-    return pd.Series(alleles, dtype=object).map(_COMPLEMENT).fillna("?").to_numpy(dtype=object)
-
-
 def _weighted_sum(
-    genotypes: np.ndarray, cols: np.ndarray, sign: np.ndarray, weight: np.ndarray, alt_mean: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Effect-allele dosage x weight summed over ``cols`` of ``genotypes`` (n, m) int8, -1 missing.
+    genotypes: np.ndarray,
+    cols: np.ndarray,
+    flip: np.ndarray,
+    values: np.ndarray,
+    file_freq: np.ndarray,
+    siblings: dict[int, np.ndarray],
+    impute: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Sum over ``cols`` of ``genotypes`` (n, m) int8 (-1 missing) of each variant's contribution.
 
-    ``sign`` +1 scores the ALT dosage, -1 the REF dosage (2 - ALT); missing calls take
-    ``alt_mean`` (NaN: the mean of the called samples). The effect dosage is c + s x ALT with
-    c = 0 or 2, so the sum is one matrix product plus a constant per variant. Columns are read
-    in blocks so that only a block is ever converted to float.
+    ``flip`` counts REF (2 - ALT dosage; for ``siblings`` 2 - the sum of the record's ALT
+    dosages) instead of ALT; ``values`` (3, k): what 0, 1, 2 copies of the effect allele
+    contribute. A missing call contributes ``values[0] + (values[2] - values[0]) x p``, p the
+    effect allele frequency (``file_freq`` where finite, else the called samples'), or nothing
+    without ``impute``. Columns are read in blocks so that only a block is ever float.
 
-    Returns (total (n,), n_imputed (n,), usable (k,) bool: the variant has a call or a
-    frequency, number of variants imputed from the file's frequency, number from the samples).
+    Returns (total (n,), missing calls (n,), usable (k,): called in some sample, effect
+    frequency (k,), imputed value (k,), samples called (k,), number of variants imputed from the
+    file's frequency, number from the samples).
     """
     n = genotypes.shape[0]
     k = len(cols)
     total = np.zeros(n, dtype=np.float64)
-    n_imputed = np.zeros(n, dtype=np.int64)
+    n_missing = np.zeros(n, dtype=np.int64)
     usable = np.zeros(k, dtype=bool)
+    effect_freq = np.full(k, np.nan)
+    imputed = np.full(k, np.nan)
+    n_called_all = np.zeros(k, dtype=np.int64)
     from_file = from_data = 0
     step = max(1, _BLOCK_ELEMENTS // max(n, 1))
     for start in range(0, k, step):
         sl = slice(start, min(start + step, k))
-        g = np.asarray(genotypes[:, cols[sl]])
+        g = np.asarray(genotypes[:, cols[sl]]).astype(np.int16)
+        for j, members in siblings.items():
+            if sl.start <= j < sl.stop:
+                alts = np.asarray(genotypes[:, members]).astype(np.int16)
+                called = (alts >= 0).all(axis=1)
+                g[:, j - sl.start] = np.where(called, np.clip(alts.sum(axis=1), 0, 2), -1)
         missing = g < 0
-        x = g.astype(np.float64)
+        e = np.where(flip[sl][None, :], 2 - g, g)  # copies of the effect allele (garbage where missing)
         n_called = (~missing).sum(axis=0)
         # A variant nobody is called at tells nothing about these samples: it is left out.
         has_call = n_called > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            called_mean = np.where(missing, 0.0, x).sum(axis=0) / n_called
-        file_mean = alt_mean[sl]
+            p_data = np.where(missing, 0, e).sum(axis=0) / (2.0 * n_called)
+        p = np.where(np.isfinite(file_freq[sl]), file_freq[sl], p_data)
+        v0, v1, v2 = values[0, sl], values[1, sl], values[2, sl]
+        fill = np.where(has_call, v0 + (v2 - v0) * p, 0.0) if impute else np.zeros(e.shape[1])
+        x = np.where(e == 0, v0, np.where(e == 1, v1, v2))
+        x = np.where(missing, fill[None, :], x)
+        x[:, ~has_call] = 0.0
+        total += x.sum(axis=1)
         imputes = missing.any(axis=0) & has_call
-        from_file += int((imputes & ~np.isnan(file_mean)).sum())
-        from_data += int((imputes & np.isnan(file_mean)).sum())
-        mean = np.where(np.isnan(file_mean), called_mean, file_mean)
-        x = np.where(missing, np.nan_to_num(mean)[None, :], x)
-        sw = np.where(has_call, sign[sl] * weight[sl], 0.0)
-        total += x @ sw
-        total += np.where(has_call & (sign[sl] < 0), 2 * weight[sl], 0.0).sum()
-        n_imputed += missing[:, has_call].sum(axis=1)
+        if impute:
+            from_file += int((imputes & np.isfinite(file_freq[sl])).sum())
+            from_data += int((imputes & ~np.isfinite(file_freq[sl])).sum())
+            imputed[sl] = np.where(imputes, fill, np.nan)
+        n_missing += missing[:, has_call].sum(axis=1)
         usable[sl] = has_call
+        effect_freq[sl] = np.where(has_call, p_data, np.nan)
+        n_called_all[sl] = n_called
     assert total.shape == (n,)
-    return total, n_imputed, usable, from_file, from_data
+    return total, n_missing, usable, effect_freq, imputed, n_called_all, from_file, from_data

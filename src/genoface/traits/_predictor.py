@@ -11,7 +11,6 @@ Saved as a directory of ``traits.json`` + ``traits.npz`` (no pickle: loading run
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -24,10 +23,12 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from genoface import __version__
-from genoface._fs import atomic_directory, write_json
+from genoface._fs import atomic_directory, read_arrays, read_json_object, write_json
+from genoface.chromosomes import is_x, is_y
 from genoface.errors import GenofaceError
 from genoface.genetics import AncestryPCA, gwas, select_snps
-from genoface.genetics._sex import X_NAMES, Y_NAMES
+from genoface.genetics._alleles import on_panel
+from genoface.io.genotypes import GenotypeData
 from genoface.traits._ancestry import AncestryModel
 from genoface.traits._classifiers import CategoricalTrait, GaussianTrait
 from genoface.traits._panels import (
@@ -292,7 +293,7 @@ class TraitPredictor:
     def _select_height_snps(self, g, v: pd.DataFrame, y: np.ndarray, demo: np.ndarray, rows: np.ndarray):
         """Autosomal SNPs most associated with the trait given sex and ancestry, by a GWAS of
         the people at ``rows`` only, clumped by distance; as (ids, counted = ALT, other = REF)."""
-        auto = np.flatnonzero(~v["chrom"].astype(str).isin(X_NAMES | Y_NAMES).to_numpy())
+        auto = np.flatnonzero(~(is_x(v["chrom"]) | is_y(v["chrom"])))
         result = gwas(np.asarray(g[rows])[:, auto], y[rows], demo[rows])
         table = v.iloc[auto].reset_index(drop=True)
         chosen = auto[select_snps(result, n_snps=int(self.n_height_snps), variants=table, window_bp=int(self.clump_bp))]
@@ -301,7 +302,7 @@ class TraitPredictor:
 
     def _panel(self, v: pd.DataFrame) -> pd.DataFrame:
         """Every variant a prediction reads: X / Y (sex), the ancestry SNPs, the trait panels."""
-        wanted = set(v["id"][v["chrom"].astype(str).isin(X_NAMES | Y_NAMES)].astype(str))
+        wanted = set(v["id"][is_x(v["chrom"]) | is_y(v["chrom"])].astype(str))
         reference = self.ancestry_.pca_ if self.ancestry_ is not None else self.pca_
         wanted |= set(map(str, reference.snps_))
         for ids, _, _ in [*self.panels_.values(), self.height_snps_]:
@@ -320,6 +321,11 @@ class TraitPredictor:
     def predict_bases(self, data) -> dict[str, TraitPredictions]:
         """Traits on every basis ("dna", "demographic"), sex and ancestry computed once."""
         self._check_fitted()
+        # The allele matcher: a file with REF/ALT exchanged or other chromosome names reads as
+        # the training data did (VCF/PLINK are forward-strand).
+        data, report = on_panel(data, self.panel_, strand="forward")
+        if report.n_matched < report.n_panel or report.n_flipped or report.n_strand_flipped:
+            log.info("trait predictor: %s", report.summary())
         g, v = data.genotypes, data.variants
         p_male, ancestry = self._sex_and_ancestry(g, v)
         demo = self._demographics(g, v, p_male, ancestry)
@@ -415,16 +421,38 @@ class TraitPredictor:
             raise GenofaceError(
                 f"{path}: no {TRAITS_FILE}; train one with `genoface train` on a cohort with trait labels"
             )
-        try:
-            config = json.loads((path / TRAITS_FILE).read_text())
-            with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise GenofaceError(f"{path}: unreadable trait predictor ({exc}); retrain it") from None
+        fix = "the trait predictor is damaged, retrain the model"
+        config = read_json_object(path / TRAITS_FILE, what="trait predictor", fix=fix)
+        arrays = read_arrays(path / ARRAYS_FILE, what="trait predictor arrays", fix=fix)
         if config.get("format_version") != TRAITS_FORMAT_VERSION:
             raise GenofaceError(
                 f"{path / TRAITS_FILE}: format version {config.get('format_version')}, expected {TRAITS_FORMAT_VERSION}"
             )
+        try:
+            self = cls._from_saved(config, arrays)
+            self._predict_probe()
+            return self
+        except GenofaceError as exc:
+            raise GenofaceError(f"{path}: {exc}") from None
+        except Exception as exc:  # a key, type or shape the saved files should have and do not
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise GenofaceError(f"{path}: {fix} ({reason})") from None
+
+    def _predict_probe(self) -> None:
+        """Predict one probe person (genotype 0 at every panel SNP): damage that reading cannot see
+        (an array of the wrong size, a NaN parameter) fails at load, not mid-prediction."""
+        probe = GenotypeData(
+            np.array(["probe"]), np.zeros((1, len(self.panel_)), dtype=np.int8), self.panel_.astype({"pos": np.int64})
+        )
+        with np.errstate(all="ignore"):
+            for pred in self.predict_bases(probe).values():
+                for p in pred.categorical.values():
+                    if not np.isfinite(p).all():
+                        raise ValueError("a probability of the probe person is not finite")
+
+    @classmethod
+    def _from_saved(cls, config: dict, arrays: dict[str, np.ndarray]) -> TraitPredictor:
+        """The predictor from its parsed ``traits.json`` and ``traits.npz`` (any damage raises)."""
 
         def get(prefix: str) -> tuple[dict, dict]:
             arr = {k.split("/", 1)[1]: a for k, a in arrays.items() if k.startswith(prefix + "/")}

@@ -5,6 +5,14 @@ heterozygous call a genotyping error of probability ``error``); under "female" i
 Hardy-Weinberg proportions. On Y, men have calls and women mostly not. SNPs of X are in linkage
 disequilibrium, so their log-likelihood ratios are not independent: the sum is tempered by an
 effective number of SNPs learnt on the training people (see :func:`_effective_factor`).
+
+With ``zygosity=True`` only whether an X call is heterozygous counts, not which homozygote it is:
+under "female" a call is heterozygous with probability H = 2p(1 - p). That is robust to a file
+that pools populations, where a woman homozygous for her own population's common allele would
+otherwise count as evidence for "male" (the pooled frequency calls that allele rare).
+
+:func:`genetic_sex` is the caller that needs no trained model: it learns X frequencies from the
+people of the file itself when there are many, and otherwise uses a stated prior heterozygosity.
 """
 
 from __future__ import annotations
@@ -16,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from genoface.chromosomes import is_x, is_y
 from genoface.errors import GenofaceError
 from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks
-from genoface.genetics._sex import X_NAMES, Y_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +34,35 @@ log = logging.getLogger(__name__)
 SEX_COLUMNS = ("p_male", "sex", "log_lr", "n_x", "n_y")
 #: Bounds of the allele frequencies and Y call rates, so that no call has probability 0 or 1.
 _FREQ_FLOOR = 1e-4
+#: Out-of-the-box sex (:func:`genetic_sex`): a file of at least this many people gives its own X
+#: allele frequencies (EM, no labels); fewer people use the stated prior values below.
+MIN_PEOPLE_FOR_FREQUENCIES = 50
+#: A woman's share of heterozygous calls at an X SNP when nothing else is known. Lower than most
+#: populations' average at array SNPs (0.25-0.35 in 1000 Genomes), so that a homozygous call is
+#: weak evidence for "male" and a heterozygous call strong evidence for "female".
+PRIOR_HETEROZYGOSITY = 0.2
+#: P(a Y SNP is called | man), P(... | woman) when nothing else is known.
+Y_CALL_RATES = (0.99, 0.01)
+#: Fewer called X SNPs than this (and no called Y SNP): sex unknown, P(male) the prior.
+MIN_X_SNPS = 10
+#: A sex is called when P(male) or P(female) reaches this; between: "unknown".
+CALL_CONFIDENCE = 0.99
+#: Columns of :func:`genetic_sex`.
+GENETIC_SEX_COLUMNS = ("p_male", "call", "log_lr", "n_x", "n_x_het", "n_y", "n_y_called", "method")
 
 
-def _x_llr_table(p: np.ndarray, error: float) -> np.ndarray:
+def _x_llr_table(p: np.ndarray, error: float, zygosity: bool = False) -> np.ndarray:
     """(4, k) log P(call | male) - log P(call | female) for dosage 0, 1, 2 and missing (row 3, 0).
 
     Male: 0 with (1 - error)(1 - p), 2 with (1 - error) p, 1 with ``error``. Female: Hardy-Weinberg.
+    With ``zygosity`` only heterozygous vs homozygous: male 1 - error vs error, female 1 - H vs
+    H, H = 2p(1 - p).
     """
     q = 1.0 - p
+    if zygosity:
+        het = 2.0 * p * q
+        hom = np.log1p(-error) - np.log1p(-het)
+        return np.stack([hom, np.log(error) - np.log(het), hom, np.zeros_like(p)])
     return np.stack(
         [
             np.log1p(-error) - np.log(q),  # (1-e)q / q²
@@ -144,6 +173,8 @@ class SexPredictor:
         jointly. Default 5 (thousands of X SNPs settle in two or three).
     temper : learn the effective number of independent SNPs (default True). False treats every
         SNP as independent, which is overconfident where SNPs are in linkage disequilibrium.
+    zygosity : count only heterozygous vs homozygous X calls (default False: which homozygote
+        counts too, the more powerful choice within one population); see the module docstring.
     chunk : columns read per block.
 
     Attributes (after :meth:`fit`)
@@ -163,6 +194,7 @@ class SexPredictor:
         pseudo_count: float = 0.5,
         n_em_iter: int = 5,
         temper: bool = True,
+        zygosity: bool = False,
         chunk: int = DEFAULT_CHUNK,
     ) -> None:
         self.prior = prior
@@ -170,6 +202,7 @@ class SexPredictor:
         self.pseudo_count = pseudo_count
         self.n_em_iter = n_em_iter
         self.temper = temper
+        self.zygosity = zygosity
         self.chunk = chunk
 
     def _check_params(self) -> None:
@@ -200,8 +233,8 @@ class SexPredictor:
             raise GenofaceError(f"variants has {len(variants)} rows but genotypes have {m} columns")
         ids = _variant_ids(variants, m)
         chrom = np.asarray(variants["chrom"]).astype(str)
-        x_cols = np.flatnonzero(np.isin(chrom, list(X_NAMES)))
-        y_cols = np.flatnonzero(np.isin(chrom, list(Y_NAMES)))
+        x_cols = np.flatnonzero(is_x(chrom))
+        y_cols = np.flatnonzero(is_y(chrom))
         if len(x_cols) == 0:
             raise GenofaceError(f"no chromosome X variants among the {m} given (chrom X, chrX or 23); sex needs them")
         if n < 2:
@@ -304,7 +337,7 @@ class SexPredictor:
         """One read of the X columns: per person summed log-LR and calls, and with class
         ``weights`` (n, 2) the per-class sums of the single-SNP log-LR variances."""
         n = _shape(genotypes)[0]
-        table = _x_llr_table(self.x_alt_freq_, self.error)
+        table = _x_llr_table(self.x_alt_freq_, self.error, bool(self.zygosity))
         sums = np.zeros(n)
         n_called = np.zeros(n, dtype=np.int64)
         cvar = np.zeros(2)
@@ -340,7 +373,7 @@ class SexPredictor:
         if len(found):
             order = np.argsort(pos[found])  # read columns in file order
             found = found[order]
-            table = _x_llr_table(self.x_alt_freq_, self.error)[:, found]
+            table = _x_llr_table(self.x_alt_freq_, self.error, bool(self.zygosity))[:, found]
             lx = np.zeros(n)
             for j0, j1, g in iter_blocks(genotypes, self.chunk, columns=pos[found]):
                 _check_dosages(g)
@@ -390,6 +423,7 @@ class SexPredictor:
             "pseudo_count": float(self.pseudo_count),
             "n_em_iter": int(self.n_em_iter),
             "temper": int(bool(self.temper)),
+            "zygosity": int(bool(self.zygosity)),
             "chunk": int(self.chunk),
             "x_snps": np.asarray(self.x_snps_, dtype=str),
             "x_alt_freq": np.asarray(self.x_alt_freq_, dtype=np.float64),
@@ -415,6 +449,8 @@ class SexPredictor:
             pseudo_count=float(s["pseudo_count"]),
             n_em_iter=int(s["n_em_iter"]),
             temper=bool(s["temper"]),
+            # Predictors saved before the zygosity option used the allele-specific model.
+            zygosity=bool(np.asarray(arrays.get("zygosity", 0)).item()),
             chunk=int(s["chunk"]),
         )
         model.x_snps_ = np.asarray(arrays["x_snps"]).astype(str)
@@ -438,11 +474,51 @@ class SexPredictor:
             )
         return model
 
+    @classmethod
+    def from_prior(
+        cls,
+        variants: pd.DataFrame,
+        *,
+        heterozygosity: float = PRIOR_HETEROZYGOSITY,
+        y_call_rates: tuple[float, float] = Y_CALL_RATES,
+        prior: float = 0.5,
+        error: float = 0.01,
+    ) -> SexPredictor:
+        """A predictor over the X and Y SNPs of ``variants`` built from stated values instead of
+        training people (for one person's file, or a few people's): every X SNP heterozygous in
+        a woman with probability ``heterozygosity`` and in a man with ``error`` (zygosity only,
+        SNPs independent); each Y SNP called with probability ``y_call_rates`` = (man, woman),
+        and the Y counted as one observation (one non-recombining haplotype: the per-SNP log-LRs
+        are averaged, not summed)."""
+        if not 0.0 < float(heterozygosity) <= 0.5:
+            raise GenofaceError(f"heterozygosity must be in (0, 0.5], got {heterozygosity}; try 0.2")
+        rm, rf = (float(r) for r in y_call_rates)
+        if not (0.0 < rf < rm < 1.0):
+            raise GenofaceError(f"y_call_rates must be (man, woman) with 0 < woman < man < 1, got {y_call_rates}")
+        chrom = np.asarray(variants["chrom"]).astype(str)
+        ids = _variant_ids(variants, len(variants))
+        model = cls(prior=prior, error=error, zygosity=True)
+        model._check_params()
+        x = is_x(chrom)
+        y = is_y(chrom)
+        # The ALT frequency whose 2p(1 - p) is the stated heterozygosity (only 2pq is used).
+        p = 0.5 * (1.0 - np.sqrt(1.0 - 2.0 * float(heterozygosity)))
+        model.x_snps_ = np.asarray(ids[x]).astype(str)
+        model.x_alt_freq_ = np.full(int(x.sum()), max(p, _FREQ_FLOOR))
+        model.y_snps_ = np.asarray(ids[y]).astype(str)
+        model.y_call_rate_male_ = np.full(int(y.sum()), rm)
+        model.y_call_rate_female_ = np.full(int(y.sum()), rf)
+        model.x_effective_snps_ = float("inf")
+        model.y_effective_snps_ = 1.0
+        model.n_samples_ = 0
+        model.n_male_ = 0.0
+        return model
+
     def __repr__(self) -> str:
         return f"SexPredictor(prior={self.prior}, error={self.error})"
 
 
-_SEX_PARAMS = ("prior", "error", "pseudo_count", "n_em_iter", "temper", "chunk")
+_SEX_PARAMS = ("prior", "error", "pseudo_count", "n_em_iter", "temper", "chunk")  # "zygosity" optional
 _SEX_STATE = (
     "x_snps",
     "x_alt_freq",
@@ -467,3 +543,126 @@ def _class_var(llr: np.ndarray, weights: np.ndarray) -> np.ndarray:
         mean = (w @ llr) / tot
         out[c] = float((w @ (llr - mean) ** 2).sum() / tot)
     return out
+
+
+def genetic_sex(
+    genotypes: Any,
+    variants: pd.DataFrame,
+    *,
+    prior: float = 0.5,
+    error: float = 0.01,
+    heterozygosity: float = PRIOR_HETEROZYGOSITY,
+    y_call_rates: tuple[float, float] = Y_CALL_RATES,
+    min_people: int = MIN_PEOPLE_FOR_FREQUENCIES,
+    min_x_snps: int = MIN_X_SNPS,
+    confidence: float = CALL_CONFIDENCE,
+) -> pd.DataFrame | None:
+    """Genetic sex without a trained model: P(male) and a call per person, from X zygosity and
+    Y calls (:class:`SexPredictor` with ``zygosity=True``).
+
+    With at least ``min_people`` people and ``min_x_snps`` X SNPs the file's own X allele
+    frequencies and Y call rates are learnt by EM, without labels (``SexPredictor.fit``); with
+    fewer people each person is judged alone against the stated ``heterozygosity`` and
+    ``y_call_rates`` (:meth:`SexPredictor.from_prior`). Only chromosomes named X and Y count:
+    pseudo-autosomal SNPs (named XY by the readers) are diploid in men and are left out.
+
+    Returns one row per person with :data:`GENETIC_SEX_COLUMNS`: ``p_male``; ``call`` "M" / "F"
+    where P(male) or P(female) reaches ``confidence``, else "unknown"; the tempered ``log_lr``;
+    ``n_x`` called X SNPs, ``n_x_het`` of them heterozygous, ``n_y`` Y SNPs in the file,
+    ``n_y_called``; ``method``. A person with fewer than ``min_x_snps`` called X SNPs in a file
+    without Y SNPs is "unknown" with P(male) = ``prior``: so few SNPs say more about the
+    stated heterozygosity and error rate than about the person. None when the file has no X
+    and no Y SNP at all.
+    """
+    if not 0.5 < float(confidence) < 1.0:
+        raise GenofaceError(f"confidence must be in (0.5, 1), got {confidence}; try 0.99")
+    n, m = _shape(genotypes)
+    chrom = np.asarray(variants["chrom"]).astype(str)
+    if len(chrom) != m:
+        raise GenofaceError(f"variants has {len(chrom)} rows but genotypes have {m} columns")
+    x_cols = np.flatnonzero(is_x(chrom))
+    y_cols = np.flatnonzero(is_y(chrom))
+    if len(x_cols) == 0 and len(y_cols) == 0:
+        return None
+    n_x = np.zeros(n, dtype=np.int64)
+    n_het = np.zeros(n, dtype=np.int64)
+    n_y_called = np.zeros(n, dtype=np.int64)
+    for _, _, g in iter_blocks(genotypes, DEFAULT_CHUNK, columns=x_cols):
+        n_x += (g >= 0).sum(1)
+        n_het += (g == 1).sum(1)
+    for _, _, g in iter_blocks(genotypes, DEFAULT_CHUNK, columns=y_cols):
+        n_y_called += (g >= 0).sum(1)
+
+    model, method = None, ""
+    if n >= int(min_people) and len(x_cols) >= int(min_x_snps):
+        try:
+            model, err = _fit_on_file(genotypes, variants, n_x, n_het, prior=prior, error=error)
+            method = (
+                f"X zygosity at this file's own X allele frequencies ({n:,} people, EM without labels), "
+                f"genotyping error {err:.2g} learnt from its men"
+            )
+        except GenofaceError as exc:  # e.g. no polymorphic X SNP among the people
+            log.info("sex: no frequencies from the file (%s); using the stated prior values", exc)
+    if model is None:
+        model = SexPredictor.from_prior(
+            variants, heterozygosity=heterozygosity, y_call_rates=y_call_rates, prior=prior, error=error
+        )
+        method = (
+            f"X zygosity at prior heterozygosity {heterozygosity:g} and genotyping error {error:g}; "
+            f"Y called with probability {y_call_rates[0]:g} (man) / {y_call_rates[1]:g} (woman), one observation"
+        )
+    res = model.predict(genotypes, variants)
+    p = res["p_male"].to_numpy().copy()
+    llr = res["log_lr"].to_numpy().copy()
+    too_few = (n_x < int(min_x_snps)) & (len(y_cols) == 0)
+    p[too_few], llr[too_few] = prior, 0.0
+    call = np.where(p >= confidence, "M", np.where(p <= 1.0 - confidence, "F", "unknown"))
+    if too_few.any():
+        log.warning(
+            "sex: %d of %d people have fewer than %d called X SNPs and the file has no Y SNP: sex unknown",
+            too_few.sum(),
+            n,
+            min_x_snps,
+        )
+    return pd.DataFrame(
+        {
+            "p_male": p,
+            "call": call,
+            "log_lr": llr,
+            "n_x": n_x,
+            "n_x_het": n_het,
+            "n_y": len(y_cols),
+            "n_y_called": n_y_called,
+            "method": np.where(too_few, f"unknown: fewer than {min_x_snps} called X SNPs and no Y SNP", method),
+        }
+    )
+
+
+#: Pseudo-calls of the prior on the men's heterozygous-call (error) rate learnt from a file: the
+#: stated ``error`` counts as this many X calls of men.
+_ERROR_PSEUDO_CALLS = 100.0
+#: Bounds of a learnt error rate: no call gets probability 0, and "men" heterozygous at more
+#: than one X call in ten are not men whose rate should be learnt.
+_ERROR_BOUNDS = (_FREQ_FLOOR, 0.1)
+
+
+def _fit_on_file(
+    genotypes: Any, variants: pd.DataFrame, n_x: np.ndarray, n_het: np.ndarray, *, prior: float, error: float
+) -> tuple[SexPredictor, float]:
+    """A zygosity SexPredictor fitted by EM on the file's own people, with the men's
+    heterozygous-call rate learnt too: after each fit, the rate among the people as weighted by
+    their P(male) (shrunk towards ``error`` by :data:`_ERROR_PSEUDO_CALLS`), then a refit, until
+    it moves by less than 10% (at most 4 fits). A file whose men are coded haploid on X has
+    (almost) no such calls, and a fixed 1% would make every woman with few heterozygous calls
+    look male."""
+    err = float(error)
+    for _ in range(4):
+        model = SexPredictor(prior=prior, error=err, zygosity=True).fit(genotypes, variants)
+        w = model.predict_proba(genotypes, variants)
+        new = (w @ n_het + _ERROR_PSEUDO_CALLS * float(error)) / (w @ n_x + _ERROR_PSEUDO_CALLS)
+        new = float(np.clip(new, *_ERROR_BOUNDS))
+        done = abs(np.log(new / err)) < np.log(1.1)
+        err = new
+        if done:
+            break
+    return SexPredictor(prior=prior, error=err, zygosity=True).fit(genotypes, variants), err

@@ -488,12 +488,8 @@ class DiffaceModel(FaceModel):
     def _conditions(self, genotypes, covariates: pd.DataFrame | None) -> torch.Tensor:
         """Genome embeddings (n, dim) in eval mode."""
         self._check_fitted()
+        genotypes = self.on_panel(genotypes)  # the allele matcher: file alleles as in training
         ids, g_all, variant_ids = genotype_arrays(genotypes)
-        if not pd.Index(variant_ids).isin(self.snps_).any():
-            raise GenofaceError(
-                f"none of the difface model's {len(self.snps_):,} SNPs are in the genotypes; give genotypes with the "
-                "variant ids the model was trained on"
-            )
         g = align_dosages(g_all, variant_ids, self.snps_)
         g = np.where(np.isnan(g), -1, g).astype(np.int64)
         pcs = self._standard_pcs(self.ancestry_.transform(g_all, variant_ids))

@@ -1,0 +1,487 @@
+"""The allele matcher: every reader of genotypes against a panel goes through here.
+
+A *panel* is a list of variants with the allele that is counted: a model's training SNPs (ALT is
+counted), a PGS scoring file (the effect allele), a pigmentation model (the allele its
+coefficients count). A *target* is what a user brings: a VCF/BCF or PLINK file (a variant table
+with REF/ALT and ALT dosages), or a consumer raw-data file (allele letters, no REF/ALT).
+
+Each panel variant is looked up in the target by id (rsID), and, where the id is not there, by
+chromosome and position (names normalised: ``chr1`` = ``1``, ``23`` = ``X``). Among the target
+records found (several where a multi-allelic site is split into biallelic rows), the one whose
+alleles fit is used:
+
+- the same alleles: the dosage is read as it is;
+- REF and ALT exchanged: the dosage is 2 - dosage ("flipped");
+- the alleles fit only after complementing both (A<->T, C<->G): the target is on the other
+  strand ("strand-flipped"), then read as above. Indels are never complemented.
+
+A/T and C/G SNPs ("ambiguous") read alike on both strands. Where the target is known to be on
+the forward strand (VCF, BCF and PLINK, by convention) they are read as written, exchanged
+REF/ALT included, and nothing is dropped for being palindromic. Where the strand is unknown
+(PGS files, consumer files) the ``ambiguous`` rule decides:
+
+- ``"drop"`` (default): leave them out, as the PGS Catalog calculator does;
+- ``"frequency"``: orient them by allele frequency, when the panel's and the target's
+  frequencies are both known and both far enough from 0.5 (minor allele frequency below
+  :data:`FREQUENCY_MAF_MAX`) to tell; the others are dropped;
+- ``"keep"``: read them as written (trust that both are on the forward strand).
+
+The result says, per panel variant, which target column gives its dosage and how, and a
+:class:`MatchReport` counts what was matched, flipped, strand-flipped and dropped, and why,
+naming every dropped variant (as plink2 and pgsc_calc do).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from genoface.chromosomes import PAR, X, normalize_chroms
+from genoface.errors import GenofaceError
+from genoface.io.genotypes import MISSING, GenotypeData
+
+log = logging.getLogger(__name__)
+
+#: How a target's strand is known: "forward" (VCF/BCF/PLINK) or "unknown" (PGS, consumer files).
+STRANDS = ("forward", "unknown")
+#: Rules for A/T and C/G SNPs where the strand is unknown.
+AMBIGUOUS_RULES = ("drop", "frequency", "keep")
+#: An ambiguous SNP is oriented by frequency only when both minor allele frequencies are below this.
+FREQUENCY_MAF_MAX = 0.4
+#: Why a panel variant was left out (the ``reason`` column of :attr:`MatchReport.dropped`).
+REASONS = ("absent", "allele mismatch", "ambiguous strand", "duplicate", "no call")
+
+_COMPLEMENT = {"A": "T", "T": "A", "C": "G", "G": "C"}
+_EMPTY = frozenset({"", ".", "NA", "nan", "None"})
+
+
+@dataclass
+class MatchReport:
+    """What matching a panel against a target did.
+
+    Counts: ``n_panel`` panel variants; ``n_matched`` given a dosage source, of which
+    ``n_by_id`` / ``n_by_position`` found by id / by chrom:pos, ``n_flipped`` with REF/ALT
+    exchanged, ``n_strand_flipped`` read on the other strand, ``n_ambiguous_kept`` A/T or C/G
+    SNPs kept (as written, or by frequency: ``n_ambiguous_by_frequency``); dropped:
+    ``n_absent`` (not in the target), ``n_allele_mismatch`` (alleles fit neither strand),
+    ``n_ambiguous_dropped``, ``n_duplicate`` (a target variant already used by an earlier panel
+    row), ``n_no_call`` (consumer files: found but not called); ``n_multiallelic`` panel
+    variants that found several target records. ``dropped`` names each dropped panel variant
+    (columns id, reason).
+    """
+
+    source: str
+    strand: str
+    ambiguous: str
+    n_panel: int = 0
+    n_matched: int = 0
+    n_by_id: int = 0
+    n_by_position: int = 0
+    n_flipped: int = 0
+    n_strand_flipped: int = 0
+    n_ambiguous_kept: int = 0
+    n_ambiguous_by_frequency: int = 0
+    n_absent: int = 0
+    n_allele_mismatch: int = 0
+    n_ambiguous_dropped: int = 0
+    n_duplicate: int = 0
+    n_no_call: int = 0
+    n_multiallelic: int = 0
+    dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"id": [], "reason": []}))
+
+    @property
+    def fraction_matched(self) -> float:
+        return self.n_matched / self.n_panel if self.n_panel else 0.0
+
+    def to_dict(self, *, with_dropped: bool = False) -> dict:
+        """The counts (and, with ``with_dropped``, the dropped ids by reason) as JSON-able values."""
+        out = {k: v for k, v in self.__dict__.items() if k != "dropped"}
+        out["fraction_matched"] = self.fraction_matched
+        if with_dropped:
+            out["dropped"] = {r: self.dropped.loc[self.dropped["reason"] == r, "id"].tolist() for r in REASONS}
+        return out
+
+    def summary(self) -> str:
+        """One line: '812 of 835 variants matched (3 flipped, 1 strand-flipped); dropped: 20 absent, ...'."""
+        done = [(self.n_flipped, "REF/ALT exchanged"), (self.n_strand_flipped, "strand-flipped")]
+        if self.strand == "unknown":  # on a forward-strand file they are read as written: routine
+            done += [(self.n_ambiguous_kept, "A/T or C/G kept")]
+        drops = [
+            (self.n_absent, "absent"),
+            (self.n_no_call, "not called"),
+            (self.n_allele_mismatch, "allele mismatch"),
+            (self.n_ambiguous_dropped, "A/T or C/G dropped"),
+            (self.n_duplicate, "duplicate"),
+        ]
+        text = f"{self.source}: {self.n_matched:,} of {self.n_panel:,} variants matched"
+        kept = ", ".join(f"{n:,} {what}" for n, what in done if n)
+        text += f" ({kept})" if kept else ""
+        lost = ", ".join(f"{n:,} {what}" for n, what in drops if n)
+        return text + (f"; dropped: {lost}" if lost else "")
+
+
+@dataclass
+class AlleleMatch:
+    """Where each matched panel variant's dosage comes from.
+
+    ``rows`` (k,) panel row, ``cols`` (k,) target column (sorted, so a memory-mapped target is
+    read in order), ``flip`` (k,) bool: the counted allele is the target's REF (dosage = 2 -
+    target dosage), ``strand`` (k,) bool: read on the other strand, ``by_id`` (k,) bool,
+    ``palindromic`` (k,) bool: an A/T or C/G SNP.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    flip: np.ndarray
+    strand: np.ndarray
+    by_id: np.ndarray
+    palindromic: np.ndarray
+    report: MatchReport
+
+    def dosages(self, genotypes: np.ndarray, n_panel: int) -> np.ndarray:
+        """(n, n_panel) int8 dosages of the panel's counted alleles, -1 where absent or missing."""
+        n = genotypes.shape[0]
+        out = np.full((n, n_panel), MISSING, dtype=np.int8)
+        if len(self.cols):
+            g = np.asarray(genotypes[:, self.cols])
+            flipped = np.where(g < 0, MISSING, 2 - g).astype(np.int8)
+            out[:, self.rows] = np.where(self.flip[None, :], flipped, g)
+        return out
+
+
+def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
+    """Checked copy of a panel: columns id, chrom, pos, ref ("" unknown), alt (the counted allele),
+    alleles upper-case, chromosome names normalised; extra columns dropped."""
+    missing = [c for c in ("id", "alt") if c not in panel.columns]
+    if missing:
+        raise GenofaceError(f"a panel needs columns id and alt (the counted allele); it lacks {missing}")
+    n = len(panel)
+    col = lambda c, default: panel[c] if c in panel.columns else pd.Series([default] * n)  # noqa: E731
+    pos = pd.to_numeric(col("pos", 0), errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "id": _text(col("id", "")),
+            "chrom": normalize_chroms(_text(col("chrom", ""))),
+            "pos": pos,
+            "ref": _text(col("ref", "")).str.upper().to_numpy(dtype=object),
+            "alt": _text(col("alt", "")).str.upper().to_numpy(dtype=object),
+        }
+    )
+
+
+def match_variants(
+    panel: pd.DataFrame,
+    target: pd.DataFrame,
+    *,
+    strand: str = "forward",
+    ambiguous: str = "drop",
+    panel_freq: np.ndarray | None = None,
+    target_freq: np.ndarray | None = None,
+    source: str = "the genotypes",
+) -> AlleleMatch:
+    """Match a panel (columns id, alt = counted allele; chrom, pos, ref optional, ref "" where
+    unknown) against a target variant table (columns id, chrom, pos, ref, alt).
+
+    ``strand``: "forward" when the target is a VCF/BCF/PLINK file (A/T and C/G read as written),
+    "unknown" otherwise (``ambiguous`` decides, see the module docstring). ``panel_freq``: the
+    counted allele's frequency per panel row; ``target_freq``: the ALT frequency per target
+    column (both NaN where unknown; used by ``ambiguous="frequency"`` only).
+    """
+    if strand not in STRANDS:
+        raise GenofaceError(f"strand must be one of {STRANDS}, got {strand!r}")
+    if ambiguous not in AMBIGUOUS_RULES:
+        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_RULES}, got {ambiguous!r}")
+    p = panel_table(panel)
+    t = panel_table(target)
+    n = len(p)
+    i, j, pair_by_id = _candidates(p, t)
+
+    alt, ref = p["alt"].to_numpy(dtype=object)[i], p["ref"].to_numpy(dtype=object)[i]
+    t_alt, t_ref = t["alt"].to_numpy(dtype=object)[j], t["ref"].to_numpy(dtype=object)[j]
+    c_alt, c_ref = _complement(alt), _complement(ref)
+    no_ref = ref == ""
+    same = (alt == t_alt) & (no_ref | (ref == t_ref))
+    swap = (alt == t_ref) & (no_ref | (ref == t_alt))
+    s_same = (c_alt == t_alt) & (no_ref | (c_ref == t_ref))
+    s_swap = (c_alt == t_ref) & (no_ref | (c_ref == t_alt))
+    direct = same | swap
+    palindromic = _complement(t_ref) == t_alt  # A/T or C/G: both strands read alike
+    # On a forward-strand target a palindromic SNP is read as written; otherwise the other strand
+    # is tried only where the alleles do not fit as written.
+    fits_strand = (s_same | s_swap) & ~palindromic
+    rank = np.where(direct, 0, np.where(fits_strand, 1, 2))
+
+    order = np.lexsort((j, rank, i))  # per panel row: fitting as written, then other strand, then none
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = i[order][1:] != i[order][:-1]
+    best = order[first]
+    n_candidates = np.bincount(i, minlength=n)
+
+    flip = np.where(rank == 0, ~same, ~s_same)[best]
+    strand_flip = rank[best] == 1
+    mismatch = rank[best] == 2
+    amb = ~mismatch & palindromic[best]
+    amb_kept = amb.copy()
+    by_freq = np.zeros_like(amb)
+    if strand == "unknown" and ambiguous != "keep":
+        amb_kept[:] = False
+        if ambiguous == "frequency" and panel_freq is not None and target_freq is not None:
+            f_panel = np.asarray(panel_freq, dtype=np.float64)[i[best]]
+            f_target = np.asarray(target_freq, dtype=np.float64)[j[best]]
+            # The counted allele's frequency in the target, read as written:
+            f_written = np.where(flip, 1.0 - f_target, f_target)
+            decided = amb & (np.abs(f_panel - 0.5) < 0.5) & (np.abs(f_panel - 0.5) > 0.5 - FREQUENCY_MAF_MAX)
+            decided &= np.abs(f_written - 0.5) > 0.5 - FREQUENCY_MAF_MAX
+            other_strand = decided & ((f_panel - 0.5) * (f_written - 0.5) < 0)
+            flip = np.where(other_strand, ~flip, flip)
+            strand_flip = strand_flip | other_strand
+            amb_kept = decided
+            by_freq = decided
+    drop_amb = amb & ~amb_kept
+    keep = ~mismatch & ~drop_amb
+    duplicate = np.zeros_like(keep)
+    duplicate[keep] = pd.Index(j[best][keep]).duplicated()
+    keep &= ~duplicate
+
+    chosen = best[keep]
+    by_col = np.argsort(j[chosen], kind="stable")
+    chosen, flip_k, strand_k = chosen[by_col], flip[keep][by_col], strand_flip[keep][by_col]
+
+    found = np.zeros(n, dtype=bool)
+    found[i[best]] = True
+    reasons = pd.Series([""] * n, dtype=object)
+    reasons[~found] = "absent"
+    reasons[i[best][mismatch]] = "allele mismatch"
+    reasons[i[best][drop_amb]] = "ambiguous strand"
+    reasons[i[best][duplicate]] = "duplicate"
+    report = MatchReport(
+        source=source,
+        strand=strand,
+        ambiguous=ambiguous,
+        n_panel=n,
+        n_matched=len(chosen),
+        n_by_id=int(pair_by_id[chosen].sum()),
+        n_by_position=int((~pair_by_id[chosen]).sum()),
+        n_flipped=int(flip_k.sum()),
+        n_strand_flipped=int(strand_k.sum()),
+        n_ambiguous_kept=int((amb & amb_kept & keep).sum()),
+        n_ambiguous_by_frequency=int((by_freq & keep).sum()),
+        n_absent=int((~found).sum()),
+        n_allele_mismatch=int(mismatch.sum()),
+        n_ambiguous_dropped=int(drop_amb.sum()),
+        n_duplicate=int(duplicate.sum()),
+        n_multiallelic=int((n_candidates > 1).sum()),
+        dropped=_dropped(p["id"], reasons),
+    )
+    return AlleleMatch(
+        rows=i[chosen],
+        cols=j[chosen],
+        flip=flip_k,
+        strand=strand_k,
+        by_id=pair_by_id[chosen],
+        palindromic=palindromic[chosen],
+        report=report,
+    )
+
+
+def on_panel(
+    data,
+    panel: pd.DataFrame,
+    *,
+    strand: str = "forward",
+    ambiguous: str = "drop",
+    panel_freq: np.ndarray | None = None,
+    source: str = "the genotypes",
+) -> tuple[GenotypeData, MatchReport]:
+    """``data`` (a GenotypeData, or anything with sample_ids, genotypes and variants such as a
+    Cohort) re-read on the panel's variants: columns in panel order, dosages of the panel's
+    counted allele (flipped where REF/ALT are exchanged), -1 where absent, missing or dropped.
+
+    A target that already is the panel (same ids, REF and ALT in the same order: a model's own
+    training cohort) is returned as it is. Targets are read as biallelic SNPs for this (face and
+    trait panels are SNPs): on the rows of a split multi-allelic record, counting REF as 2 minus
+    one row's dosage would count the other ALT alleles as REF (PGS scoring, which reads such
+    records, counts REF over all of a record's rows itself).
+    """
+    v = data.variants
+    if len(v) == len(panel) and all(
+        np.array_equal(v[c].to_numpy(dtype=str), panel[c].to_numpy(dtype=str)) for c in ("id", "ref", "alt")
+    ):
+        report = MatchReport(source=source, strand=strand, ambiguous=ambiguous, n_panel=len(panel))
+        report.n_matched = report.n_by_id = len(panel)
+        return data, report
+    target_freq = alt_frequencies(data.genotypes) if ambiguous == "frequency" else None
+    match = match_variants(
+        panel, v, strand=strand, ambiguous=ambiguous, panel_freq=panel_freq, target_freq=target_freq, source=source
+    )
+    variants = panel_table(panel).assign(ref=lambda d: d["ref"].astype(str), alt=lambda d: d["alt"].astype(str))
+    out = GenotypeData(
+        data.sample_ids,
+        match.dosages(data.genotypes, len(panel)),
+        variants,
+        sex=getattr(data, "sex", None),
+    )
+    return out, match.report
+
+
+def alt_frequencies(genotypes: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """ALT allele frequency per column of an (n, m) int8 dosage matrix, NaN where nobody is called."""
+    m = genotypes.shape[1]
+    out = np.full(m, np.nan)
+    for j0 in range(0, m, chunk):
+        g = np.asarray(genotypes[:, j0 : j0 + chunk])
+        called = (g >= 0).sum(axis=0)
+        total = np.where(g >= 0, g, 0).sum(axis=0, dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[j0 : j0 + g.shape[1]] = np.where(called > 0, total / (2.0 * called), np.nan)
+    return out
+
+
+# ---- consumer calls (allele letters, no REF/ALT) ----------------------------------------------------
+
+
+def match_calls(
+    panel: pd.DataFrame,
+    call_ids: np.ndarray,
+    call_chrom: np.ndarray,
+    call_pos: np.ndarray,
+    allele1: np.ndarray,
+    allele2: np.ndarray,
+    *,
+    ambiguous: str = "drop",
+    source: str = "the raw-data file",
+) -> tuple[np.ndarray, MatchReport]:
+    """One person's calls as dosages of the panel's counted alleles, and the match report.
+
+    ``allele1`` / ``allele2`` are the called alleles ("" where not called; ``allele2`` "" for a
+    haploid call, which counts as hemizygous: 0 or 2). Consumer files carry no REF/ALT and
+    their strand is not stated, so a call is read against the panel's two alleles, on the other
+    strand where it fits only there; A/T and C/G SNPs follow ``ambiguous`` ("drop" or "keep";
+    "frequency" needs many people and drops them here). Returns dosage (len(panel),) int8, -1
+    where absent, not called or not matched.
+    """
+    if ambiguous not in AMBIGUOUS_RULES:
+        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_RULES}, got {ambiguous!r}")
+    p = panel_table(panel)
+    n = len(p)
+    calls = pd.DataFrame(
+        {
+            "id": np.asarray(call_ids).astype(str),
+            "chrom": np.asarray(call_chrom).astype(str),
+            "pos": np.asarray(call_pos, dtype=np.int64),
+        }
+    )
+    a1 = pd.Series(np.asarray(allele1).astype(str)).str.upper().to_numpy(dtype=object)
+    a2 = pd.Series(np.asarray(allele2).astype(str)).str.upper().to_numpy(dtype=object)
+    i, j, pair_by_id = _candidates(p, calls)
+    # One record per panel variant: the first found (by id before position).
+    first = ~pd.Index(i).duplicated()
+    i, j, pair_by_id = i[first], j[first], pair_by_id[first]
+    n_candidates = np.bincount(i, minlength=n) if len(i) else np.zeros(n, dtype=np.int64)
+
+    alt, ref = p["alt"].to_numpy(dtype=object)[i], p["ref"].to_numpy(dtype=object)[i]
+    x, y = a1[j], a2[j]
+    called = x != ""
+    y = np.where(called & (y == ""), x, y)  # a haploid call counts twice: hemizygous, 0 or 2
+    cx, cy = _complement(x), _complement(y)
+    no_ref = ref == ""
+    in_pair = lambda u: (u == alt) | (u == ref)  # noqa: E731
+    fit_direct = in_pair(x) & in_pair(y)
+    fit_comp = in_pair(cx) & in_pair(cy)
+    # Without a REF only the counted allele can be checked: a call is read as written unless it
+    # holds the counted allele's complement, which could be that allele on the other strand.
+    c_alt = _complement(alt)
+    fit_direct = np.where(no_ref, (x != c_alt) & (y != c_alt), fit_direct)
+    fit_comp = np.where(no_ref, False, fit_comp)
+    palindromic = ~no_ref & (_complement(ref) == alt)
+    use_comp = ~fit_direct & fit_comp & ~palindromic
+    mismatch = called & ~fit_direct & ~use_comp
+    amb = called & ~mismatch & palindromic
+    drop_amb = amb & (ambiguous != "keep")
+    keep = called & ~mismatch & ~drop_amb
+    rx, ry = np.where(use_comp, cx, x), np.where(use_comp, cy, y)
+    dose = (rx == alt).astype(np.int8) + (ry == alt).astype(np.int8)
+    dosage = np.full(n, MISSING, dtype=np.int8)
+    dosage[i[keep]] = dose[keep]
+
+    found = np.zeros(n, dtype=bool)
+    found[i] = True
+    reasons = pd.Series([""] * n, dtype=object)
+    reasons[~found] = "absent"
+    reasons[i[~called]] = "no call"
+    reasons[i[mismatch]] = "allele mismatch"
+    reasons[i[drop_amb]] = "ambiguous strand"
+    report = MatchReport(
+        source=source,
+        strand="unknown",
+        ambiguous=ambiguous,
+        n_panel=n,
+        n_matched=int(keep.sum()),
+        n_by_id=int((pair_by_id & keep).sum()),
+        n_by_position=int((~pair_by_id & keep).sum()),
+        n_strand_flipped=int((use_comp & keep).sum()),
+        n_ambiguous_kept=int((amb & keep).sum()),
+        n_absent=int((~found).sum()),
+        n_allele_mismatch=int(mismatch.sum()),
+        n_ambiguous_dropped=int(drop_amb.sum()),
+        n_no_call=int((~called).sum()),
+        n_multiallelic=int((n_candidates > 1).sum()),
+        dropped=_dropped(p["id"], reasons),
+    )
+    return dosage, report
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+
+
+def _candidates(p: pd.DataFrame, t: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(panel row, target row, found by id) pairs: every target record with the panel variant's
+    id, and by chrom:pos for the panel variants whose id is not in the target."""
+    n = len(p)
+    s_id = p["id"].to_numpy(dtype=object)
+    t_id = t["id"].to_numpy(dtype=object)
+    has_id = ~pd.Series(s_id).isin(_EMPTY).to_numpy()
+    t_has_id = ~pd.Series(t_id).isin(_EMPTY).to_numpy()
+    rows_p, rows_t = np.arange(n), np.arange(len(t))
+    by_id = pd.DataFrame({"i": rows_p[has_id], "k": s_id[has_id]}).merge(
+        pd.DataFrame({"j": rows_t[t_has_id], "k": t_id[t_has_id]}), on="k"
+    )
+    found = np.zeros(n, dtype=bool)
+    found[by_id["i"].to_numpy(dtype=np.int64)] = True
+    s_key, t_key = _keys(p), _keys(t)
+    ask = ~found & (s_key != "")
+    by_pos = pd.DataFrame({"i": rows_p[ask], "k": s_key[ask]}).merge(
+        pd.DataFrame({"j": rows_t[t_key != ""], "k": t_key[t_key != ""]}), on="k"
+    )
+    i = np.concatenate([by_id["i"].to_numpy(dtype=np.int64), by_pos["i"].to_numpy(dtype=np.int64)])
+    j = np.concatenate([by_id["j"].to_numpy(dtype=np.int64), by_pos["j"].to_numpy(dtype=np.int64)])
+    pair_by_id = np.concatenate([np.ones(len(by_id), dtype=bool), np.zeros(len(by_pos), dtype=bool)])
+    return i, j, pair_by_id
+
+
+def _keys(v: pd.DataFrame) -> np.ndarray:
+    """``chrom:pos`` per variant (canonical chromosome names), "" where either is unknown. X and
+    its PARs (XY) share coordinates: whether a file split the PARs off must not hide a match."""
+    chrom = normalize_chroms(v["chrom"]) if "chrom" in v.columns else np.full(len(v), "")
+    chrom = np.where(chrom == PAR, X, chrom)
+    pos = v["pos"].to_numpy(dtype=np.int64) if "pos" in v.columns else np.zeros(len(v), dtype=np.int64)
+    keys = np.char.add(np.char.add(chrom.astype(str), ":"), pos.astype(str))
+    return np.where((chrom != "") & (pos > 0), keys, "").astype(object)
+
+
+def _complement(alleles: np.ndarray) -> np.ndarray:
+    """Complement of single-base alleles; "?" for anything else (indels are not strand-flipped)."""
+    return pd.Series(alleles, dtype=object).map(_COMPLEMENT).fillna("?").to_numpy(dtype=object)
+
+
+def _text(s) -> pd.Series:
+    s = pd.Series(s).reset_index(drop=True)
+    return s.astype(str).str.strip().where(s.notna(), "").replace(dict.fromkeys(_EMPTY - {""}, ""))
+
+
+def _dropped(ids: pd.Series, reasons: pd.Series) -> pd.DataFrame:
+    mask = (reasons != "").to_numpy()
+    return pd.DataFrame({"id": ids.to_numpy()[mask], "reason": reasons.to_numpy()[mask]})
