@@ -173,7 +173,9 @@ def main(argv: list[str] | None = None) -> None:
                 reads = [run("gread"), run("gread")]
                 assert reads[0]["checksum"] == reads[1]["checksum"]
                 sizes = {p.name: p.stat().st_size / 2**20 for p in d.iterdir()}
-                write = f"write {w['seconds']:.2f} s ({w['cpu_seconds']:.2f} s CPU, peak RSS {w['peak_rss_mb']:,.0f} MB)"
+                write = (
+                    f"write {w['seconds']:.2f} s ({w['cpu_seconds']:.2f} s CPU, peak RSS {w['peak_rss_mb']:,.0f} MB)"
+                )
                 read = ", ".join(f"{r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU)" for r in reads)
                 print(f"{fmt:>4}: {write} | read {read} (peak RSS {reads[-1]['peak_rss_mb']:,.0f} MB)")
                 print("      sizes (MB): " + ", ".join(f"{k} {v:,.2f}" for k, v in sorted(sizes.items())))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.chromosomes import in_par, normalize_build, normalize_chrom, normalize_chroms, split_par
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import in_par, normalize_build, normalize_chrom, normalize_chroms, split_par
 from genoface.genetics._alleles import alt_frequencies, match_calls, match_variants, on_panel
 from genoface.io.genotypes import GenotypeData
 
@@ -66,7 +66,13 @@ def test_forward_strand_target_exchanged_flipped_and_palindromic():
     )
     m = match_variants(PANEL, target, strand="forward")
     by_row = {int(r): (int(c), bool(f), bool(s)) for r, c, f, s in zip(m.rows, m.cols, m.flip, m.strand, strict=True)}
-    assert by_row == {0: (0, False, False), 1: (1, True, False), 2: (2, True, False), 3: (3, False, True), 7: (5, True, False)}
+    assert by_row == {
+        0: (0, False, False),
+        1: (1, True, False),
+        2: (2, True, False),
+        3: (3, False, True),
+        7: (5, True, False),
+    }
     r = m.report
     assert (r.n_panel, r.n_matched, r.n_flipped, r.n_strand_flipped) == (8, 5, 3, 1)
     assert (r.n_absent, r.n_allele_mismatch, r.n_ambiguous_kept, r.n_ambiguous_dropped) == (2, 1, 1, 0)

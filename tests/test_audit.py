@@ -18,7 +18,7 @@ from genoface.audit import (
     select_among_ties,
 )
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import select_among
 from genoface.models import make_model
 from genoface.traits import TraitPredictor

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from genoface.cohort import CACHE_DIR, COHORT_FORMAT_VERSION, Cohort, load_cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io.meshes import write_mesh
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._consumer import match_to_panel, read_consumer_file, read_consumer_genotypes
 
 ME23 = """\

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._consumer import detect_format, match_to_panel, read_consumer_file
 from genoface.models.prediction import is_consumer_file
 

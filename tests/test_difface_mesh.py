@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.models.difface._mesh_net import MeshAutoencoder, Pool, SpiralConv
 from genoface.shape import builtin_shape_model, downsampling_hierarchy, load_sfm, spiral_sequences
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import FAST_PARAMS
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.models import DiffaceModel, FaceModel
 
 TINY = FAST_PARAMS["difface"]

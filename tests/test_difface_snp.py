@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.models.difface._snp_encoder import (
     CovariateEncoder,
     LearnableTemperature,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import FAST_PARAMS
 from genoface.cli import app
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.evaluate import DEFAULT_MODELS, SETTINGS, evaluate_models, example_people, mask_genotypes
 from genoface.evaluate import _runner as runner_module
 from genoface.report import evaluation as report_module

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._gwas import gwas, multivariate_gwas, select_snps
 from genoface.io.genotypes import write_plink
 

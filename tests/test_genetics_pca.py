@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._pca import AncestryPCA, ld_prune
 
 HAPGEN = Path(__file__).resolve().parents[2] / "shared/data/hapgen"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._qc import hwe_exact_p, sample_call_rate, standardize, variant_qc, variant_stats
 from genoface.io.genotypes import write_plink
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._sex import check_sex, x_inbreeding
 from genoface.io.genotypes import write_plink
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import stdpopsim
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.simulate import _genomes
 from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
-from genoface.io.covariates import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, read_covariates, write_covariates
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from genoface.io.covariates import read_covariates, write_covariates
 
 HEAD = "sample_id\tsex\tage\tbmi\n"
 

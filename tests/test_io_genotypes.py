@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io.genotypes import GenotypeData, read_genotypes, write_plink, write_vcf
 
 HAPGEN = Path(__file__).resolve().parents[2] / "shared/data/hapgen"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io.meshes import read_mesh, read_mesh_vertices, write_mesh
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape import builtin_shape_model
 from genoface.shape._mesh_ops import downsampling_hierarchy, k_ring, spiral_sequences, vertex_neighbours
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FAST_PARAMS
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.evaluate import identification_metrics
 from genoface.models import FaceModel, available_models, make_model
 from genoface.models._features import genetic_male

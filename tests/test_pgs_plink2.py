@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io import read_genotypes
 from genoface.traits._pgs import matched_variants, read_scoring_file, score
 
@@ -281,9 +281,13 @@ def _multiallelic_vcf(path: Path, n: int = 80, seed: int = 3) -> None:
 def test_multiallelic_and_indels_equal_plink2(tmp_path, ambiguous):
     vcf = tmp_path / "multi.vcf"
     _multiallelic_vcf(vcf)
-    header = "#pgs_id=PGS_MULTI\n" + "\t".join(
-        ["rsID", "chr_name", "chr_position", "effect_allele", "other_allele", "effect_weight", "is_dominant"]
-    ) + "\n"
+    header = (
+        "#pgs_id=PGS_MULTI\n"
+        + "\t".join(
+            ["rsID", "chr_name", "chr_position", "effect_allele", "other_allele", "effect_weight", "is_dominant"]
+        )
+        + "\n"
+    )
     rows = "".join(f"{i}\t{c}\t{p}\t{e}\t{o}\t{w}\t{d}\n" for i, c, p, e, o, w, d in SCORE_ROWS)
     (tmp_path / "multi.txt").write_text(header + rows)
     scoring = read_scoring_file(tmp_path / "multi.txt")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape._procrustes import align_to, generalized_procrustes, rigid_align
 
 

@@ -91,9 +91,9 @@ def test_ancestry_from_a_reference_half(tiny, tmp_path):
     write_plink(tmp_path / "ref", ref.sample_ids, ref.genotypes, ref.variants)
     write_plink(tmp_path / "target", target.sample_ids, target.genotypes, target.variants)
     labels = tmp_path / "labels.tsv"
-    psam.loc[ref.sample_ids, ["SuperPop"]].rename(columns={"SuperPop": "population"}).rename_axis(
-        "sample_id"
-    ).to_csv(labels, sep="\t")
+    psam.loc[ref.sample_ids, ["SuperPop"]].rename(columns={"SuperPop": "population"}).rename_axis("sample_id").to_csv(
+        labels, sep="\t"
+    )
     args = ["traits", "--genotypes", str(tmp_path / "target.bed"), "--reference", str(tmp_path / "ref.bed")]
     result = runner.invoke(app, [*args, "--reference-labels", str(labels), "--json"])
     assert result.exit_code == 0, result.output

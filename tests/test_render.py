@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape import builtin_shape_model, render_faces, render_mesh
 from genoface.shape import render as render_module
 

@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 # ---- hypothesis profiles ----------------------------------------------------------------------------
 
@@ -956,9 +956,7 @@ CRASH_INPUTS = [
         "plink_bim", [("set_field", 0, 0, b"9" * 5000)], None, id="bim-chrom-5000-digits-fixed"
     ),  # chromosomes.normalize_chrom called int() on it: ValueError (limit 4,300 digits); fixed there
     pytest.param("traits_npz", [("truncate", 0.5)], None, id="traits-npz-truncated-BadZipFile"),
-    pytest.param(
-        "traits_npz", [("npz_change", 0, "delete")], None, id="traits-npz-array-missing-error-names-no-file"
-    ),
+    pytest.param("traits_npz", [("npz_change", 0, "delete")], None, id="traits-npz-array-missing-error-names-no-file"),
     pytest.param("traits_json", [("json_set", 0, 0)], None, id="traits-json-null-AttributeError"),
     pytest.param(
         "traits_json",
@@ -972,9 +970,7 @@ CRASH_INPUTS = [
         None,
         id="traits-json-categorical-null-AttributeError",
     ),
-    pytest.param(
-        "traits_json", _traits_json(lambda c: c.pop("parts")), None, id="traits-json-no-parts-KeyError"
-    ),
+    pytest.param("traits_json", _traits_json(lambda c: c.pop("parts")), None, id="traits-json-no-parts-KeyError"),
 ]
 
 
@@ -1259,7 +1255,7 @@ def test_damaged_cohort_is_one_line_error_in_train(cli_cohort, tmp_path, damage)
 
 
 def test_one_line_messages():
-    from genoface.errors import MAX_MESSAGE, one_line
+    from genoface.core.errors import MAX_MESSAGE, one_line
 
     assert one_line("a\nb\r\nc \n\n d") == "a; b; c; d"
     assert one_line("x\x00y\x1b[31m\u202ez\tw") == "x\\x00y\\x1b[31m\\u202ez\\tw"
@@ -1272,7 +1268,7 @@ def test_one_line_messages():
 def test_one_line_is_linear_on_long_runs_of_blanks():
     import time
 
-    from genoface.errors import one_line
+    from genoface.core.errors import one_line
 
     start = time.monotonic()
     for text in (" " * HUGE + "x", "a" + " " * HUGE + "\nb", "\t" * HUGE, ("x" * 256 + " ") * 4000):
@@ -1283,8 +1279,8 @@ def test_one_line_is_linear_on_long_runs_of_blanks():
 def test_output_error_is_a_genoface_error_and_an_os_error(tmp_path):
     import errno
 
-    from genoface._fs import atomic_directory
-    from genoface.errors import OutputError
+    from genoface.core.errors import OutputError
+    from genoface.core.files import atomic_directory
 
     (tmp_path / "f").write_text("x")
     with pytest.raises(OutputError) as info, atomic_directory(tmp_path / "f" / "sub"):
@@ -1295,7 +1291,7 @@ def test_output_error_is_a_genoface_error_and_an_os_error(tmp_path):
 
 
 def test_atomic_directory_and_stream_under_a_file(tmp_path):
-    from genoface._fs import atomic_directory, atomic_stream, atomic_write_bytes
+    from genoface.core.files import atomic_directory, atomic_stream, atomic_write_bytes
 
     (tmp_path / "f").write_text("x")
     for target in (tmp_path / "f" / "a", tmp_path / "f" / "a" / "b"):
@@ -1309,7 +1305,7 @@ def test_atomic_directory_and_stream_under_a_file(tmp_path):
 
 
 def test_atomic_directory_leaves_nothing_on_error_and_replaces_a_file(tmp_path):
-    from genoface._fs import atomic_directory
+    from genoface.core.files import atomic_directory
 
     with pytest.raises(RuntimeError), atomic_directory(tmp_path / "out") as tmp:
         (tmp / "half.txt").write_text("half")
@@ -1323,7 +1319,7 @@ def test_atomic_directory_leaves_nothing_on_error_and_replaces_a_file(tmp_path):
 
 
 def test_atomic_directory_refuses_to_replace_the_current_folder(tmp_path, monkeypatch):
-    from genoface._fs import atomic_directory
+    from genoface.core.files import atomic_directory
 
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
@@ -1336,8 +1332,8 @@ def test_atomic_directory_refuses_to_replace_the_current_folder(tmp_path, monkey
 def test_full_disk_while_writing_is_an_output_error(tmp_path):
     import errno
 
-    from genoface._fs import atomic_directory, atomic_stream
-    from genoface.errors import OutputError
+    from genoface.core.errors import OutputError
+    from genoface.core.files import atomic_directory, atomic_stream
 
     def fill(path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -1352,7 +1348,7 @@ def test_full_disk_while_writing_is_an_output_error(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
 def test_unwritable_parent_is_an_output_error(tmp_path):
-    from genoface._fs import atomic_directory
+    from genoface.core.files import atomic_directory
 
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -1368,8 +1364,8 @@ def test_cohort_cache_still_tolerates_an_unwritable_place(tmp_path, monkeypatch)
     """write_cache catches OSError for a read-only cohort: OutputError must stay one."""
     import errno
 
-    from genoface._fs import atomic_directory
     from genoface.cohort._cache import write_cache
+    from genoface.core.files import atomic_directory
 
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
@@ -1533,7 +1529,7 @@ def test_covariates_folder_instead_of_file(tmp_path):
 
 
 def test_check_output_fails_before_any_work(tmp_path):
-    from genoface._fs import check_output
+    from genoface.core.files import check_output
 
     (tmp_path / "f").write_text("x")
     (tmp_path / "d").mkdir()

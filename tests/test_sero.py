@@ -11,7 +11,7 @@ from scipy.stats import norm
 
 import genoface.models._sero as sero
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import identification_metrics
 from genoface.genetics._align import align_dosages
 from genoface.models import FaceModel, make_model

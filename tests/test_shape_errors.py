@@ -7,7 +7,7 @@ import pytest
 from matplotlib.image import imread
 from scipy.spatial.transform import Rotation
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape import REGION_NAMES, builtin_shape_model, render_faces
 from genoface.shape._errors import aligned_error, per_vertex_error, region_errors
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape import builtin_shape_model, load_sfm
 from genoface.shape._pca import ShapePCA
 

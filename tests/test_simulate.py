@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from conftest import SHARED_DATA
 from genoface.cli import app
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.models import make_model
 from genoface.shape import builtin_shape_model, load_sfm
 from genoface.simulate import COMPONENTS, GeneticArchitecture, GenomeLayout, Preset, simulate

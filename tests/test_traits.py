@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io import GenotypeData
 from genoface.simulate._traits import TraitTruth, trait_probabilities
 from genoface.traits import (

@@ -136,7 +136,7 @@ def test_a_23andme_file_out_of_the_box(tmp_path):
 
 @pytest.mark.parametrize("bad", [0.5, 1.0])
 def test_bad_confidence_is_refused(bad):
-    from genoface.errors import GenofaceError
+    from genoface.core.errors import GenofaceError
 
     with pytest.raises(GenofaceError, match="confidence must be in"):
         genetic_sex(np.zeros((1, 45), dtype=np.int8), _variants(40), confidence=bad)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._consumer import consumer_genotype_data
 from genoface.io import GenotypeData
 from genoface.traits import _pgs
@@ -601,8 +601,7 @@ def test_effect_type_conflicts_refused(tmp_path):
         read_scoring_file(path)
     _one_line(e, str(path), "line 12", "only some of")
     flagged = HEADER + (
-        "rsID\teffect_allele\tis_dominant\tdosage_0_weight\tdosage_1_weight\tdosage_2_weight\n"
-        "rs1\tA\tTrue\t0\t1\t1\n"
+        "rsID\teffect_allele\tis_dominant\tdosage_0_weight\tdosage_1_weight\tdosage_2_weight\nrs1\tA\tTrue\t0\t1\t1\n"
     )
     path = _write(tmp_path, "flagged.txt", flagged)
     with pytest.raises(GenofaceError) as e:

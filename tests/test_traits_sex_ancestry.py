@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.traits._ancestry import AncestryModel, admixture_proportions
 from genoface.traits._sex import SEX_COLUMNS, SexPredictor
 

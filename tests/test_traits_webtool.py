@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genoface.cli import app
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io import GenotypeData, read_genotypes, write_vcf
 from genoface.traits import irisplex_2011_model, predict_published, webtool_models
 from genoface.traits._files import traits_for_file
@@ -105,9 +105,10 @@ def test_alleles_read_in_either_orientation_and_the_insertion():
     # A carrier of the insertion is very likely red-haired by the webtool's model (coefficient 18.2).
     red = hair.categories.index("red")
     none = dict(x, rs312262906=0)
-    assert predict_published(hair, plain).probabilities[0, red] > predict_published(hair, _person(none)).probabilities[
-        0, red
-    ]
+    assert (
+        predict_published(hair, plain).probabilities[0, red]
+        > predict_published(hair, _person(none)).probabilities[0, red]
+    )
 
 
 def test_missing_snps_withheld_by_default_and_marginalized_on_request():

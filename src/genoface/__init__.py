@@ -7,7 +7,7 @@ cohort, :class:`genoface.cohort.Cohort` loads and saves the cohort directory, an
 
 from importlib.metadata import PackageNotFoundError, version
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 try:
     __version__ = version("genoface")

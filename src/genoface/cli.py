@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from genoface.errors import GenofaceError, one_line
+from genoface.core.errors import GenofaceError, one_line
 from genoface.simulate import DEFAULT_PRESET, PRESETS
 
 app = typer.Typer(
@@ -525,8 +525,8 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train each model on the training people and evaluate it on held-out people (the protocol)."""
-    from genoface._fs import check_output
     from genoface.cohort import Cohort
+    from genoface.core.files import check_output
     from genoface.evaluate import evaluate_models
     from genoface.models import get_model_class
     from genoface.report.evaluation import write_evaluation_report

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from genoface.audit._scoring import trait_log_lr
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import RANK_SHARES, rank_threshold
 from genoface.traits._predictor import TraitPredictions, TraitPredictor
 

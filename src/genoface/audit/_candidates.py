@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io.covariates import read_covariates
 from genoface.traits import CATEGORICAL_TRAITS
 

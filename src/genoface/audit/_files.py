@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genoface._fs import check_output
 from genoface.audit._audit import run_audit
 from genoface.audit._candidates import read_candidates
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import check_output
 from genoface.io import read_genotypes
 from genoface.io.genotypes import GenotypeData
 from genoface.models._base import FaceModel

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from genoface._fs import atomic_directory
+from genoface.core.files import atomic_directory
 
 log = logging.getLogger(__name__)
 

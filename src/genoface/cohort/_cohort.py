@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_directory, write_json
-from genoface.chromosomes import X, is_x, normalize_build, normalize_chroms
 from genoface.cohort._cache import read_cache, source_signature, write_cache
-from genoface.errors import GenofaceError
-from genoface.io.covariates import REQUIRED_COLUMNS, SEXES, read_covariates, write_covariates
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_directory, write_json
+from genoface.core.schema import REQUIRED_COLUMNS, SEXES, X, is_x, normalize_build, normalize_chroms
+from genoface.io.covariates import read_covariates, write_covariates
 from genoface.io.genotypes import read_genotypes, variant_table, write_plink, write_vcf
 from genoface.io.meshes import MESH_SUFFIXES, read_mesh, read_mesh_vertices, write_mesh
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import gammaln
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 #: Gallery shares of Sero et al.'s R1, R10 and R20.
 RANK_SHARES = {"R1": 0.01, "R10": 0.10, "R20": 0.20}

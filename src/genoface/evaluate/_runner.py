@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import bootstrap_ci, identification_metrics, rank_threshold, ranks, select_among
 from genoface.models import make_model
 from genoface.models.training import fit_model

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genoface.chromosomes import PAR, X, normalize_chroms
-from genoface.errors import GenofaceError
-from genoface.io.genotypes import MISSING, GenotypeData
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import MISSING, PAR, X, normalize_chroms
+from genoface.io.genotypes import GenotypeData
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ generic                any other table with a header naming an id, chromosome an
 Calls: genotypes "AG", "A" (haploid: men on X/Y/MT), "A/G"; indel probes as D/I letters ("DI");
 no-calls "--", "-", "00", "0 0", "NC", "??", "" become missing (allele1 = allele2 = ""). With
 two allele columns either allele missing ("0", "-") makes the call missing. Chromosomes are
-named by :func:`genoface.chromosomes.normalize_chrom` ("1".."22", "X", "Y", "XY", "MT"; "--" or
+named by :func:`genoface.core.schema.normalize_chrom` ("1".."22", "X", "Y", "XY", "MT"; "--" or
 "0" = not mapped: chrom "" and, with a position of "--", pos 0). A position of 0 is allowed. An
 id cell naming several rsIDs ("rs6,rs9") gives one row per id. Illumina "Plus" alleles are the
 genome's + strand and preferred; "Forward"/"Top" alleles (Sano's report) may be on the other
@@ -89,8 +89,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface.chromosomes import AUTOSOMES, MT, PAR, X, Y, normalize_chrom
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import AUTOSOMES, MT, PAR, X, Y, normalize_chrom
 from genoface.genetics._alleles import MatchReport, match_calls, panel_table
 from genoface.io.genotypes import GenotypeData
 

@@ -39,7 +39,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import special
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 log = logging.getLogger(__name__)
 

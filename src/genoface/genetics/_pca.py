@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genoface.chromosomes import non_autosomal
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import non_autosomal
 from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks, standardize, variant_stats
 
 log = logging.getLogger(__name__)
-
 
 
 def _alt_freq(genotypes: Any, chunk: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genoface.chromosomes import is_x, is_y
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import is_x, is_y
 from genoface.genetics._qc import DEFAULT_CHUNK, _shape, iter_blocks
 
 log = logging.getLogger(__name__)

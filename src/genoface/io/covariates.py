@@ -16,19 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_write_bytes
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_write_bytes
+from genoface.core.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, SAMPLE_ID, SEXES
 
-#: The index column.
-SAMPLE_ID = "sample_id"
-#: Required columns (besides sample_id).
-REQUIRED_COLUMNS = ("sex", "age", "bmi")
-#: Known optional columns.
-OPTIONAL_COLUMNS = ("population", "eye_colour", "hair_colour", "skin_colour", "height_cm")
 #: Numeric columns with their unit and allowed range (inclusive lower, inclusive upper).
 NUMERIC_COLUMNS = {"age": ("years", 0.0, 150.0), "bmi": ("kg/m²", 1.0, 200.0), "height_cm": ("cm", 1.0, 300.0)}
-#: Allowed values of sex.
-SEXES = ("F", "M")
 #: Strings read as missing.
 NA_VALUES = ("", "NA", "NaN", "nan", "N/A", ".")
 

@@ -4,7 +4,7 @@ In memory a genotype matrix is (samples, variants) int8: the dosage of the ALT a
 -1 missing (DESIGN "Genotype coding"). Haploid calls (males on X, written ``0`` / ``1``) are
 hemizygous and become 0 / 2.
 
-Chromosome names are normalised once, here on reading, by :mod:`genoface.chromosomes`: ``chr1``
+Chromosome names are normalised once, here on reading, by :mod:`genoface.core.schema`: ``chr1``
 -> ``1``, ``chrX`` / ``23`` -> ``X``, ``24`` -> ``Y``, ``XY`` / ``25`` / ``PAR`` -> ``XY``, ``M``
 / ``26`` -> ``MT``. Where the genome build is known (``build=``, or a VCF header that names it),
 X positions inside that build's pseudo-autosomal regions become ``XY``: diploid in men, never
@@ -45,17 +45,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface import chromosomes
-from genoface._fs import atomic_stream
-from genoface.errors import GenofaceError
+from genoface.core import schema
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_stream
+from genoface.core.schema import MISSING, VARIANT_COLUMNS
 from genoface.io._bgzf import BGZF_EOF, TBI_MAX_POS, BgzfWriter, write_tabix_index
 
 log = logging.getLogger(__name__)
 
-#: Columns of every variant table, in this order.
-VARIANT_COLUMNS = ("chrom", "pos", "id", "ref", "alt")
-#: Genotype code for a missing call.
-MISSING = -1
 
 _BASES = frozenset("ACGTN")
 _SEQUENCE = re.compile(r"[ACGTNacgtn]+").fullmatch  # an allele spelled in bases (not symbolic)
@@ -149,9 +146,7 @@ def variant_table(variants: pd.DataFrame | dict) -> pd.DataFrame:
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def read_genotypes(
-    path: str | os.PathLike, *, snps_only: bool = True, build: str | None = None
-) -> GenotypeData:
+def read_genotypes(path: str | os.PathLike, *, snps_only: bool = True, build: str | None = None) -> GenotypeData:
     """Read a VCF / VCF.gz / BCF (GT field) or a PLINK 1 fileset (``x.bed`` or the prefix ``x``).
 
     Parameters
@@ -165,7 +160,7 @@ def read_genotypes(
     path = Path(path)
     wanted = None
     if build is not None:
-        wanted = chromosomes.normalize_build(build)
+        wanted = schema.normalize_build(build)
         if wanted is None:
             raise GenofaceError(
                 f"{path}: unknown genome build {build!r}; give GRCh37 (hg19, b37), GRCh38 (hg38) or None"
@@ -231,13 +226,13 @@ def _header_build(header: str, path: Path) -> str | None:
     the length of X in a ``##contig`` line (exact, so it wins when the two disagree).
     """
     by_name = by_length = None
-    lengths = {v: k for k, v in chromosomes.X_LENGTH.items()}
+    lengths = {v: k for k, v in schema.X_LENGTH.items()}
     for line in header.splitlines():
         if line.startswith(("##reference=", "##assembly=")):
-            by_name = by_name or chromosomes.normalize_build(line.split("=", 1)[1])
+            by_name = by_name or schema.normalize_build(line.split("=", 1)[1])
         elif line.startswith("##contig=<") and by_length is None:
             cid, length = _CONTIG_ID.search(line), _CONTIG_LENGTH.search(line)
-            if cid and length and chromosomes.normalize_chrom(cid.group(1)) == chromosomes.X:
+            if cid and length and schema.normalize_chrom(cid.group(1)) == schema.X:
                 by_length = lengths.get(int(length.group(1)))
     if by_name and by_length and by_name != by_length:
         log.warning(
@@ -284,7 +279,9 @@ def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarra
     try:
         samples = np.asarray(vcf.samples, dtype=str)
     except UnicodeDecodeError:
-        raise GenofaceError(f"{path}: the sample names in the #CHROM line are not text (UTF-8); fix that line") from None
+        raise GenofaceError(
+            f"{path}: the sample names in the #CHROM line are not text (UTF-8); fix that line"
+        ) from None
     n = len(samples)
     if n == 0:
         raise GenofaceError(f"{path}: the VCF has no sample columns; genotypes of at least one sample are needed")
@@ -399,9 +396,7 @@ def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarra
         also = f" and {skipped_alleles} symbolic ALT alleles (<...>, *) of other records" if skipped_alleles else ""
         log.warning("%s: skipped %d records that are not %s%s", path, skipped, kind, also)
     if not chrom:
-        raise GenofaceError(
-            f"{path}: no {kind} ({n_records} records, {skipped} skipped); genoface needs SNP genotypes"
-        )
+        raise GenofaceError(f"{path}: no {kind} ({n_records} records, {skipped} skipped); genoface needs SNP genotypes")
     genotypes = _stack_transposed(blocks, n, len(chrom))
     return samples, genotypes, {"chrom": chrom, "pos": pos, "id": ids, "ref": refs, "alt": alts}
 
@@ -446,9 +441,9 @@ def _stack_transposed(blocks: list[np.ndarray], n: int, m: int) -> np.ndarray:
 
 
 def _canonical_chroms(names: Sequence[str] | np.ndarray) -> np.ndarray:
-    """:func:`chromosomes.normalize_chroms` through a hash table (a handful of distinct names)."""
+    """:func:`schema.normalize_chroms` through a hash table (a handful of distinct names)."""
     codes, uniq = pd.factorize(np.asarray(names, dtype=object))
-    return chromosomes.normalize_chroms(np.asarray(uniq, dtype=object))[codes]
+    return schema.normalize_chroms(np.asarray(uniq, dtype=object))[codes]
 
 
 def _genotype_data(
@@ -466,7 +461,7 @@ def _genotype_data(
         raise GenofaceError(f"{path}: variant {empty[0] + 1} has no chromosome name; give every variant one")
     variants = pd.DataFrame({**columns, "chrom": chrom})
     if build:
-        variants = chromosomes.split_par(variants, build)
+        variants = schema.split_par(variants, build)
     ids = variants["id"].to_numpy(dtype=object)
     no_id = np.isin(ids, ["", "."])
     if no_id.any():  # "chrom:pos" of the canonical chromosome, so that "chr1" and "1" files agree
@@ -639,7 +634,7 @@ def write_vcf(
     sample_ids, genotypes, variants = _check_write_inputs(sample_ids, genotypes, variants)
     n, m = genotypes.shape
     # Canonical names, so that a table still saying "chrX" or "23" gets haploid males too.
-    is_x = _canonical_chroms(variants["chrom"].to_numpy()) == chromosomes.X
+    is_x = _canonical_chroms(variants["chrom"].to_numpy()) == schema.X
     hap = None
     if haploid is not None:
         hap = np.asarray(haploid, dtype=bool)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from genoface import __version__
-from genoface._fs import atomic_directory, read_arrays, read_json_object, write_json
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
 from genoface.genetics._alleles import alt_frequencies, on_panel
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import RidgeCV
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics import AncestryPCA
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import (

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import RidgeCV
 
-from genoface.chromosomes import non_autosomal
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import non_autosomal
 from genoface.genetics import multivariate_gwas, select_snps, x_heterozygosity
 from genoface.shape import ShapePCA
 

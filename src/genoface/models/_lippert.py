@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import RidgeCV
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics import AncestryPCA
 from genoface.genetics._align import align_dosages
 from genoface.genetics._qc import standardize

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics import align_dosages
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._registry import register_model

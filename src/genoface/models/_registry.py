@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.models._base import FaceModel
 
 _REGISTRY: dict[str, type[FaceModel]] = {}

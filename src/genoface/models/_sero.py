@@ -54,7 +54,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics import AncestryPCA
 from genoface.genetics._align import align_dosages
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_stream, check_output
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_stream, check_output
 from genoface.genetics._alleles import MatchReport
 from genoface.io import read_covariates, read_mesh_vertices
 from genoface.io.genotypes import GenotypeData

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface._fs import atomic_directory, check_output
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_directory, check_output
 from genoface.genetics._alleles import MatchReport, on_panel
 from genoface.genetics._consumer import consumer_genotype_data
 from genoface.io import read_genotypes, write_mesh
@@ -70,9 +70,7 @@ def read_genotypes_for_model(
         data, report = consumer_genotype_data(path, model.panel_)
     else:
         data = read_genotypes(path) if data is None else data
-        data, report = on_panel(
-            data, model.panel_, strand="forward", panel_freq=_panel_freq(model), source=str(path)
-        )
+        data, report = on_panel(data, model.panel_, strand="forward", panel_freq=_panel_freq(model), source=str(path))
     if report.n_matched == 0:
         raise GenofaceError(
             f"{path}: none of the model's {report.n_panel:,} variants could be read from this file "

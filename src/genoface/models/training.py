@@ -9,9 +9,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from genoface._fs import check_output
 from genoface.cohort import Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import check_output
 from genoface.models._base import FaceModel
 from genoface.models._registry import get_model_class, make_model
 

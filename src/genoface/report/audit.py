@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
-from genoface._fs import atomic_directory, write_json
+from genoface.core.files import atomic_directory, write_json
 from genoface.report.evaluation import SIMULATED_BANNER, page, png_tag
 
 _STYLES = {"dna + face": "-", "dna": "--", "demographics + face": "-", "demographics": "--"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genoface._fs import atomic_write_bytes, write_json
+from genoface.core.files import atomic_write_bytes, write_json
 from genoface.evaluate import DEFAULT_MODELS, Examples, evaluate_models
 from genoface.report.evaluation import evaluation_sections, page
 from genoface.report.summary import cohort_overview, variance_rows

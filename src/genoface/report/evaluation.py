@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from genoface._fs import atomic_directory, write_json
+from genoface.core.files import atomic_directory, write_json
 from genoface.evaluate import Examples
 from genoface.evaluate._metrics import cmc
 from genoface.shape.render import render_faces_png

@@ -31,7 +31,7 @@ from scipy.interpolate import CubicSpline
 from scipy.spatial import Delaunay, cKDTree
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape._model import LANDMARK_NAMES, ShapeModel
 from genoface.shape._regions import segment_regions
 

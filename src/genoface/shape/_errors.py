@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape._procrustes import align_to
 
 

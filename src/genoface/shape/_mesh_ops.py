@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 
 def _check_triangles(triangles: np.ndarray, n_vertices: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 #: Facial regions, in the order used by :attr:`ShapeModel.regions` (index into this tuple).
 REGION_NAMES: tuple[str, ...] = ("nose", "eyes", "mouth", "chin", "cheeks", "forehead")

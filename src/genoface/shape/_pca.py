@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 from sklearn.utils.extmath import randomized_svd
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 _ARRAY_KEYS = ("mean", "components", "explained_variance", "explained_variance_ratio", "total_variance")
 

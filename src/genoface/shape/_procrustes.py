@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 
 def _check_points(name: str, x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape._model import LANDMARK_NAMES, ShapeModel
 from genoface.shape._regions import segment_regions
 

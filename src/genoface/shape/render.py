@@ -26,8 +26,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
-from genoface._fs import atomic_write_bytes
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

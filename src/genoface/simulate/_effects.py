@@ -10,7 +10,7 @@ import pandas as pd
 import trimesh
 from scipy.spatial import cKDTree
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape import REGION_NAMES, ShapeModel
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import SimulatedGenomes

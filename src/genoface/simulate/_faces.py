@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genoface._fs import write_json
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import write_json
 from genoface.shape import REGION_NAMES
 
 TRUTH_FILE = "face_model.npz"

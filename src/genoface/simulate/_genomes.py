@@ -25,7 +25,7 @@ import pandas as pd
 import stdpopsim
 import tskit
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.simulate._genomes import GenomeLayout
 
 #: Sources of facial shape variance, in the order reported everywhere.

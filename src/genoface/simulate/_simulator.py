@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from genoface import __version__
-from genoface._fs import atomic_directory, write_json
 from genoface.cohort import COHORT_FORMAT_VERSION, Cohort
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_directory, write_json
 from genoface.shape import ShapeModel, load_shape_model
 from genoface.simulate._effects import build_face_truth
 from genoface.simulate._faces import FaceTruth

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface._fs import write_json
+from genoface.core.files import write_json
 
 EYE_COLOURS = ("blue", "intermediate", "brown")
 HAIR_COLOURS = ("blond", "brown", "red", "black")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.genetics._pca import AncestryPCA
 from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks
 

@@ -12,7 +12,7 @@ from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 
 def _column_means(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genoface.chromosomes import in_par, is_x, is_y
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import in_par, is_x, is_y
 from genoface.genetics._consumer import consumer_genotype_data, read_consumer_file
 from genoface.io import read_covariates, read_genotypes
 from genoface.io.genotypes import GenotypeData
@@ -273,7 +273,6 @@ def _missing_rule(missing_snps: str) -> tuple[str, str | None]:
 def _is_published_table(irisplex: str | os.PathLike) -> bool:
     """``walsh2011`` (the shipped 2011 IrisPlex table) or a .tsv table of that form."""
     return str(irisplex) == IRISPLEX_2011 or Path(irisplex).suffix.lower() in (".tsv", ".txt")
-
 
 
 def _only(people: list[dict[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:

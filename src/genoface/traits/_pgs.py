@@ -68,8 +68,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genoface import chromosomes
-from genoface.errors import GenofaceError
+from genoface.core import schema
+from genoface.core.errors import GenofaceError
 from genoface.genetics._alleles import AlleleMatch, alt_frequencies, match_variants, panel_table
 from genoface.io.genotypes import GenotypeData
 
@@ -514,11 +514,11 @@ def _positions(s: pd.Series | None, name: str, lines: np.ndarray, path: Path, ch
 
 def _normalize_chrom(s: pd.Series) -> pd.Series:
     """Chromosome names as the genotype readers write them ("chr" dropped, 23 -> X, ...)."""
-    return pd.Series(chromosomes.normalize_chroms(s.reset_index(drop=True)), dtype=object)
+    return pd.Series(schema.normalize_chroms(s.reset_index(drop=True)), dtype=object)
 
 
 def _same_build(a: str, b: str) -> bool:
-    na, nb = chromosomes.normalize_build(a), chromosomes.normalize_build(b)
+    na, nb = schema.normalize_build(a), schema.normalize_build(b)
     if na or nb:
         return na == nb
     a, b = a.strip().upper(), b.strip().upper()
@@ -665,7 +665,7 @@ def score(
         "imputation": _imputation_source(s.from_file, s.from_data),
         "n_imputed_calls": int(s.n_missing.sum()) if missing != "none" else 0,
         "n_missing_calls": int(s.n_missing.sum()),
-        "positions_build": chromosomes.normalize_build(scoring.positions_build) or scoring.positions_build,
+        "positions_build": schema.normalize_build(scoring.positions_build) or scoring.positions_build,
         "genotypes_build": data.build or "",
         "positions_used": s.positions_used,
     }
@@ -841,8 +841,8 @@ def _score(scoring: ScoringFile, data: GenotypeData, ambiguous: str, missing: st
 def _positions_usable(scoring: ScoringFile, data: GenotypeData, source: str) -> bool:
     """False where the genotypes' build is known and is not that of the file's positions: then
     a chrom:pos match would find another variant, and only rsIDs are matched."""
-    theirs = chromosomes.normalize_build(data.build) if data.build else None
-    ours = chromosomes.normalize_build(scoring.positions_build)
+    theirs = schema.normalize_build(data.build) if data.build else None
+    ours = schema.normalize_build(scoring.positions_build)
     if theirs and ours and theirs != ours:
         log.warning(
             "%s: its positions are %s but %s is %s; variants are matched by rsID only (use the scoring file "

@@ -23,9 +23,9 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from genoface import __version__
-from genoface._fs import atomic_directory, read_arrays, read_json_object, write_json
-from genoface.chromosomes import is_x, is_y
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
+from genoface.core.schema import is_x, is_y
 from genoface.genetics import AncestryPCA, gwas, select_snps
 from genoface.genetics._alleles import on_panel
 from genoface.io.genotypes import GenotypeData

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.io.genotypes import GenotypeData
 from genoface.traits._panels import EYE_COLOURS, HAIR_COLOURS, panel_counts
 

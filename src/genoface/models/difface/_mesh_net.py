@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 from genoface.shape._mesh_ops import downsampling_hierarchy, spiral_sequences
 
 logger = logging.getLogger(__name__)

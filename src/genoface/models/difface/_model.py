@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genoface._fs import atomic_stream
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
+from genoface.core.files import atomic_stream
 from genoface.genetics import AncestryPCA, align_dosages
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import genetic_male, moments, select_face_snps, with_prefix, without_prefix

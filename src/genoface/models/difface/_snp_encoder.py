@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genoface.errors import GenofaceError
+from genoface.core.errors import GenofaceError
 
 #: Genotype classes: dosage 0, 1, 2 and the missing call (coded -1 in genotype matrices).
 N_GENOTYPE_CLASSES = 4

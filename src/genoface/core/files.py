@@ -1,7 +1,7 @@
 """Writing output: directories and files appear complete or not at all; plain JSON.
 
 Every failure to create an output (a file where a folder must be, no permission, a full disk)
-is an :class:`~genoface.errors.OutputError`: one line naming the output and what to do.
+is an :class:`~genoface.core.errors.OutputError`: one line naming the output and what to do.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from genoface.errors import GenofaceError, OutputError
+from genoface.core.errors import GenofaceError, OutputError
 
 # Failures while writing that are about the place, not the program: reported as OutputError.
 _PLACE_ERRNOS = frozenset(

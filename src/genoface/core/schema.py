@@ -1,4 +1,5 @@
-"""Chromosome names, the one definition every reader and every genetic computation uses.
+"""The data schema every layer shares: chromosome names (the one definition every reader and every
+genetic computation uses), the columns of a variant table and of the covariate table.
 
 Files name chromosomes many ways: ``chr1`` or ``1``; X as ``X``, ``chrX`` or ``23``; Y as ``24``;
 the pseudo-autosomal regions of X as ``XY``, ``PAR``, ``25`` (PLINK's split-off PAR); the
@@ -15,6 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+#: Columns of every variant table, in this order.
+VARIANT_COLUMNS = ("chrom", "pos", "id", "ref", "alt")
+#: Genotype code for a missing call.
+MISSING = -1
+
+#: The covariate table's index column.
+SAMPLE_ID = "sample_id"
+#: Required covariate columns (besides sample_id).
+REQUIRED_COLUMNS = ("sex", "age", "bmi")
+#: Known optional covariate columns.
+OPTIONAL_COLUMNS = ("population", "eye_colour", "hair_colour", "skin_colour", "height_cm")
+#: Allowed values of sex.
+SEXES = ("F", "M")
 
 AUTOSOMES = tuple(str(i) for i in range(1, 23))
 X, Y, PAR, MT = "X", "Y", "XY", "MT"
@@ -85,7 +100,7 @@ def normalize_chroms(names) -> np.ndarray:
 
 
 def normalize_build(build: object) -> str | None:
-    """"GRCh37" / "GRCh38" from the ways files write them (hg19, b37, GRCh38.p13, ...); else None."""
+    """ "GRCh37" / "GRCh38" from the ways files write them (hg19, b37, GRCh38.p13, ...); else None."""
     s = str(build or "").strip().upper()
     for key, value in _BUILD_ALIASES.items():
         if s == key or s.startswith(key + ".") or s.startswith(key + "_"):
