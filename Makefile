@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 # The Surrey Face Model (non-commercial licence) is used by the demo when it lies here.
 SFM_DIR := ../shared/data/sfm
 
-.PHONY: demo test bench fuzz venv system-tools clean
+.PHONY: demo test lint bench fuzz venv system-tools clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,13 @@ demo: $(STAMP)
 
 test: $(STAMP) system-tools
 	$(PY) -m pytest -n 2 -q
+
+# The house rules: ruff (style, imports, likely bugs) and import-linter (the layer order, private
+# modules inside their package, no import cycles; contracts in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

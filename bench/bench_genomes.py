@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from genoface.simulate._genomes import GenomeLayout, simulate_genomes
+from genoface.simulate import GenomeLayout, simulate_genomes
 
 
 def _peak_rss_mb() -> float:

@@ -62,7 +62,7 @@ def _write(tmp: Path, g, y, cov) -> None:
 def run(n: int, m: int, k: int, threads: int) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from genoface.genetics._gwas import gwas
+    from genoface.genetics import gwas
     from genoface.io.genotypes import read_genotypes
 
     g, y, cov = _data(n, m, k)

@@ -64,7 +64,7 @@ def decode_peer(n: int = 2000) -> dict:
     """genoface's decoder against genotype_matrix() on all sites, same tree sequences."""
     import numpy as np
 
-    from genoface.simulate._genomes import GenomeLayout, simulate_genomes
+    from genoface.simulate import GenomeLayout, simulate_genomes
 
     layout = GenomeLayout(contig_lengths=(2_000_000,) * 2, x_length=0, maf=0.01)
     pops = {"YRI": n // 3, "CEU": n // 3, "CHB": n - 2 * (n // 3)}

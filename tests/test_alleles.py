@@ -8,7 +8,7 @@ import pytest
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import in_par, normalize_build, normalize_chrom, normalize_chroms, split_par
-from genoface.genetics._alleles import alt_frequencies, match_calls, match_variants, on_panel
+from genoface.genetics import alt_frequencies, match_calls, match_variants, on_panel
 from genoface.io.genotypes import GenotypeData
 
 # A model's panel: REF/ALT as in training; ALT is counted.

@@ -19,7 +19,7 @@ from genoface.audit import (
 )
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
-from genoface.evaluate._metrics import select_among
+from genoface.evaluate import select_among
 from genoface.models import make_model
 from genoface.traits import TraitPredictor
 

@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._consumer import detect_format, match_to_panel, read_consumer_file
-from genoface.models.prediction import is_consumer_file
+from genoface.genetics import detect_format, is_consumer_file, match_to_panel, read_consumer_file
 
 FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "consumer_formats"
 pytestmark = pytest.mark.skipif(

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from genoface.models.difface._diffusion import Denoiser, LatentDiffusion, cosine_schedule
+from genoface.models.difface import Denoiser, LatentDiffusion, cosine_schedule
 
 SEED = 0
 TRAIN_STEPS = 2000

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 
 from genoface.core.errors import GenofaceError
-from genoface.models.difface._mesh_net import MeshAutoencoder, Pool, SpiralConv
+from genoface.models.difface import MeshAutoencoder, Pool, SpiralConv
 from genoface.shape import builtin_shape_model, downsampling_hierarchy, load_sfm, spiral_sequences
 
 trimesh = pytest.importorskip("trimesh")

@@ -114,8 +114,8 @@ def test_too_few_people_is_a_clear_error(split):
 
 
 def test_evaluation_reports_the_loss_curves(split, tmp_path):
-    from genoface.evaluate import evaluate_models
     from genoface.report.evaluation import write_evaluation_report
+    from genoface.usecases.evaluate import evaluate_models
 
     train, test = split
     run = evaluate_models(

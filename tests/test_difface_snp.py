@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from genoface.core.errors import GenofaceError
-from genoface.models.difface._snp_encoder import (
+from genoface.models.difface import (
     CovariateEncoder,
     LearnableTemperature,
     SNPTransformer,

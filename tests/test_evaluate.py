@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import genoface.usecases.evaluate as runner_module
 from conftest import FAST_PARAMS
 from genoface.cli import app
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
-from genoface.evaluate import DEFAULT_MODELS, SETTINGS, evaluate_models, example_people, mask_genotypes
-from genoface.evaluate import _runner as runner_module
+from genoface.evaluate import DEFAULT_MODELS, SETTINGS, example_people, mask_genotypes
 from genoface.report import evaluation as report_module
 from genoface.report.evaluation import error_scale, evaluation_sections, write_evaluation_report
 from genoface.shape import per_vertex_error
+from genoface.usecases.evaluate import evaluate_models
 
 runner = CliRunner()
 
@@ -115,8 +116,8 @@ def test_cli_evaluate_unknown_model_fails_before_any_work(sim_realistic, tmp_pat
 
 
 def test_demo_writes_one_report(tmp_path):
-    from genoface.report.demo import run_demo
     from genoface.shape import builtin_shape_model
+    from genoface.usecases.demo import run_demo
 
     result = run_demo(tmp_path / "demo", shape_model=builtin_shape_model(), model_params=FAST_PARAMS)
     html = result.report.read_text()

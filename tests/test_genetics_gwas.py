@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._gwas import gwas, multivariate_gwas, select_snps
+from genoface.genetics import gwas, multivariate_gwas, select_snps
 from genoface.io.genotypes import write_plink
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._pca import AncestryPCA, ld_prune
+from genoface.genetics import AncestryPCA, ld_prune
 
 HAPGEN = Path(__file__).resolve().parents[2] / "shared/data/hapgen"
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._qc import hwe_exact_p, sample_call_rate, standardize, variant_qc, variant_stats
+from genoface.genetics import hwe_exact_p, sample_call_rate, standardize, variant_qc, variant_stats
 from genoface.io.genotypes import write_plink
 
 

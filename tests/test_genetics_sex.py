@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._sex import check_sex, x_inbreeding
+from genoface.genetics import check_sex, x_inbreeding
 from genoface.io.genotypes import write_plink
 
 

@@ -12,8 +12,7 @@ import pytest
 import stdpopsim
 
 from genoface.core.errors import GenofaceError
-from genoface.simulate import _genomes
-from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
+from genoface.simulate import GenomeLayout, SimulatedGenomes, _genomes, simulate_genomes
 
 OOA = "OutOfAfrica_3G09"
 THREE = ("YRI", "CEU", "CHB")

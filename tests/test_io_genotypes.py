@@ -477,7 +477,7 @@ def test_bgzf_writer_any_write_sizes(tmp_path):
 
     import pysam
 
-    from genoface.io._bgzf import BgzfWriter
+    from genoface.io import BgzfWriter
 
     rng = np.random.default_rng(31)
     data = rng.choice(list(b"ACGT\t\n"), size=300_000).astype(np.uint8).tobytes()

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.shape import builtin_shape_model
-from genoface.shape._mesh_ops import downsampling_hierarchy, k_ring, spiral_sequences, vertex_neighbours
+from genoface.shape import builtin_shape_model, downsampling_hierarchy, k_ring, spiral_sequences, vertex_neighbours
 
 SFM_DIR = Path(__file__).resolve().parents[2] / "shared/data/sfm"
 

@@ -12,8 +12,7 @@ from conftest import FAST_PARAMS
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.evaluate import identification_metrics
-from genoface.models import FaceModel, available_models, make_model
-from genoface.models._features import genetic_male
+from genoface.models import FaceModel, available_models, genetic_male, make_model
 from genoface.simulate import GeneticArchitecture, GenomeLayout, Preset, simulate
 
 
@@ -164,8 +163,8 @@ def test_baselines_are_ordered_mean_demographic_oracle(cohort):
 
 
 def test_lippert_learns_strong_loci_that_demographics_miss():
-    from genoface.evaluate import evaluate_models
     from genoface.simulate import simulate
+    from genoface.usecases.evaluate import evaluate_models
 
     cohort = simulate("oligogenic", n=800, seed=4).cohort
     res = evaluate_models(cohort, models=("demographic", "lippert"), snp_fractions=(1.0,), n_boot=10, seed=0)

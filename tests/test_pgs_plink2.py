@@ -26,7 +26,7 @@ import pytest
 
 from genoface.core.errors import GenofaceError
 from genoface.io import read_genotypes
-from genoface.traits._pgs import matched_variants, read_scoring_file, score
+from genoface.traits import matched_variants, read_scoring_file, score
 
 PLINK2 = shutil.which("plink2") or "/usr/bin/plink2"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pgs"

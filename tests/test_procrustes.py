@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from genoface.core.errors import GenofaceError
-from genoface.shape._procrustes import align_to, generalized_procrustes, rigid_align
+from genoface.shape import align_to, generalized_procrustes, rigid_align
 
 
 def _cloud(rng, v=200):

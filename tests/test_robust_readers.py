@@ -634,7 +634,7 @@ def _read_consumer(file: str) -> Callable[[Path], Any]:
 
 def _read_scoring(file: str) -> Callable[[Path], Any]:
     def call(folder: Path):
-        from genoface.traits._pgs import read_scoring_file
+        from genoface.traits import read_scoring_file
 
         return read_scoring_file(folder / file)
 
@@ -1172,7 +1172,7 @@ def test_model_json_with_wrong_types_is_one_line_error_in_predict(cli_cohort, cl
 def test_unexpected_exception_is_one_line_internal_error(monkeypatch, cli_cohort, cli_model, tmp_path):
     """The boundary's last resort: a bug gives one line (exit 70) naming the exception and where
     it was raised; --debug shows the traceback."""
-    import genoface.models.prediction as prediction
+    import genoface.usecases.predict as prediction
 
     def broken(*args, **kwargs):
         raise TypeError("unsupported operand type(s) for -: 'str' and 'float'")
@@ -1189,7 +1189,7 @@ def test_unexpected_exception_is_one_line_internal_error(monkeypatch, cli_cohort
 
 
 def test_os_errors_are_one_line(monkeypatch, cli_cohort, cli_model, tmp_path):
-    import genoface.models.prediction as prediction
+    import genoface.usecases.predict as prediction
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", "/data/locked.vcf")
@@ -1364,7 +1364,7 @@ def test_cohort_cache_still_tolerates_an_unwritable_place(tmp_path, monkeypatch)
     """write_cache catches OSError for a read-only cohort: OutputError must stay one."""
     import errno
 
-    from genoface.cohort._cache import write_cache
+    from genoface.cohort import write_cache
     from genoface.core.files import atomic_directory
 
     def refuse(*args, **kwargs):

@@ -12,11 +12,9 @@ from scipy.stats import norm
 import genoface.models._sero as sero
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
-from genoface.evaluate._metrics import identification_metrics
-from genoface.genetics._align import align_dosages
-from genoface.models import FaceModel, make_model
-from genoface.models._base import covariate_arrays
-from genoface.models._features import genetic_male
+from genoface.evaluate import identification_metrics
+from genoface.genetics import align_dosages
+from genoface.models import FaceModel, covariate_arrays, genetic_male, make_model
 
 
 @pytest.fixture(scope="module")

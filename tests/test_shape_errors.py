@@ -8,8 +8,14 @@ from matplotlib.image import imread
 from scipy.spatial.transform import Rotation
 
 from genoface.core.errors import GenofaceError
-from genoface.shape import REGION_NAMES, builtin_shape_model, render_faces
-from genoface.shape._errors import aligned_error, per_vertex_error, region_errors
+from genoface.shape import (
+    REGION_NAMES,
+    aligned_error,
+    builtin_shape_model,
+    per_vertex_error,
+    region_errors,
+    render_faces,
+)
 
 
 def test_per_vertex_error_by_hand():

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.shape import builtin_shape_model, load_sfm
-from genoface.shape._pca import ShapePCA
+from genoface.shape import ShapePCA, builtin_shape_model, load_sfm
 
 SFM_DIR = Path(__file__).resolve().parents[2] / "shared/data/sfm"
 

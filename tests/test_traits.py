@@ -14,18 +14,18 @@ import pytest
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.io import GenotypeData
-from genoface.simulate._traits import TraitTruth, trait_probabilities
+from genoface.simulate import TraitTruth, trait_probabilities
 from genoface.traits import (
     EYE_COLOURS,
     IRISPLEX_SNPS,
     CategoricalTrait,
     GaussianTrait,
     TraitPredictor,
+    irisplex_from_spec,
     load_irisplex_coefficients,
     load_trait_predictor,
     panel_counts,
 )
-from genoface.traits._panels import irisplex_from_spec
 
 # ---- IrisPlex model form ------------------------------------------------------------------------
 

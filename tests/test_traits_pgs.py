@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._consumer import consumer_genotype_data
+from genoface.genetics import consumer_genotype_data
 from genoface.io import GenotypeData
-from genoface.traits import _pgs
-from genoface.traits._pgs import matched_variants, read_scoring_file, score, scoring_panel
+from genoface.traits import _pgs, matched_variants, read_scoring_file, score, scoring_panel
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "pgs"
 

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.traits._ancestry import AncestryModel, admixture_proportions
-from genoface.traits._sex import SEX_COLUMNS, SexPredictor
+from genoface.traits import SEX_COLUMNS, AncestryModel, SexPredictor, admixture_proportions
 
 HAPGEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "hapgen"
 

@@ -16,15 +16,17 @@ from typer.testing import CliRunner
 from genoface.cli import app
 from genoface.core.errors import GenofaceError
 from genoface.io import GenotypeData, read_genotypes, write_vcf
-from genoface.traits import irisplex_2011_model, predict_published, webtool_models
-from genoface.traits._files import traits_for_file
-from genoface.traits._webtool import (
+from genoface.traits import (
     MAX_MARGINALIZED,
+    irisplex_2011_model,
     panel_frequencies,
+    predict_published,
     published_model,
     reference_frequencies,
+    webtool_models,
     webtool_panel,
 )
+from genoface.usecases.traits import traits_for_file
 
 HIRISPLEX = Path(__file__).resolve().parents[2] / "shared" / "data" / "hirisplex"
 PSAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "1000g_tiny" / "ref.psam"

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genoface.core.errors import GenofaceError, one_line
-from genoface.simulate import DEFAULT_PRESET, PRESETS
+from genoface.usecases.simulate import DEFAULT_PRESET, PRESETS
 
 app = typer.Typer(
     add_completion=False,
@@ -199,28 +199,24 @@ def simulate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Simulate a cohort (genomes, 3D faces, covariates, traits) in the cohort directory format."""
-    from genoface.report.summary import print_cohort_summary
-    from genoface.simulate import get_preset
-    from genoface.simulate import simulate as run_simulation
+    from genoface.usecases.simulate import print_cohort_summary, simulate_cohort
 
-    chosen = get_preset(preset).customized(
-        n=n,
-        populations=populations,
-        contigs=contigs,
-        contig_length=contig_length,
-        x_length=x_length,
-        maf=maf,
-        demographic_model=demography,
-    )
     with _progress_bar() as bar:
-        result = run_simulation(
-            chosen,
+        result = simulate_cohort(
+            preset,
+            out,
             seed=seed,
             shape_model=shape_model,
-            out=out,
             genotype_format=genotype_format,
             overwrite=overwrite,
             progress=_RichProgress(bar),
+            n=n,
+            populations=populations,
+            contigs=contigs,
+            contig_length=contig_length,
+            x_length=x_length,
+            maf=maf,
+            demographic_model=demography,
         )
     print_cohort_summary(out_console, result.cohort, result.variance)
     out_console.print(f"cohort written to [bold]{out}[/] (simulated)")
@@ -240,7 +236,7 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train a model on a whole cohort and save it as a model directory."""
-    from genoface.models.training import parse_params, train_model
+    from genoface.usecases.train import parse_params, train_model
 
     params = parse_params(set_ or [])
     with _progress_bar() as bar:
@@ -268,7 +264,7 @@ def predict(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Predict 3D faces from genotypes: a PLY mesh and a PNG render per person (and per age)."""
-    from genoface.models.prediction import parse_ages, predict_to_folder
+    from genoface.usecases.predict import parse_ages, predict_to_folder
 
     written, report = predict_to_folder(
         model,
@@ -308,7 +304,7 @@ def match(
     top: Annotated[int | None, typer.Option("--top", min=1, help="Keep only the best N faces per genome.")] = None,
 ) -> None:
     """Rank candidate faces for each genome by the model's match score (best first)."""
-    from genoface.models.matching import match_to_file
+    from genoface.usecases.match import match_to_file
 
     with _progress_bar() as bar:
         own, report = match_to_file(
@@ -392,7 +388,7 @@ def traits(
     --reference also ancestry and trained eye / hair / skin colour and height; PGS scores."""
     import json
 
-    from genoface.traits._files import traits_for_file
+    from genoface.usecases.traits import traits_for_file
 
     if (reference is None) != (reference_labels is None):
         raise GenofaceError("--reference and --reference-labels go together")
@@ -495,8 +491,7 @@ def audit(
 ) -> None:
     """How well each genome picks out its owner among candidates: with and without faces, from
     the whole genome and from demographics (sex, ancestry) alone."""
-    from genoface.audit._files import audit_to_folder
-    from genoface.report.audit import print_audit
+    from genoface.usecases.audit import audit_to_folder, print_audit
 
     result = audit_to_folder(
         genotypes, candidates, out, model=model, baseline_model=baseline_model, traits=traits_model, overwrite=overwrite
@@ -525,23 +520,20 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train each model on the training people and evaluate it on held-out people (the protocol)."""
-    from genoface.cohort import Cohort
-    from genoface.core.files import check_output
-    from genoface.evaluate import evaluate_models
-    from genoface.models import get_model_class
-    from genoface.report.evaluation import write_evaluation_report
+    from genoface.usecases.evaluate import evaluate_to_folder
 
     names = [m.strip() for m in models.split(",") if m.strip()]
-    for name in names:
-        get_model_class(name)  # unknown names fail before any work
-    check_output(out, overwrite=overwrite)  # fail before the evaluation, not after
-    train = Cohort.load(cohort)
-    test = Cohort.load(test_cohort) if test_cohort is not None else None
     with _progress_bar() as bar:
-        result = evaluate_models(
-            train, models=names, test_cohort=test, test_fraction=test_fraction, seed=seed, progress=_RichProgress(bar)
+        result, report = evaluate_to_folder(
+            cohort,
+            out,
+            models=names,
+            test_cohort=test_cohort,
+            test_fraction=test_fraction,
+            seed=seed,
+            overwrite=overwrite,
+            progress=_RichProgress(bar),
         )
-    report = write_evaluation_report(out, result.metrics, examples=result.examples, overwrite=overwrite)
     _print_metrics(result.metrics)
     _print_audit(result.metrics)
     out_console.print(f"report: [bold]{report}[/]")
@@ -550,7 +542,7 @@ def evaluate(
 def _print_audit(metrics: dict) -> None:
     """The audit among the test people, when the evaluation ran one."""
     if metrics.get("audit"):
-        from genoface.report.audit import print_audit
+        from genoface.usecases.audit import print_audit
 
         print_audit(out_console, metrics["audit"])
 
@@ -594,12 +586,10 @@ def demo(
     shape_model: _ShapeOpt = None,
 ) -> None:
     """The main job on the embedded default: simulate, evaluate every baseline, write the report."""
-    from genoface.report.demo import run_demo
+    from genoface.usecases.demo import print_cohort_summary, run_demo
 
     with _progress_bar() as bar:
         result = run_demo(out, seed=seed, shape_model=shape_model, progress=_RichProgress(bar))
-    from genoface.report.summary import print_cohort_summary
-
     print_cohort_summary(out_console, result.cohort, result.variance)
     _print_metrics(result.metrics)
     _print_audit(result.metrics)

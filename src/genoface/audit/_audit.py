@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from genoface.audit._candidates import MATCHED_TRAITS
 from genoface.audit._scoring import trait_log_lr
 from genoface.core.errors import GenofaceError
-from genoface.evaluate._metrics import RANK_SHARES, rank_threshold
-from genoface.traits._predictor import TraitPredictions, TraitPredictor
+from genoface.evaluate import RANK_SHARES, rank_threshold
+from genoface.traits import TraitPredictions, TraitPredictor
 
 #: (name, trait basis, with faces)
 CONDITIONS = (
@@ -159,3 +160,31 @@ def run_audit(
         higher, tied = owner_ranks(score[present], owner[present])
         result.conditions[name] = rank_metrics(higher, tied, len(cand), sizes)
     return result
+
+
+#: Face models whose scores go into the audit's "+ face" conditions of an evaluation, in order of
+#: preference, and the one that scores faces for the demographic baseline.
+AUDIT_FACE_MODELS = ("lippert", "sero")
+AUDIT_BASELINE_FACE_MODEL = "demographic"
+
+
+def audit_on_test(
+    predictor: TraitPredictor, test, preds: dict[str, TraitPredictions], dna_scores: dict[str, np.ndarray]
+) -> dict:
+    """The re-identification audit among the test people (candidates = the test people with
+    their recorded traits and faces), faces scored by the first of AUDIT_FACE_MODELS evaluated
+    and, for the baseline, by the demographic model (``dna_scores``: model -> score matrix of
+    the ``dna`` setting at all SNPs)."""
+    cov = test.covariates.reindex(test.sample_ids)
+    candidates = cov[[c for c in MATCHED_TRAITS if c in cov.columns]]
+    face_model = next((m for m in AUDIT_FACE_MODELS if m in dna_scores), None)
+    faces = {
+        "dna": dna_scores.get(face_model) if face_model else None,
+        "demographic": dna_scores.get(AUDIT_BASELINE_FACE_MODEL),
+    }
+    faces = {k: v for k, v in faces.items() if v is not None}
+    audit = run_audit(test, candidates, predictor, face_scores=faces, predictions=preds)
+    return audit.to_dict() | {
+        "face_model": face_model,
+        "baseline_face_model": AUDIT_BASELINE_FACE_MODEL if "demographic" in faces else None,
+    }

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from genoface.traits._predictor import TraitPredictions
+from genoface.traits import TraitPredictions
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +104,3 @@ def write_cache(
         return False
     log.debug("%s: cache written", root / CACHE_DIR)
     return True
-
-
-def remove_cache(root: str | os.PathLike) -> None:
-    """Delete a cohort's cache (it is rebuilt on the next load)."""
-    import shutil
-
-    shutil.rmtree(Path(root) / CACHE_DIR, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""The evaluation protocol: metrics, confidence intervals and the runner that applies them."""
+"""The evaluation protocol: metrics, confidence intervals, and the steps that measure a fitted
+model on held-out people (the use case ``genoface.usecases.evaluate_models`` runs them)."""
 
 from genoface.evaluate._metrics import (
     RANK_SHARES,
@@ -18,10 +19,17 @@ from genoface.evaluate._runner import (
     SNP_FRACTIONS,
     EvaluationResult,
     Examples,
-    evaluate_models,
+    ModelEvaluation,
+    check_protocol,
+    cohort_record,
+    evaluate_face_model,
     example_people,
+    make_examples,
     mask_genotypes,
+    split_for_evaluation,
+    template_regions,
 )
+from genoface.evaluate._traits import trait_metrics
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -29,7 +37,14 @@ __all__ = [
     "SNP_FRACTIONS",
     "EvaluationResult",
     "Examples",
-    "evaluate_models",
+    "ModelEvaluation",
+    "check_protocol",
+    "cohort_record",
+    "evaluate_face_model",
+    "make_examples",
+    "split_for_evaluation",
+    "template_regions",
+    "trait_metrics",
     "example_people",
     "mask_genotypes",
     "RANK_SHARES",

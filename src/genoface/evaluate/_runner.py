@@ -1,10 +1,10 @@
-"""The evaluation protocol: train each model on the training people, evaluate on held-out
-people in both settings and at every SNP fraction, with bootstrap confidence intervals."""
+"""The evaluation protocol's steps: split, mask, and measure a fitted model on held-out people in
+both settings and at every SNP fraction, with bootstrap confidence intervals. The use case that
+runs them for every model, with the traits and the audit, is ``genoface.usecases.evaluate``."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -13,16 +13,12 @@ import pandas as pd
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import bootstrap_ci, identification_metrics, rank_threshold, ranks, select_among
-from genoface.models import make_model
-from genoface.models.training import fit_model
+from genoface.models import FaceModel
 from genoface.shape import REGION_NAMES, aligned_error, per_vertex_error, region_errors, segment_regions
-
-log = logging.getLogger(__name__)
 
 SETTINGS = ("dna", "dna+cov")
 SNP_FRACTIONS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
 DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "difface", "oracle")
-Progress = Callable[[str, int, int], None]
 # Seed stream of the example people, apart from the SNP-mask streams ([seed, 1000 * fraction]).
 _EXAMPLES_STREAM = 1_000_003
 
@@ -53,7 +49,7 @@ class Examples:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """What :func:`evaluate_models` returns: ``metrics`` (JSON-ready, the layout of metrics.json)
+    """What ``genoface.usecases.evaluate_models`` returns: ``metrics`` (JSON-ready, the layout of metrics.json)
     and ``examples`` (face arrays for the report)."""
 
     metrics: dict
@@ -96,87 +92,70 @@ def template_regions(cohort: Cohort) -> np.ndarray | None:
     return segment_regions(np.asarray(cohort.template_vertices, dtype=float), {k: int(v) for k, v in landmarks.items()})
 
 
-def evaluate_models(
-    cohort: Cohort,
-    *,
-    models: Sequence[str] = DEFAULT_MODELS,
-    test_cohort: Cohort | None = None,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    snp_fractions: Sequence[float] = SNP_FRACTIONS,
-    n_boot: int = 200,
-    n_examples: int = 4,
-    model_params: Mapping[str, dict] | None = None,
-    traits: bool = True,
-    progress: Progress | None = None,
-) -> EvaluationResult:
-    """Run the protocol on every model in ``models``.
-
-    Returns an :class:`EvaluationResult`: ``metrics`` is ``{"cohort": {...}, "results": [...]}``
-    (DESIGN.md metric names; what metrics.json holds), ``examples`` the true and predicted
-    faces and per-vertex errors, at all SNPs and in both settings, of ``n_examples`` test
-    people drawn with ``seed`` (all of them if fewer; 0 for none). ``model_params`` maps a model
-    name to its hyper-parameters (defaults otherwise). With ``traits`` (and sex recorded for the
-    training people), a trait predictor is fitted too: ``metrics["traits"]`` holds its held-out
-    figures and ``metrics["audit"]`` the re-identification audit among the test people.
-    """
-    progress = progress or (lambda stage, done, total: None)
+def check_protocol(snp_fractions: Sequence[float], n_examples: int) -> list[float]:
+    """The SNP fractions, largest first, after refusing fractions outside (0, 1] and a
+    ``n_examples`` that is not a whole number >= 0."""
     fractions = sorted({float(f) for f in snp_fractions}, reverse=True)
     if not fractions or fractions[0] > 1 or fractions[-1] <= 0:
         raise GenofaceError(f"SNP fractions must lie in (0, 1], got {list(snp_fractions)}")
     if isinstance(n_examples, bool) or not isinstance(n_examples, (int, np.integer)) or n_examples < 0:
         raise GenofaceError(f"n_examples must be a whole number >= 0, got {n_examples!r}")
-    train, test = split_for_evaluation(cohort, test_cohort, test_fraction, seed)
-    if test.n_samples < 10:
-        raise GenofaceError(f"only {test.n_samples} test people; the protocol needs at least 10")
-    regions = template_regions(cohort)
-    faces = np.asarray(test.faces, dtype=np.float64)
-    shown = example_people(test.n_samples, int(n_examples), seed)
-    predicted: dict[str, dict[str, np.ndarray]] = {}
-    dna_scores: dict[str, np.ndarray] = {}  # the audit's face evidence
-    training: dict[str, dict[str, list[float]]] = {}  # loss per epoch of the models that train by epochs
-    results = []
-    total = len(models) * len(SETTINGS) * len(fractions)
-    done = 0
-    for name in models:
-        model = fit_model(make_model(name, **(model_params or {}).get(name, {})), train, progress)
-        if getattr(model, "history_", None):
-            training[name] = model.history_
-        predicted[name] = {}
-        for setting in SETTINGS:
-            covariates = test.covariates if setting == "dna+cov" else None
-            for fraction in fractions:
-                rng = np.random.default_rng([seed, int(round(fraction * 1000))])
-                masked = replace(test, genotypes=mask_genotypes(test.genotypes, fraction, rng))
-                pred = model.predict(masked, covariates)
-                if fraction == 1.0:
-                    predicted[name][setting] = np.asarray(pred[shown], dtype=np.float64)
-                scores = model.score_matrix(masked, faces, covariates)
-                if fraction == 1.0 and setting == "dna" and model.score_is_log_lr:
-                    dna_scores[name] = scores
-                record = {"model": name, "setting": setting, "snp_fraction": fraction}
-                record.update(_face_metrics(pred, faces, regions, n_boot, seed))
-                record.update(_match_metrics(scores, n_boot, seed))
-                results.append(record)
-                done += 1
-                progress("evaluating", done, total)
-            if setting not in predicted[name]:  # 1.0 is not among the fractions
-                predicted[name][setting] = np.asarray(model.predict(test, covariates)[shown], dtype=np.float64)
-    true_faces = faces[shown]
-    trait_table, trait_records, audit = None, None, None
-    if traits and "sex" in train.covariates:
-        from genoface.evaluate._traits import audit_on_test, trait_metrics
-        from genoface.traits import TraitPredictor
+    return fractions
 
-        try:
-            predictor = TraitPredictor(random_state=seed).fit(train, progress)
-            trait_table = predictor.predict(test.subset(shown)).table() if len(shown) else None
-            preds = predictor.predict_bases(test)
-            trait_records = trait_metrics(predictor, test, preds)
-            audit = audit_on_test(predictor, test, preds, dna_scores)
-        except GenofaceError as exc:  # e.g. no chromosome X: the face evaluation stands on its own
-            log.warning("no trait predictions in this evaluation: %s", exc)
-    examples = Examples(
+
+@dataclass
+class ModelEvaluation:
+    """What :func:`evaluate_face_model` measures of one fitted model on the test people."""
+
+    records: list[dict]  # one per setting and SNP fraction (the rows of metrics.json "results")
+    predicted: dict[str, np.ndarray]  # setting -> (k, V, 3) faces of the example people, all SNPs
+    dna_scores: np.ndarray | None  # the score matrix of the "dna" setting at all SNPs, if a log LR
+
+
+def evaluate_face_model(
+    model: FaceModel,
+    test: Cohort,
+    *,
+    fractions: Sequence[float],
+    shown: np.ndarray,
+    regions: np.ndarray | None,
+    n_boot: int,
+    seed: int,
+    step: Callable[[], None] = lambda: None,
+) -> ModelEvaluation:
+    """Face error and identification metrics of ``model`` on ``test`` in both settings and at
+    every SNP fraction (calls masked with the seed stream of that fraction); ``step`` is called
+    after each (setting, fraction)."""
+    faces = np.asarray(test.faces, dtype=np.float64)
+    out = ModelEvaluation(records=[], predicted={}, dna_scores=None)
+    for setting in SETTINGS:
+        covariates = test.covariates if setting == "dna+cov" else None
+        for fraction in fractions:
+            rng = np.random.default_rng([seed, int(round(fraction * 1000))])
+            masked = replace(test, genotypes=mask_genotypes(test.genotypes, fraction, rng))
+            pred = model.predict(masked, covariates)
+            scores = model.score_matrix(masked, faces, covariates)
+            if fraction == 1.0:
+                out.predicted[setting] = np.asarray(pred[shown], dtype=np.float64)
+                if setting == "dna" and model.score_is_log_lr:
+                    out.dna_scores = scores
+            record = {"model": model.name, "setting": setting, "snp_fraction": fraction}
+            record.update(_face_metrics(pred, faces, regions, n_boot, seed))
+            record.update(_match_metrics(scores, n_boot, seed))
+            out.records.append(record)
+            step()
+        if setting not in out.predicted:  # 1.0 is not among the fractions
+            out.predicted[setting] = np.asarray(model.predict(test, covariates)[shown], dtype=np.float64)
+    return out
+
+
+def make_examples(
+    cohort: Cohort, test: Cohort, shown: np.ndarray, predicted: dict[str, dict[str, np.ndarray]], traits=None
+) -> Examples:
+    """The report's face panels: the true and predicted faces of the ``shown`` test people and
+    their per-vertex errors."""
+    true_faces = np.asarray(test.faces, dtype=np.float64)[shown]
+    return Examples(
         indices=shown,
         sample_ids=np.asarray(test.sample_ids)[shown],
         covariates=test.covariates.iloc[shown].copy(),
@@ -188,27 +167,25 @@ def evaluate_models(
             for name, by_setting in predicted.items()
         },
         simulated=bool(cohort.is_simulated),
-        traits=trait_table,
+        traits=traits,
     )
-    metrics = {
-        "cohort": {
-            "name": cohort.meta.get("name"),
-            "simulated": bool(cohort.is_simulated),
-            "n_train": train.n_samples,
-            "n_test": test.n_samples,
-            "n_variants": cohort.n_variants,
-            "n_vertices": cohort.n_vertices,
-            "seed": seed,
-            "test_cohort": None if test_cohort is None else test_cohort.meta.get("name"),
-            "test_fraction": None if test_cohort is not None else test_fraction,
-        },
-        "results": results,
+
+
+def cohort_record(
+    cohort: Cohort, train: Cohort, test: Cohort, test_cohort: Cohort | None, test_fraction: float, seed: int
+) -> dict:
+    """metrics.json "cohort": what was evaluated, on how many people, with which seed."""
+    return {
+        "name": cohort.meta.get("name"),
+        "simulated": bool(cohort.is_simulated),
+        "n_train": train.n_samples,
+        "n_test": test.n_samples,
+        "n_variants": cohort.n_variants,
+        "n_vertices": cohort.n_vertices,
+        "seed": seed,
+        "test_cohort": None if test_cohort is None else test_cohort.meta.get("name"),
+        "test_fraction": None if test_cohort is not None else test_fraction,
     }
-    if training:
-        metrics["training"] = training
-    if trait_records is not None:
-        metrics["traits"], metrics["audit"] = trait_records, audit
-    return EvaluationResult(metrics=metrics, examples=examples)
 
 
 def _face_metrics(pred: np.ndarray, faces: np.ndarray, regions: np.ndarray | None, n_boot: int, seed: int) -> dict:

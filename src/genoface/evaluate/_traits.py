@@ -1,19 +1,12 @@
-"""Held-out figures of the trait predictions and the re-identification audit, added to an
-evaluation (metrics.json "traits" and "audit")."""
+"""Held-out figures of the trait predictions, added to an evaluation (metrics.json "traits")."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from genoface.audit import run_audit
-from genoface.audit._candidates import MATCHED_TRAITS
 from genoface.cohort import Cohort
 from genoface.traits import TraitPredictions, TraitPredictor
-
-#: Face models whose scores go into the audit's "+ face" conditions, in order of preference.
-AUDIT_FACE_MODELS = ("lippert", "sero")
-AUDIT_BASELINE_FACE_MODEL = "demographic"
 
 
 def _categorical_record(trait: str, basis: str, p: np.ndarray, categories: list[str], labels: pd.Series) -> dict:
@@ -75,25 +68,3 @@ def trait_metrics(predictor: TraitPredictor, test: Cohort, preds: dict[str, Trai
                 }
             )
     return out
-
-
-def audit_on_test(
-    predictor: TraitPredictor, test: Cohort, preds: dict[str, TraitPredictions], dna_scores: dict[str, np.ndarray]
-) -> dict:
-    """The re-identification audit among the test people (candidates = the test people with
-    their recorded traits and faces), faces scored by the first of AUDIT_FACE_MODELS evaluated
-    and, for the baseline, by the demographic model (``dna_scores``: model -> score matrix of
-    the ``dna`` setting at all SNPs)."""
-    cov = test.covariates.reindex(test.sample_ids)
-    candidates = cov[[c for c in MATCHED_TRAITS if c in cov.columns]]
-    face_model = next((m for m in AUDIT_FACE_MODELS if m in dna_scores), None)
-    faces = {
-        "dna": dna_scores.get(face_model) if face_model else None,
-        "demographic": dna_scores.get(AUDIT_BASELINE_FACE_MODEL),
-    }
-    faces = {k: v for k, v in faces.items() if v is not None}
-    audit = run_audit(test, candidates, predictor, face_scores=faces, predictions=preds)
-    return audit.to_dict() | {
-        "face_model": face_model,
-        "baseline_face_model": AUDIT_BASELINE_FACE_MODEL if "demographic" in faces else None,
-    }

@@ -1,32 +1,74 @@
 """Genetics on dosage matrices, written against column blocks so the same code can run on
-NumPy arrays, memory maps and (later) chunked stores: QC, ancestry PCA, sex checks, and matching
-a genome file to a model's SNP list; GWAS (equal to plink2 --glm) and SNP selection;
-23andMe / AncestryDNA raw files."""
+NumPy arrays, memory maps and (later) chunked stores: QC, ancestry PCA, sex checks, the allele
+matcher that reads any genotype file onto a model's variant panel, GWAS (equal to plink2 --glm)
+and SNP selection; 23andMe / AncestryDNA and other consumer raw-data files."""
 
 from genoface.genetics._align import align_dosages
-from genoface.genetics._consumer import ConsumerGenotypes, match_to_panel, read_consumer_file, read_consumer_genotypes
+from genoface.genetics._alleles import (
+    AlleleMatch,
+    MatchReport,
+    alt_frequencies,
+    match_calls,
+    match_variants,
+    on_panel,
+    panel_table,
+)
+from genoface.genetics._consumer import (
+    ConsumerGenotypes,
+    consumer_genotype_data,
+    detect_format,
+    match_to_panel,
+    read_consumer_file,
+    read_consumer_genotypes,
+)
 from genoface.genetics._gwas import GwasResult, MultivariateGwasResult, gwas, multivariate_gwas, select_snps
 from genoface.genetics._pca import AncestryPCA, ld_prune
-from genoface.genetics._qc import hwe_exact_p, iter_blocks, sample_call_rate, standardize, variant_qc, variant_stats
+from genoface.genetics._qc import (
+    DEFAULT_CHUNK,
+    check_chunk,
+    hwe_exact_p,
+    iter_blocks,
+    matrix_shape,
+    sample_call_rate,
+    standardize,
+    variant_qc,
+    variant_stats,
+)
+from genoface.genetics._reading import is_consumer_file, read_genotypes_on_panel, select_samples
 from genoface.genetics._sex import check_sex, x_heterozygosity, x_inbreeding
 
 __all__ = [
+    "match_calls",
+    "DEFAULT_CHUNK",
+    "AlleleMatch",
     "AncestryPCA",
     "ConsumerGenotypes",
     "GwasResult",
+    "MatchReport",
     "MultivariateGwasResult",
     "align_dosages",
+    "alt_frequencies",
+    "check_chunk",
     "check_sex",
+    "consumer_genotype_data",
+    "detect_format",
     "gwas",
-    "match_to_panel",
-    "multivariate_gwas",
-    "read_consumer_file",
-    "read_consumer_genotypes",
-    "select_snps",
     "hwe_exact_p",
+    "is_consumer_file",
     "iter_blocks",
     "ld_prune",
+    "match_to_panel",
+    "match_variants",
+    "matrix_shape",
+    "multivariate_gwas",
+    "on_panel",
+    "panel_table",
+    "read_consumer_file",
+    "read_consumer_genotypes",
+    "read_genotypes_on_panel",
     "sample_call_rate",
+    "select_samples",
+    "select_snps",
     "standardize",
     "variant_qc",
     "variant_stats",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import non_autosomal
-from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks, standardize, variant_stats
+from genoface.genetics._qc import DEFAULT_CHUNK, check_chunk, iter_blocks, matrix_shape, standardize, variant_stats
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def ld_prune(
     of the standardized dosages with missing calls set to the mean. Monomorphic variants are
     removed. Variants must be sorted by position within each chromosome.
     """
-    n, m = _shape(genotypes)
-    chunk = _check_chunk(chunk)
+    n, m = matrix_shape(genotypes)
+    chunk = check_chunk(chunk)
     if len(variants) != m:
         raise GenofaceError(f"variants has {len(variants)} rows but genotypes have {m} columns")
     if window < 2 or step < 1 or step > window:
@@ -163,7 +163,7 @@ class AncestryPCA:
     def _fit(self, genotypes: Any, variants: pd.DataFrame | None) -> np.ndarray:
         from sklearn.utils.extmath import randomized_svd
 
-        n, m = _shape(genotypes)
+        n, m = matrix_shape(genotypes)
         if int(self.n_components) < 1:
             raise GenofaceError(f"n_components must be >= 1, got {self.n_components}")
         if variants is None:
@@ -220,7 +220,7 @@ class AncestryPCA:
         """(n, n_components) scores of new samples, matching SNPs by id; a SNP absent from
         ``variant_ids`` or a missing call counts as the training mean."""
         self._check_fitted()
-        n, m = _shape(genotypes)
+        n, m = matrix_shape(genotypes)
         ids = pd.Index(np.asarray(variant_ids).astype(str))
         if len(ids) != m:
             raise GenofaceError(f"variant_ids has {len(ids)} entries but genotypes have {m} columns")
@@ -315,7 +315,7 @@ class _Columns:
     def __init__(self, genotypes: Any, cols: np.ndarray) -> None:
         self._g = genotypes
         self._cols = np.asarray(cols)
-        self.shape = (_shape(genotypes)[0], len(self._cols))
+        self.shape = (matrix_shape(genotypes)[0], len(self._cols))
 
     def __getitem__(self, key: tuple) -> np.ndarray:
         rows, sel = key

@@ -28,14 +28,14 @@ VARIANT_STATS_COLUMNS = ("call_rate", "alt_freq", "maf", "n_het", "hwe_p")
 _HWE_TIE = 1e-7
 
 
-def _shape(genotypes: Any) -> tuple[int, int]:
+def matrix_shape(genotypes: Any) -> tuple[int, int]:
     shape = getattr(genotypes, "shape", None)
     if shape is None or len(shape) != 2:
         raise GenofaceError(f"genotypes must be a 2-D (samples, variants) array, got shape {shape}")
     return int(shape[0]), int(shape[1])
 
 
-def _check_chunk(chunk: int) -> int:
+def check_chunk(chunk: int) -> int:
     if int(chunk) < 1:
         raise GenofaceError(f"chunk must be >= 1 column, got {chunk}")
     return int(chunk)
@@ -46,8 +46,8 @@ def iter_blocks(genotypes: Any, chunk: int = DEFAULT_CHUNK, columns: np.ndarray 
 
     With ``columns`` (sorted indices), blocks are ``genotypes[:, columns[j0:j1]]``.
     """
-    chunk = _check_chunk(chunk)
-    m = _shape(genotypes)[1] if columns is None else len(columns)
+    chunk = check_chunk(chunk)
+    m = matrix_shape(genotypes)[1] if columns is None else len(columns)
     for j0 in range(0, m, chunk):
         j1 = min(j0 + chunk, m)
         sel = slice(j0, j1) if columns is None else columns[j0:j1]
@@ -114,7 +114,7 @@ def variant_stats(
     ``alt_freq`` is NaN where no call was made. ``hwe=False`` skips the exact test (``hwe_p``
     NaN), which costs most of the time when only frequencies are needed.
     """
-    n, m = _shape(genotypes)
+    n, m = matrix_shape(genotypes)
     if n == 0 or m == 0:
         raise GenofaceError(f"variant_stats needs at least one sample and one variant, got {n} x {m}")
     x = _mask(is_x, m, "is_x", "variant")
@@ -178,8 +178,8 @@ def variant_qc(
             raise GenofaceError(f"{name} must be in [0, 1], got {v}")
     if stats is None:
         stats = variant_stats(genotypes, is_x=is_x, is_male=is_male, chunk=chunk)
-    elif len(stats) != _shape(genotypes)[1]:
-        raise GenofaceError(f"stats has {len(stats)} rows but genotypes have {_shape(genotypes)[1]} variants")
+    elif len(stats) != matrix_shape(genotypes)[1]:
+        raise GenofaceError(f"stats has {len(stats)} rows but genotypes have {matrix_shape(genotypes)[1]} variants")
     fail_call = ~(stats["call_rate"].to_numpy() >= min_call_rate)
     fail_maf = ~(stats["maf"].to_numpy() >= min_maf)  # NaN (no calls) fails
     fail_hwe = ~(stats["hwe_p"].to_numpy() >= min_hwe_p)
@@ -197,7 +197,7 @@ def variant_qc(
 
 def sample_call_rate(genotypes: Any, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """(n,) share of variants called (not -1) in each sample."""
-    n, m = _shape(genotypes)
+    n, m = matrix_shape(genotypes)
     if m == 0:
         raise GenofaceError(f"sample_call_rate needs at least one variant, got {n} x {m}")
     count = np.zeros(n, dtype=np.int64)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import is_x, is_y
-from genoface.genetics._qc import DEFAULT_CHUNK, _shape, iter_blocks
+from genoface.genetics._qc import DEFAULT_CHUNK, iter_blocks, matrix_shape
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def x_inbreeding(
     p is taken within the sample's group, which removes the excess homozygosity that pooling
     populations gives women (the Wahlund effect). Variants monomorphic in everyone are left out.
     """
-    n, _ = _shape(genotypes)
+    n, _ = matrix_shape(genotypes)
     x_cols = np.asarray(x_cols, dtype=np.int64)
     labels = np.zeros(n, dtype=np.int64)
     if groups is not None:
@@ -94,7 +94,7 @@ def check_sex(
     or ancestry clusters) they are taken within each group (see :func:`x_inbreeding`): plink's
     pooled frequencies raise women's F in a cohort of several populations.
     """
-    n, m = _shape(genotypes)
+    n, m = matrix_shape(genotypes)
     if len(variants) != m:
         raise GenofaceError(f"variants has {len(variants)} rows but genotypes have {m} columns")
     if not (0.0 <= female_max_f <= male_min_f <= 1.0):
@@ -138,7 +138,7 @@ def x_heterozygosity(genotypes: Any, variants: pd.DataFrame, *, chunk: int = DEF
     and so is not pulled around by population structure.
     """
     x_cols = np.flatnonzero(is_x(variants["chrom"]))
-    n, _ = _shape(genotypes)
+    n, _ = matrix_shape(genotypes)
     het = np.zeros(n)
     called = np.zeros(n)
     for _, _, block in iter_blocks(genotypes, chunk, x_cols):

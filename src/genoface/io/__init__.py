@@ -1,10 +1,12 @@
 """Readers and writers for the files a cohort is made of: genotypes, meshes, covariates."""
 
+from genoface.io._bgzf import BgzfWriter
 from genoface.io.covariates import read_covariates, write_covariates
 from genoface.io.genotypes import GenotypeData, read_genotypes, write_plink, write_vcf
 from genoface.io.meshes import read_mesh, read_mesh_vertices, write_mesh
 
 __all__ = [
+    "BgzfWriter",
     "GenotypeData",
     "read_covariates",
     "read_genotypes",

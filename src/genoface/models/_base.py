@@ -24,7 +24,7 @@ import pandas as pd
 from genoface import __version__
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
-from genoface.genetics._alleles import alt_frequencies, on_panel
+from genoface.genetics import alt_frequencies, on_panel
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +183,6 @@ class FaceModel(ABC):
         """
         path = Path(path)
         config = read_model_config(path)
-        from genoface.models._registry import get_model_class
-
         file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
         try:
             model_cls = get_model_class(config["model"]) if cls is FaceModel else cls
@@ -250,6 +248,18 @@ class FaceModel(ABC):
                 f"({type(exc).__name__}: {exc}); the model directory is damaged or made for another setup "
                 "(e.g. its device), retrain the model"
             ) from None
+
+
+#: Registered model classes by name (``genoface train --model NAME``); filled by
+#: :func:`~genoface.models.register_model` as the model modules are imported.
+MODEL_CLASSES: dict[str, type[FaceModel]] = {}
+
+
+def get_model_class(name: str) -> type[FaceModel]:
+    try:
+        return MODEL_CLASSES[name]
+    except KeyError:
+        raise GenofaceError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODEL_CLASSES))}") from None
 
 
 def genotype_arrays(genotypes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

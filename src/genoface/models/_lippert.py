@@ -17,9 +17,7 @@ import pandas as pd
 from sklearn.linear_model import RidgeCV
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics import AncestryPCA
-from genoface.genetics._align import align_dosages
-from genoface.genetics._qc import standardize
+from genoface.genetics import AncestryPCA, align_dosages, standardize
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import (
     complete_covariates,

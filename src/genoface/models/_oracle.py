@@ -24,7 +24,7 @@ from genoface.core.errors import GenofaceError
 from genoface.genetics import align_dosages
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._registry import register_model
-from genoface.simulate._faces import FaceTruth
+from genoface.simulate import FaceTruth
 
 _SNP_LISTS = ("shape_snps", "bmi_snps", "ancestry_snps", "x_snps")
 # Floor of the per-coordinate noise variance (mm^2): faces are stored as float32.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from genoface.core.errors import GenofaceError
-from genoface.models._base import FaceModel
+import inspect
+from collections.abc import Callable
 
-_REGISTRY: dict[str, type[FaceModel]] = {}
+from genoface.core.errors import GenofaceError
+from genoface.models._base import MODEL_CLASSES as _REGISTRY
+from genoface.models._base import FaceModel, get_model_class
 
 
 def register_model(cls: type[FaceModel]) -> type[FaceModel]:
@@ -20,13 +22,6 @@ def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_model_class(name: str) -> type[FaceModel]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise GenofaceError(f"unknown model {name!r}; choose one of: {', '.join(available_models())}") from None
-
-
 def make_model(name: str, **params) -> FaceModel:
     """A new, unfitted model of the registered ``name``."""
     cls = get_model_class(name)
@@ -34,3 +29,11 @@ def make_model(name: str, **params) -> FaceModel:
         return cls(**params)
     except TypeError as exc:
         raise GenofaceError(f"model {name!r}: {exc}") from None
+
+
+def fit_model(model: FaceModel, cohort, progress: Callable[[str, int, int], None] | None = None) -> FaceModel:
+    """``model.fit(cohort)``, passing ``progress`` to models whose training reports it (the
+    neural ones: epochs take minutes)."""
+    if progress is not None and "progress" in inspect.signature(model.fit).parameters:
+        return model.fit(cohort, progress=progress)
+    return model.fit(cohort)

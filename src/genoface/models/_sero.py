@@ -55,8 +55,7 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics import AncestryPCA
-from genoface.genetics._align import align_dosages
+from genoface.genetics import AncestryPCA, align_dosages
 from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
 from genoface.models._features import (
     LinearMap,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from genoface.core.files import atomic_directory, write_json
-from genoface.report.evaluation import SIMULATED_BANNER, page, png_tag
+from genoface.report._page import SIMULATED_BANNER, page, png_tag
 
 _STYLES = {"dna + face": "-", "dna": "--", "demographics + face": "-", "demographics": "--"}
 _COLOURS = {"dna + face": "C0", "dna": "C0", "demographics + face": "C1", "demographics": "C1"}

@@ -1,49 +1,23 @@
-"""The main job on the embedded default: simulate the default cohort, evaluate every baseline
-with the protocol, and write one report (cohort, variance decomposition, metrics, faces)."""
+"""The demo's report: the simulated people, what the simulator's map does, and the evaluation."""
 
 from __future__ import annotations
 
 import base64
 import html
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genoface.core.files import atomic_write_bytes, write_json
-from genoface.evaluate import DEFAULT_MODELS, Examples, evaluate_models
+from genoface.evaluate import Examples
 from genoface.report.evaluation import evaluation_sections, page
 from genoface.report.summary import cohort_overview, variance_rows
-from genoface.shape.render import render_faces
-from genoface.simulate import DEFAULT_PRESET, simulate
+from genoface.shape import render_faces
 
 
-@dataclass
-class DemoResult:
-    cohort: object
-    variance: dict
-    metrics: dict
-    examples: Examples
-    report: Path
-
-
-def run_demo(
-    out: str | os.PathLike, *, seed: int = 0, shape_model=None, model_params: dict | None = None, progress=None
-) -> DemoResult:
-    """Simulate the default cohort into ``out/cohort`` and write ``out/report.html``
-    (``model_params``: hyper-parameters by model name, defaults otherwise)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = simulate(
-        DEFAULT_PRESET, seed=seed, shape_model=shape_model, out=out / "cohort", overwrite=True, progress=progress
-    )
-    cohort, truth = result.cohort, result.truth
-    evaluation = evaluate_models(cohort, models=DEFAULT_MODELS, seed=seed, model_params=model_params, progress=progress)
-    metrics = evaluation.metrics
-    write_json(out / "metrics.json", metrics)
+def write_demo_figures(out: Path, cohort, truth) -> tuple[Path, Path]:
+    """``out/faces.png`` (the template and four simulated people) and ``out/effects.png`` (the
+    mean face moved along the simulated sex and age effects)."""
     tri = cohort.template_triangles
-
     people = np.linspace(0, cohort.n_samples - 1, 4).astype(int)
     faces_png = out / "faces.png"
     render_faces(
@@ -53,7 +27,6 @@ def run_demo(
         titles=["template (mean)", *(_person_title(cohort, i) for i in people)],
         views=("front", "three_quarter", "profile"),
     )
-    # What the simulator's map does: the mean face moved along the sex and age effects.
     mean = truth.mean
     ages = (20.0, 50.0, 80.0)
     effect_faces = [
@@ -69,13 +42,7 @@ def run_demo(
         titles=["female", "male", *(f"age {a:.0f}" for a in ages)],
         views=("front", "profile"),
     )
-    report = out / "report.html"
-    html_text = _html(cohort, result.variance, metrics, evaluation.examples, faces_png, effects_png)
-    atomic_write_bytes(report, html_text.encode())
-    write_json(out / "summary.json", {"cohort": cohort.summary(), "variance": result.variance})
-    return DemoResult(
-        cohort=cohort, variance=result.variance, metrics=metrics, examples=evaluation.examples, report=report
-    )
+    return faces_png, effects_png
 
 
 def _person_title(cohort, i: int) -> str:
@@ -88,7 +55,7 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _html(cohort, variance: dict, metrics: dict, examples: Examples, faces_png: Path, effects_png: Path) -> str:
+def demo_page(cohort, variance: dict, metrics: dict, examples: Examples, faces_png: Path, effects_png: Path) -> str:
     overview = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cohort_overview(cohort)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 from pathlib import Path
 
@@ -13,46 +12,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from genoface.core.files import atomic_directory, write_json
-from genoface.evaluate import Examples
-from genoface.evaluate._metrics import cmc
-from genoface.shape.render import render_faces_png
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }
-.banner { background: #fff3cd; border: 1px solid #e0c36c; padding: .6em 1em; font-weight: 600; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
-td, th { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: right; }
-td:first-child, th:first-child, td:nth-child(2), th:nth-child(2) { text-align: left; }
-img { max-width: 100%; } .chance { color: #888; font-size: 12px; }
-.faces { display: flex; flex-wrap: wrap; gap: .4em 1em; }
-.faces figure { margin: 0; } .faces figcaption { font-size: 13px; }
-"""
+from genoface.evaluate import Examples, cmc
+from genoface.report._page import SIMULATED_BANNER, page, png_tag
+from genoface.report.audit import audit_section
+from genoface.shape import render_faces_png
 
 #: Per-vertex error heatmaps: colour map, and the size of each face panel (kept small: the
 #: report inlines one image per test person and model).
 ERROR_CMAP = "viridis"
 _FACE_PANEL_INCHES, _FACE_DPI = 1.7, 72
-
-SIMULATED_BANNER = (
-    '<p class="banner">SIMULATED DATA. Every genome, face and trait here comes from genoface\'s simulator '
-    "(coalescent genomes, faces from a known genotype-to-face map); no real person is shown.</p>"
-)
-
-
-def page(title: str, body: str) -> str:
-    """A complete HTML page around ``body``."""
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body>{body}"
-        "<p><small>Predictions are probabilistic. Matching figures stand beside the demographics-only "
-        "baseline.</small></p></body></html>\n"
-    )
-
-
-def png_tag(fig: Figure, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
 def _ci(r: dict, key: str, fmt: str) -> str:
@@ -219,8 +187,6 @@ def traits_table(records: list[dict]) -> str:
 def traits_section(metrics: dict) -> str:
     if "traits" not in metrics:
         return ""
-    from genoface.report.audit import audit_section
-
     audit = metrics.get("audit")
     faces = ""
     if audit:

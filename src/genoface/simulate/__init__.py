@@ -4,8 +4,11 @@ from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, PRESETS, GeneticArchitecture, Preset, get_preset
 from genoface.simulate._simulator import SimulationResult, simulate
+from genoface.simulate._traits import TraitTruth, trait_probabilities
 
 __all__ = [
+    "TraitTruth",
+    "trait_probabilities",
     "COMPONENTS",
     "DEFAULT_PRESET",
     "PRESETS",

@@ -6,6 +6,7 @@ Out of the box, without a trained model: genetic sex (:func:`genetic_sex`) and t
 HIrisPlex-S webtool models of eye colour, hair colour and hair shade (:func:`webtool_models`,
 coefficients shipped in ``genoface/traits/data``, see its README for their sources)."""
 
+from genoface.traits._ancestry import AncestryModel, admixture_proportions
 from genoface.traits._classifiers import CategoricalTrait, GaussianTrait
 from genoface.traits._panels import (
     EYE_COLOURS,
@@ -13,10 +14,13 @@ from genoface.traits._panels import (
     HIRISPLEX_S_SNPS,
     IRISPLEX_SNPS,
     SKIN_COLOURS,
+    irisplex_from_spec,
     load_irisplex_coefficients,
     panel_counts,
 )
+from genoface.traits._pgs import matched_variants, read_scoring_file, score, scoring_panel
 from genoface.traits._predictor import (
+    BASES,
     CATEGORICAL_TRAITS,
     QUANTITATIVE_TRAITS,
     TRAITS_SUBDIR,
@@ -24,18 +28,42 @@ from genoface.traits._predictor import (
     TraitPredictor,
     load_trait_predictor,
 )
-from genoface.traits._sex import SexPredictor, genetic_sex
+from genoface.traits._sex import CALL_CONFIDENCE, SEX_COLUMNS, SexPredictor, genetic_sex
 from genoface.traits._webtool import (
     CITATIONS,
+    FREQUENCY_POPULATIONS,
     HAIR_SHADES,
+    IRISPLEX_2011,
+    MAX_MARGINALIZED,
     PublishedModel,
     PublishedPrediction,
     irisplex_2011_model,
+    panel_frequencies,
     predict_published,
+    published_model,
+    reference_frequencies,
     webtool_models,
+    webtool_panel,
 )
 
 __all__ = [
+    "MAX_MARGINALIZED",
+    "panel_frequencies",
+    "reference_frequencies",
+    "SEX_COLUMNS",
+    "matched_variants",
+    "AncestryModel",
+    "admixture_proportions",
+    "BASES",
+    "CALL_CONFIDENCE",
+    "FREQUENCY_POPULATIONS",
+    "IRISPLEX_2011",
+    "irisplex_from_spec",
+    "published_model",
+    "read_scoring_file",
+    "score",
+    "scoring_panel",
+    "webtool_panel",
     "CATEGORICAL_TRAITS",
     "CITATIONS",
     "EYE_COLOURS",

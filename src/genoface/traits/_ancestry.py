@@ -18,8 +18,7 @@ import pandas as pd
 from scipy.special import softmax
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._pca import AncestryPCA
-from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks
+from genoface.genetics import DEFAULT_CHUNK, AncestryPCA, check_chunk, iter_blocks, matrix_shape
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +178,7 @@ class AncestryModel:
             raise GenofaceError(f"min_population_size must be >= 2, got {self.min_population_size}")
         if int(self.max_iter) < 1 or not float(self.tol) > 0:
             raise GenofaceError(f"need max_iter >= 1 and tol > 0, got max_iter={self.max_iter}, tol={self.tol}")
-        _check_chunk(self.chunk)
+        check_chunk(self.chunk)
 
     def fit(self, genotypes: Any, variants: pd.DataFrame, populations: Any) -> AncestryModel:
         """Learn the PCA, the classifier and the populations' allele frequencies.
@@ -190,7 +189,7 @@ class AncestryModel:
         from sklearn.linear_model import LogisticRegression
 
         self._check_params()
-        n, m = _shape(genotypes)
+        n, m = matrix_shape(genotypes)
         labels = np.asarray(populations, dtype=object)
         if labels.shape != (n,):
             raise GenofaceError(f"populations has {labels.size} labels but genotypes have {n} people; give one each")
@@ -274,7 +273,7 @@ class AncestryModel:
         """
         self._check_fitted()
         self._check_params()
-        n, m = _shape(genotypes)
+        n, m = matrix_shape(genotypes)
         ids = pd.Index(np.asarray(variant_ids).astype(str))
         scores = self.pca_.transform(genotypes, ids)  # also checks ids (length, duplicates, overlap)
         prob = self._proba(scores)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._alleles import match_variants
+from genoface.genetics import match_variants
 
 EYE_COLOURS = ("blue", "intermediate", "brown")
 HAIR_COLOURS = ("blond", "brown", "red", "black")

@@ -70,7 +70,7 @@ import pandas as pd
 
 from genoface.core import schema
 from genoface.core.errors import GenofaceError
-from genoface.genetics._alleles import AlleleMatch, alt_frequencies, match_variants, panel_table
+from genoface.genetics import AlleleMatch, alt_frequencies, match_variants, panel_table
 from genoface.io.genotypes import GenotypeData
 
 log = logging.getLogger(__name__)

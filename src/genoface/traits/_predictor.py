@@ -26,8 +26,7 @@ from genoface import __version__
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
 from genoface.core.schema import is_x, is_y
-from genoface.genetics import AncestryPCA, gwas, select_snps
-from genoface.genetics._alleles import on_panel
+from genoface.genetics import AncestryPCA, gwas, on_panel, select_snps
 from genoface.io.genotypes import GenotypeData
 from genoface.traits._ancestry import AncestryModel
 from genoface.traits._classifiers import CategoricalTrait, GaussianTrait

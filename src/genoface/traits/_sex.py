@@ -26,7 +26,7 @@ from scipy.special import expit, logit
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import is_x, is_y
-from genoface.genetics._qc import DEFAULT_CHUNK, _check_chunk, _shape, iter_blocks
+from genoface.genetics import DEFAULT_CHUNK, check_chunk, iter_blocks, matrix_shape
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class SexPredictor:
             raise GenofaceError(f"pseudo_count must be >= 0, got {self.pseudo_count}; try 0.5")
         if int(self.n_em_iter) < 1:
             raise GenofaceError(f"n_em_iter must be >= 1, got {self.n_em_iter}")
-        _check_chunk(self.chunk)
+        check_chunk(self.chunk)
 
     # ---- fitting ---------------------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ class SexPredictor:
         frequency). X SNPs never called or monomorphic in training are left out.
         """
         self._check_params()
-        n, m = _shape(genotypes)
+        n, m = matrix_shape(genotypes)
         if len(variants) != m:
             raise GenofaceError(f"variants has {len(variants)} rows but genotypes have {m} columns")
         ids = _variant_ids(variants, m)
@@ -336,7 +336,7 @@ class SexPredictor:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One read of the X columns: per person summed log-LR and calls, and with class
         ``weights`` (n, 2) the per-class sums of the single-SNP log-LR variances."""
-        n = _shape(genotypes)[0]
+        n = matrix_shape(genotypes)[0]
         table = _x_llr_table(self.x_alt_freq_, self.error, bool(self.zygosity))
         sums = np.zeros(n)
         n_called = np.zeros(n, dtype=np.int64)
@@ -362,7 +362,7 @@ class SexPredictor:
         a person with none gets ``prior`` (logged as a warning, not an error)."""
         self._check_fitted()
         self._check_params()
-        n, m = _shape(genotypes)
+        n, m = matrix_shape(genotypes)
         ids = _variant_ids(variants, m)
         llr = np.zeros(n)
         n_x = np.zeros(n, dtype=np.int64)
@@ -576,7 +576,7 @@ def genetic_sex(
     """
     if not 0.5 < float(confidence) < 1.0:
         raise GenofaceError(f"confidence must be in (0.5, 1), got {confidence}; try 0.99")
-    n, m = _shape(genotypes)
+    n, m = matrix_shape(genotypes)
     chrom = np.asarray(variants["chrom"]).astype(str)
     if len(chrom) != m:
         raise GenofaceError(f"variants has {len(chrom)} rows but genotypes have {m} columns")

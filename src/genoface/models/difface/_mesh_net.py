@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genoface.core.errors import GenofaceError
-from genoface.shape._mesh_ops import downsampling_hierarchy, spiral_sequences
+from genoface.shape import downsampling_hierarchy, spiral_sequences
 
 logger = logging.getLogger(__name__)
 

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from genoface.audit._audit import run_audit
-from genoface.audit._candidates import read_candidates
+from genoface.audit import read_candidates, run_audit
 from genoface.core.errors import GenofaceError
 from genoface.core.files import check_output
-from genoface.io import read_genotypes
-from genoface.io.genotypes import GenotypeData
-from genoface.models._base import FaceModel
-from genoface.models.prediction import is_consumer_file, read_genotypes_for_model
-from genoface.report.audit import write_audit_report
+from genoface.genetics import is_consumer_file, read_genotypes_on_panel
+from genoface.io import GenotypeData, read_genotypes
+from genoface.models import FaceModel
+from genoface.report.audit import print_audit, write_audit_report
 from genoface.traits import load_trait_predictor
 
 log = logging.getLogger(__name__)
+
+__all__ = ["audit_to_folder", "face_log_lr", "print_audit"]
 
 
 def face_log_lr(
@@ -33,7 +33,7 @@ def face_log_lr(
             f"the {model.name} model's match score is not a likelihood ratio, so it cannot be added to the "
             "trait evidence; audit with a demographic, lippert, sero or oracle model"
         )
-    data, report = read_genotypes_for_model(genotypes_path, model, plain)
+    data, report = read_genotypes_on_panel(genotypes_path, model.panel_, plain)
     log.info("alleles (%s face model): %s", model.name, report.summary())
     index = {s: i for i, s in enumerate(np.asarray(data.sample_ids, dtype=str))}
     return model.score_matrix(data.take([index[s] for s in genome_ids]), faces)
@@ -62,7 +62,7 @@ def audit_to_folder(
     predictor = load_trait_predictor(source)
     people = read_candidates(candidates)
     plain = None if is_consumer_file(genotypes) else read_genotypes(genotypes)  # read once for every model
-    data, report = read_genotypes_for_model(genotypes, predictor, plain)
+    data, report = read_genotypes_on_panel(genotypes, predictor.panel_, plain)
     face_scores: dict[str, np.ndarray | None] = {}
     notes = []
     for basis, path in (("dna", model), ("demographic", baseline_model)):

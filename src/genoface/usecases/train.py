@@ -1,4 +1,4 @@
-"""Train a registered model on a cohort directory and save it with its provenance."""
+"""``genoface train``: fit a registered model on a cohort directory and save it with its provenance."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import check_output
-from genoface.models._base import FaceModel
-from genoface.models._registry import get_model_class, make_model
+from genoface.models import fit_model, get_model_class, make_model
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
 
 
 def parse_params(items: list[str]) -> dict:
@@ -34,14 +31,6 @@ def parse_params(items: list[str]) -> dict:
     return params
 
 
-def fit_model(model: FaceModel, cohort: Cohort, progress: Progress | None = None) -> FaceModel:
-    """``model.fit(cohort)``, passing ``progress`` to models whose training reports it (the
-    neural ones: epochs take minutes)."""
-    if progress is not None and "progress" in inspect.signature(model.fit).parameters:
-        return model.fit(cohort, progress=progress)
-    return model.fit(cohort)
-
-
 def train_model(
     cohort: str | os.PathLike | Cohort,
     model: str,
@@ -50,7 +39,7 @@ def train_model(
     seed: int = 0,
     overwrite: bool = False,
     params: dict | None = None,
-    progress: Progress | None = None,
+    progress=None,
     traits: bool = True,
 ) -> Path:
     """Fit model ``model`` (with hyper-parameters ``params``) on every person of ``cohort`` and

@@ -16,21 +16,33 @@ import pandas as pd
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import in_par, is_x, is_y
-from genoface.genetics._consumer import consumer_genotype_data, read_consumer_file
-from genoface.io import read_covariates, read_genotypes
-from genoface.io.genotypes import GenotypeData
-from genoface.models.prediction import is_consumer_file, read_genotypes_for_model, select_samples
-from genoface.traits._panels import EYE_COLOURS, irisplex_from_spec, load_irisplex_coefficients, panel_counts
-from genoface.traits._pgs import read_scoring_file, score, scoring_panel
-from genoface.traits._predictor import BASES, TraitPredictor, load_trait_predictor
-from genoface.traits._sex import CALL_CONFIDENCE, genetic_sex
-from genoface.traits._webtool import (
+from genoface.genetics import (
+    consumer_genotype_data,
+    is_consumer_file,
+    read_consumer_file,
+    read_genotypes_on_panel,
+    select_samples,
+)
+from genoface.io import GenotypeData, read_covariates, read_genotypes
+from genoface.traits import (
+    BASES,
+    CALL_CONFIDENCE,
     CITATIONS,
+    EYE_COLOURS,
     FREQUENCY_POPULATIONS,
     IRISPLEX_2011,
     PublishedModel,
+    TraitPredictor,
+    genetic_sex,
+    irisplex_from_spec,
+    load_irisplex_coefficients,
+    load_trait_predictor,
+    panel_counts,
     predict_published,
     published_model,
+    read_scoring_file,
+    score,
+    scoring_panel,
     webtool_models,
     webtool_panel,
 )
@@ -195,7 +207,7 @@ def traits_for_file(
         ids = np.asarray(plain.sample_ids, dtype=str)
     if model is not None or reference is not None:
         predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
-        data, report = read_genotypes_for_model(path, predictor, plain)
+        data, report = read_genotypes_on_panel(path, predictor.panel_, plain)
         if report is not None:
             notes.append(f"{report.summary()} (the trait predictor's panel)")
         ids = np.asarray(data.sample_ids, dtype=str)

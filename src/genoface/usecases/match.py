@@ -22,11 +22,9 @@ import pandas as pd
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_stream, check_output
-from genoface.genetics._alleles import MatchReport
-from genoface.io import read_covariates, read_mesh_vertices
-from genoface.io.genotypes import GenotypeData
-from genoface.models._base import FaceModel
-from genoface.models.prediction import read_genotypes_for_model
+from genoface.genetics import MatchReport, read_genotypes_on_panel
+from genoface.io import GenotypeData, read_covariates, read_mesh_vertices
+from genoface.models import FaceModel
 
 _BLOCK = 256  # genomes scored at a time
 _MESH_SUFFIXES = (".ply", ".obj")
@@ -113,7 +111,7 @@ def match_to_file(
         raise GenofaceError(f"--top must be at least 1, got {top}")
     check_output(out, overwrite=True)  # ranks.tsv is replaced, as before; a file in the way fails now
     model = FaceModel.load(model_dir)
-    data, report = read_genotypes_for_model(genotypes, model)
+    data, report = read_genotypes_on_panel(genotypes, model.panel_)
     gallery = read_gallery(faces)
     cov = None if covariates is None else read_covariates(covariates)
     own = pd.Index(data.sample_ids).intersection(gallery.ids)
