@@ -37,10 +37,21 @@ out_console = Console()
 _state = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from genoface import __version__
+
+        out_console.print(f"genoface {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     logging.basicConfig(
