@@ -12,7 +12,7 @@ from conftest import FAST_PARAMS
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.evaluate import identification_metrics
-from genoface.models import FaceModel, available_models, genetic_male, make_model
+from genoface.models import FaceModel, available_models, make_model
 from genoface.simulate import GeneticArchitecture, GenomeLayout, Preset, simulate
 
 
@@ -158,8 +158,8 @@ def test_baselines_are_ordered_mean_demographic_oracle(cohort):
         e = {name: err(m.predict(test, covariates)) for name, m in fitted.items()}
         assert e["oracle"] < e["demographic"] < e["mean"], e
     # The demographic model's genetic sex agrees with the recorded sex.
-    male = genetic_male(test.genotypes, test.variants, fitted["demographic"].male_het_max)
-    assert (male == (test.covariates["sex"].to_numpy() == "M")).mean() > 0.99
+    male = fitted["demographic"].demographics_.transform(test, None).male
+    assert ((male >= 0.5) == (test.covariates["sex"].to_numpy() == "M")).mean() > 0.99
 
 
 def test_lippert_learns_strong_loci_that_demographics_miss():

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from genoface.cli import app
+from genoface.genetics import genetic_sex
 from genoface.io import read_genotypes, write_plink, write_vcf
-from genoface.traits import genetic_sex
 
 TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "1000g_tiny"
 pytestmark = pytest.mark.skipif(

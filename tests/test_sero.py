@@ -13,8 +13,9 @@ import genoface.models._sero as sero
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.evaluate import identification_metrics
+from genoface.features import covariate_arrays
 from genoface.genetics import align_dosages
-from genoface.models import FaceModel, covariate_arrays, genetic_male, make_model
+from genoface.models import FaceModel, make_model
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +88,9 @@ def _direct_scores(model, genotypes, faces, covariates, snps: bool = True) -> np
     """The fused score pair by pair, SNP by SNP, from the model's stored arrays (slow)."""
     z = model.shape_pca_.transform(np.asarray(faces, float)) / np.sqrt(model.shape_pca_.explained_variance_)
     g = align_dosages(genotypes.genotypes, genotypes.variants["id"], model.snps_)
-    pcs = model.ancestry_.transform(genotypes.genotypes, genotypes.variants["id"])
-    male = genetic_male(genotypes.genotypes, genotypes.variants, model.male_het_max)
+    people = model.demographics_.transform(genotypes, covariates)
+    pcs, male = people.pcs, people.male  # P(male): the genetic call, or the recorded sex
     cov = covariate_arrays(genotypes.sample_ids, covariates)
-    if cov["is_male"] is not None:
-        male = np.where(np.isnan(cov["is_male"]), male, cov["is_male"])
     t, dosages = model.snp_weight_, np.arange(3)
     out = np.zeros((len(g), len(z)))
     for i in range(len(g)):
@@ -103,9 +102,8 @@ def _direct_scores(model, genotypes, faces, covariates, snps: bool = True) -> np
                 d = int(g[i, k])
                 total += logit[d] - logsumexp(logit) - model.snp_log_prior_[k, d]
             q = expit(model.sex_map_.predict(z[j : j + 1])[0, 0])
-            if male[i] in (0.0, 1.0):
-                p_male = model.male_share_
-                total += np.log(q / p_male) if male[i] == 1 else np.log((1 - q) / (1 - p_male))
+            prior = model.male_share_
+            total += np.log(male[i] * q / prior + (1 - male[i]) * (1 - q) / (1 - prior))
             pred = model.anc_map_.predict(z[j : j + 1])[0]
             total += (
                 norm.logpdf(pcs[i], pred, np.sqrt(model.anc_resid_var_))

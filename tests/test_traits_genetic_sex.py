@@ -13,7 +13,7 @@ from scipy.special import expit
 from typer.testing import CliRunner
 
 from genoface.cli import app
-from genoface.traits import SexPredictor, genetic_sex
+from genoface.genetics import SexPredictor, genetic_sex
 
 runner = CliRunner()
 

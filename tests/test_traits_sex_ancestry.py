@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from genoface.core.errors import GenofaceError
-from genoface.traits import SEX_COLUMNS, AncestryModel, SexPredictor, admixture_proportions
+from genoface.genetics import SEX_COLUMNS, SexPredictor
+from genoface.traits import AncestryModel, admixture_proportions
 
 HAPGEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "hapgen"
 
@@ -147,7 +148,7 @@ def test_sex_from_y_calls_and_prior_without_any_snp(caplog):
 
     # No X or Y SNP of the model: the prior, with a warning rather than an error.
     autosomal = np.zeros((3, 4), dtype=np.int8)
-    with caplog.at_level(logging.WARNING, logger="genoface.traits._sex"):
+    with caplog.at_level(logging.WARNING, logger="genoface.genetics"):
         out = SexPredictor(prior=0.4).fit(g, variants, is_male=male).predict(autosomal, ["a", "b", "c", "d"])
     np.testing.assert_allclose(out["p_male"], 0.4)
     assert (out["n_x"] == 0).all() and "3 of 3 people have no called X SNP" in caplog.text

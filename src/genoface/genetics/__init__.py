@@ -36,8 +36,14 @@ from genoface.genetics._qc import (
 )
 from genoface.genetics._reading import is_consumer_file, read_genotypes_on_panel, select_samples
 from genoface.genetics._sex import check_sex, x_heterozygosity, x_inbreeding
+from genoface.genetics._sex_predictor import CALL_CONFIDENCE, SEX_COLUMNS, SexPredictor, fit_sex_caller, genetic_sex
 
 __all__ = [
+    "CALL_CONFIDENCE",
+    "SEX_COLUMNS",
+    "SexPredictor",
+    "fit_sex_caller",
+    "genetic_sex",
     "match_calls",
     "DEFAULT_CHUNK",
     "AlleleMatch",

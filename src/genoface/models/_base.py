@@ -4,7 +4,9 @@ In the spirit of scikit-learn: hyper-parameters in ``__init__`` (stored under th
 names), learned state in attributes ending in ``_``, ``fit(cohort) -> self``,
 ``predict(genotypes, covariates=None) -> faces (n, V, 3)``, ``score_matrix`` for matching, and
 ``save``/``load`` to a directory of JSON plus a NumPy ``.npz`` read with
-``allow_pickle=False``, so loading a model can never run code.
+``allow_pickle=False``, so loading a model can never run code. The learned state follows the one
+array-state protocol of :mod:`genoface.core.state`: :meth:`FaceModel.to_arrays` gives it as a
+flat mapping, :meth:`FaceModel._from_arrays` restores it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import pandas as pd
 from genoface import __version__
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
+from genoface.core.state import split_scalars
 from genoface.genetics import alt_frequencies, on_panel
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT_VERSION = 1
+#: 2: one sex caller and one demographic-feature builder for every model (genoface 0.2).
+MODEL_FORMAT_VERSION = 2
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 # Keys under which every model directory keeps its template mesh and its variant panel.
@@ -135,12 +139,12 @@ class FaceModel(ABC):
             raise GenofaceError(f"model {self.name!r} is not fitted: call fit(cohort) or load a trained model")
 
     @abstractmethod
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Learned state as (JSON-able scalars, arrays)."""
+    def to_arrays(self) -> dict[str, Any]:
+        """Learned state as one flat mapping of arrays and JSON-able values (:mod:`genoface.core.state`)."""
 
     @abstractmethod
-    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Restore what :meth:`_get_state` returned."""
+    def _from_arrays(self, state: dict[str, Any]) -> None:
+        """Restore on this model (built from its parameters) what :meth:`to_arrays` returned."""
 
     # ---- storage ----------------------------------------------------------------------------------
 
@@ -155,7 +159,7 @@ class FaceModel(ABC):
         """Write the model directory atomically: ``model.json`` + ``weights.npz``; ``attach`` may
         write more into the directory before it appears (the trait predictor, ``traits/``)."""
         self._check_fitted()
-        scalars, arrays = self._get_state()
+        scalars, arrays = split_scalars(self.to_arrays())
         config = {
             "format_version": MODEL_FORMAT_VERSION,
             "model": self.name,
@@ -204,7 +208,7 @@ class FaceModel(ABC):
         model.template_triangles_ = template_t
         model.panel_ = panel
         try:
-            model._set_state(config["state"], arrays)
+            model._from_arrays(config["state"] | arrays)
         except MemoryError:
             raise GenofaceError(f"{path}: the model does not fit in memory; use a machine with more memory") from None
         except Exception as exc:  # any failure to restore the state means a damaged directory
@@ -270,23 +274,6 @@ def genotype_arrays(genotypes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise GenofaceError("genotypes must be a GenotypeData (genoface.io) or a Cohort") from None
 
 
-def covariate_arrays(sample_ids: np.ndarray, covariates: pd.DataFrame | None) -> dict[str, np.ndarray | None]:
-    """is_male (1/0/NaN), age and bmi aligned to ``sample_ids``; None where not given."""
-    if covariates is None:
-        return {"is_male": None, "age": None, "bmi": None}
-    missing = pd.Index(sample_ids).difference(covariates.index)
-    if len(missing):
-        raise GenofaceError(f"covariates lack {len(missing)} samples, e.g. {', '.join(map(str, missing[:5]))}")
-    cov = covariates.loc[sample_ids]
-    out: dict[str, np.ndarray | None] = {"is_male": None, "age": None, "bmi": None}
-    if "sex" in cov:
-        out["is_male"] = cov["sex"].map({"M": 1.0, "F": 0.0}).astype(float).to_numpy()
-    for c in ("age", "bmi"):
-        if c in cov:
-            out[c] = pd.to_numeric(cov[c], errors="coerce").to_numpy(dtype=float)
-    return out
-
-
 def read_model_config(path: Path) -> dict[str, Any]:
     """``model.json`` of a model directory, checked: a JSON object with ``format_version``, the
     model name (text), ``params`` and ``state`` (objects) and, where present, ``provenance``."""
@@ -296,9 +283,12 @@ def read_model_config(path: Path) -> dict[str, Any]:
             raise GenofaceError(f"{path}: is a file; give the model directory (the folder holding {CONFIG_FILE})")
         raise GenofaceError(f"{path}: not a genoface model directory (no {CONFIG_FILE})")
     config = read_json_object(file, what="model configuration", fix="the model directory is damaged, retrain the model")
-    if config.get("format_version") != MODEL_FORMAT_VERSION or isinstance(config.get("format_version"), bool):
+    version = config.get("format_version")
+    if version != MODEL_FORMAT_VERSION or isinstance(version, bool):
+        older = isinstance(version, int) and not isinstance(version, bool) and version < MODEL_FORMAT_VERSION
         raise GenofaceError(
-            f"{file}: model format {config.get('format_version')!r}; this genoface reads {MODEL_FORMAT_VERSION}"
+            f"{file}: model format {version!r}; this genoface reads {MODEL_FORMAT_VERSION}"
+            + ("; the model was saved by an older genoface: retrain it" if older else "")
         )
     for key in ("model", "params", "state"):
         if key not in config:

@@ -31,8 +31,8 @@ class MeanFaceModel(FaceModel):
         ids, _, _ = genotype_arrays(genotypes)
         return np.broadcast_to(self.mean_face_, (len(ids), *self.mean_face_.shape)).copy()
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {}, {"mean_face": self.mean_face_}
+    def to_arrays(self) -> dict[str, Any]:
+        return {"mean_face": self.mean_face_}
 
-    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.mean_face_ = arrays["mean_face"]
+    def _from_arrays(self, state: dict[str, Any]) -> None:
+        self.mean_face_ = state["mean_face"]

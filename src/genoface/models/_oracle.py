@@ -21,8 +21,9 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from genoface.core.errors import GenofaceError
+from genoface.features import covariate_arrays
 from genoface.genetics import align_dosages
-from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
+from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 from genoface.simulate import FaceTruth
 
@@ -104,15 +105,11 @@ class OracleModel(FaceModel):
     def _noise_variance(self) -> float:
         return max(self.truth_.measurement_sd**2, _EPS_MM2)
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars, arrays = {}, {}
-        for f in fields(FaceTruth):
-            v = getattr(self.truth_, f.name)
-            (arrays if isinstance(v, np.ndarray) else scalars)[f.name] = v
-        return scalars, arrays
+    def to_arrays(self) -> dict[str, Any]:
+        return {f.name: getattr(self.truth_, f.name) for f in fields(FaceTruth)}
 
-    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.truth_ = FaceTruth(**scalars, **arrays)
+    def _from_arrays(self, state: dict[str, Any]) -> None:
+        self.truth_ = FaceTruth(**state)
 
 
 def _woodbury(factor: np.ndarray, eps: float) -> tuple[np.ndarray, float]:

@@ -55,17 +55,10 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics import AncestryPCA, align_dosages
-from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
-from genoface.models._features import (
-    LinearMap,
-    complete_covariates,
-    genetic_male,
-    holdout_residual_variance,
-    select_face_snps,
-    with_prefix,
-    without_prefix,
-)
+from genoface.core.state import with_prefix, without_prefix
+from genoface.features import DemographicFeatures, LinearMap, holdout_residual_variance, select_face_snps
+from genoface.genetics import align_dosages
+from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 from genoface.shape import ShapePCA
 
@@ -94,7 +87,6 @@ class SeroModel(FaceModel):
     clump_bp : keep only the best SNP within this distance on a chromosome.
     prior_count : Hardy–Weinberg pseudo-count added to the training genotype counts of each SNP
         (a genotype class absent from training keeps a non-zero probability).
-    male_het_max : chromosome X heterozygosity below which a person is called male.
     random_state : seed of the randomized ancestry PCA and of the cross-fitting splits.
     """
 
@@ -108,7 +100,6 @@ class SeroModel(FaceModel):
         n_snps: int = 300,
         clump_bp: int = 20_000,
         prior_count: float = 1.0,
-        male_het_max: float = 0.02,
         random_state: int = 0,
     ) -> None:
         self.n_shape_components = n_shape_components
@@ -116,7 +107,6 @@ class SeroModel(FaceModel):
         self.n_snps = n_snps
         self.clump_bp = clump_bp
         self.prior_count = prior_count
-        self.male_het_max = male_het_max
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -139,12 +129,12 @@ class SeroModel(FaceModel):
         k = min(int(self.n_shape_components), n - 2)
         self.shape_pca_ = ShapePCA(n_components=k).fit(faces)
         z = self._whiten(faces)
-        self.ancestry_ = AncestryPCA(n_components=int(self.n_pcs), random_state=self.random_state)
-        pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
-        male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
+        self.demographics_ = DemographicFeatures(self.n_pcs, self.random_state)
+        people = self.demographics_.fit(cohort, self.name, covariates_needed=False)
+        pcs = people.pcs
 
         # Face-to-genotype classifiers, on SNPs chosen inside the training people only.
-        cols = select_face_snps(cohort, z, np.column_stack([pcs, male]), self.n_snps, self.clump_bp)
+        cols = select_face_snps(cohort, z, people.genome_block(), self.n_snps, self.clump_bp)
         self.snps_ = cohort.variants["id"].to_numpy()[cols].astype(str)
         g = align_dosages(cohort.genotypes, cohort.variants["id"], self.snps_)
         self.snp_dir_, self.snp_offset_, self.snp_curv_, self.snp_log_prior_ = _fit_snp_classifiers(
@@ -153,18 +143,17 @@ class SeroModel(FaceModel):
         self.snp_weight_ = self._cross_fit_snp_weight(z, g)
 
         # Sex, ancestry, age and BMI from the face.
-        self._fit_sex(z, male)
+        self._fit_sex(z, people.sex_calls())
         anc = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(z, pcs)
         self.anc_map_ = LinearMap(anc.coef_, anc.intercept_)
         self.anc_resid_var_ = holdout_residual_variance(z, pcs, self.random_state, _ALPHAS)
         self.anc_mean_, self.anc_var_ = pcs.mean(axis=0), np.maximum(pcs.var(axis=0), 1e-9)
-        cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
-        full = complete_covariates(cov)
+        full = people.complete
         if full is None or full.sum() < 10:
             raise GenofaceError(
                 f"only {0 if full is None else int(full.sum())} training people have both age and BMI; need at least 10"
             )
-        y = np.column_stack([cov["age"][full], cov["bmi"][full]])
+        y = np.column_stack([people.age[full], people.bmi[full]])
         fitted = RidgeCV(alphas=_ALPHAS, alpha_per_target=True).fit(z[full], y)
         self.cov_map_ = LinearMap(fitted.coef_, fitted.intercept_)
         self.cov_resid_var_ = holdout_residual_variance(z[full], y, self.random_state, _ALPHAS)
@@ -202,7 +191,8 @@ class SeroModel(FaceModel):
         return float(minimize_scalar(loss, bounds=(0.0, 2.0), method="bounded", options={"xatol": 1e-4}).x)
 
     def _fit_sex(self, z: np.ndarray, male: np.ndarray) -> None:
-        known = (male == 0) | (male == 1)
+        """The face's sex classifier, on the people whose genetic sex is called (1/0; NaN unknown)."""
+        known = ~np.isnan(male)
         n_male, n_female = int((male[known] == 1).sum()), int((male[known] == 0).sum())
         self.has_sex_ = min(n_male, n_female) >= 10
         if not self.has_sex_:  # no chromosome X, or one sex only: no sex term
@@ -220,19 +210,15 @@ class SeroModel(FaceModel):
     def _genome_traits(self, genotypes, covariates) -> dict[str, np.ndarray | None]:
         """What each genome (and its covariates) says: dosages, sex, ancestry PCs, age and BMI."""
         genotypes = self.on_panel(genotypes)  # the allele matcher: file alleles as in training
-        ids, g_all, variant_ids = genotype_arrays(genotypes)
+        _, g_all, variant_ids = genotype_arrays(genotypes)
         g = align_dosages(g_all, variant_ids, self.snps_)
-        pcs = self.ancestry_.transform(g_all, variant_ids)
-        male = genetic_male(g_all, genotypes.variants, self.male_het_max)
-        cov = covariate_arrays(ids, covariates)
-        if cov["is_male"] is not None:
-            male = np.where(np.isnan(cov["is_male"]), male, cov["is_male"])
-        full = complete_covariates(cov)
+        people = self.demographics_.transform(genotypes, covariates)
+        full = people.complete
         age_bmi = None
         if full is not None and full.any():
-            age_bmi = np.column_stack([cov["age"], cov["bmi"]])
+            age_bmi = np.column_stack([people.age, people.bmi])
             age_bmi[~full] = np.nan
-        return {"g": g, "male": male, "pcs": pcs, "age_bmi": age_bmi}
+        return {"g": g, "male": people.male, "pcs": people.pcs, "age_bmi": age_bmi}
 
     def _score_block(self, traits: dict, z: np.ndarray) -> np.ndarray:
         """Fused log-likelihood ratios (n_genomes, n_faces) of all genomes against faces ``z``."""
@@ -246,11 +232,13 @@ class SeroModel(FaceModel):
         if self.has_sex_:
             logit = self.sex_map_.predict(z)[:, 0]
             log_m, log_f = -np.logaddexp(0.0, -logit), -np.logaddexp(0.0, logit)
-            male = traits["male"]
-            known = (male == 0) | (male == 1)
-            m = np.where(known, male, 0.0)[:, None]
-            f = np.where(known, 1.0 - male, 0.0)[:, None]
-            out += m * (log_m[None] - np.log(self.male_share_)) + f * (log_f[None] - np.log1p(-self.male_share_))
+            # The genome's sex is P(male) p: the ratio is p P(M | face) / P(M) + (1 - p) P(F | face) / P(F),
+            # which is the one sex's ratio when p is 0 or 1.
+            with np.errstate(divide="ignore"):
+                log_p, log_q = np.log(traits["male"])[:, None], np.log1p(-traits["male"])[:, None]
+            out += np.logaddexp(
+                log_p + log_m[None] - np.log(self.male_share_), log_q + log_f[None] - np.log1p(-self.male_share_)
+            )
         out += _gaussian_llr(
             traits["pcs"], self.anc_map_.predict(z), self.anc_resid_var_, self.anc_mean_, self.anc_var_
         )
@@ -314,14 +302,15 @@ class SeroModel(FaceModel):
 
     # ---- storage ------------------------------------------------------------------------------------
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def to_arrays(self) -> dict[str, Any]:
         scalars = {
             "n_vertices": self.n_vertices_,
             "snp_weight": self.snp_weight_,
             "has_sex": bool(self.has_sex_),
             "male_share": self.male_share_,
         }
-        arrays = with_prefix(self.ancestry_.to_arrays(), "ancestry") | with_prefix(self.shape_pca_.to_arrays(), "shape")
+        arrays = with_prefix(self.demographics_.to_arrays(), "demographics")
+        arrays |= with_prefix(self.shape_pca_.to_arrays(), "shape")
         arrays.update(
             snps=self.snps_,
             snp_dir=self.snp_dir_,
@@ -338,15 +327,15 @@ class SeroModel(FaceModel):
             predict_temperature=self.predict_temperature_,
         )
         for key in ("sex", "anc", "cov"):
-            arrays.update(LinearMap.to_arrays(getattr(self, f"{key}_map_"), key))
-        return scalars, arrays
+            arrays.update(with_prefix(getattr(self, f"{key}_map_").to_arrays(), key))
+        return scalars | arrays
 
-    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.n_vertices_ = int(scalars["n_vertices"])
-        self.snp_weight_ = float(scalars["snp_weight"])
-        self.has_sex_ = bool(scalars["has_sex"])
-        self.male_share_ = float(scalars["male_share"])
-        self.ancestry_ = AncestryPCA.from_arrays(without_prefix(arrays, "ancestry"))
+    def _from_arrays(self, arrays: dict[str, Any]) -> None:
+        self.n_vertices_ = int(arrays["n_vertices"])
+        self.snp_weight_ = float(arrays["snp_weight"])
+        self.has_sex_ = bool(arrays["has_sex"])
+        self.male_share_ = float(arrays["male_share"])
+        self.demographics_ = DemographicFeatures.from_arrays(without_prefix(arrays, "demographics"))
         self.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
         self.snps_ = arrays["snps"].astype(str)
         for key in ("snp_dir", "snp_offset", "snp_curv", "snp_log_prior", "anc_resid_var", "anc_mean", "anc_var"):
@@ -354,7 +343,7 @@ class SeroModel(FaceModel):
         for key in ("cov_resid_var", "cov_mean", "cov_var", "train_z", "predict_temperature"):
             setattr(self, f"{key}_", arrays[key])
         for key in ("sex", "anc", "cov"):
-            setattr(self, f"{key}_map_", LinearMap.from_arrays(arrays, key))
+            setattr(self, f"{key}_map_", LinearMap.from_arrays(without_prefix(arrays, key)))
 
 
 # ---- numerical kernels ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ each source of variation takes its preset's share of total shape variance."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from genoface.core.errors import GenofaceError
 from genoface.shape import REGION_NAMES, ShapeModel
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import SimulatedGenomes
-from genoface.simulate._presets import Preset
+from genoface.simulate._presets import GeneticArchitecture, Preset
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,24 @@ def _variance_shares(k: int, shape_param: float, rng: np.random.Generator) -> np
     return v / v.sum()
 
 
+@dataclass
+class _BmiModel:
+    """BMI's non-genetic model (intercept by population and sex) and the face's response to it."""
+
+    direction: np.ndarray  # (3V,) per kg/m^2
+    reference: float  # cohort mean BMI of the intercepts: the face mean is at this BMI
+    intercept: np.ndarray  # (P, 2): [population, sex (0 = F, 1 = M)]
+
+
+@dataclass
+class _ShapeEffects:
+    """Per-SNP shape effects: regional loci first, then the polygenic background."""
+
+    regions: np.ndarray  # (mr,) region of each regional locus
+    regional: np.ndarray  # (mr, 3V) mm per ALT allele
+    background: np.ndarray  # (m - mr, K) standardized shape coefficients per ALT allele
+
+
 def build_face_truth(
     shape: ShapeModel,
     p: Preset,
@@ -118,64 +137,128 @@ def build_face_truth(
     """Draw every effect and scale each component to its requested share of shape variance."""
     total = shape.total_variance
     frac = p.variance_fractions()
-    n_pop = len(p.populations)
     prior = np.array(list(p.populations.values()), dtype=float)
     prior /= prior.sum()
-    dim = 3 * shape.n_vertices
-    arch = p.architecture
+    # The draws below share ``rng``; their order fixes the cohort a seed gives.
+    offsets = _ancestry_offsets(shape, prior, frac["ancestry"], total, rng)
+    d_sex = _sex_direction(shape, p.male_fraction, frac["sex"] * total, rng)
+    d_age = _age_direction(shape, p.age_range, frac["age"] * total, rng)
+    bmi = _bmi_model(shape, p, prior, frac["bmi"] * total)
+    bmi_x = genomes.genotypes[:, picks["bmi"]].astype(float)
+    bmi_effects = _bmi_snp_effects(bmi_x, rng)
+    shape_x = genomes.genotypes[:, picks["shape"]].astype(float)
+    gen_total = frac["genetic"] * total
+    weights = {r: smooth_region_weight(shape.mean, shape.region_mask(r)) for r in REGION_NAMES}
+    effects = _shape_snp_effects(shape, p.architecture, shape_x.var(axis=0), weights, gen_total, rng)
+    noise_share = _measurement_noise_share(shape, p, frac["residual"], total)
+    residual_scale, region_weights, directions = _residual_parts(
+        shape, (frac["residual"] - noise_share) * total, weights, _fixed_residual_directions(shape, d_age, bmi)
+    )
+    truth = FaceTruth(
+        mean=shape.mean.ravel().copy(),
+        scaled_basis=shape.scaled_basis,
+        populations=np.array(list(p.populations)),
+        population_prior=prior,
+        population_offsets=offsets,
+        male_fraction=p.male_fraction,
+        sex_direction=d_sex,
+        age_direction=d_age,
+        age_centre=_AGE_CENTRE,
+        age_curvature=_AGE_CURVATURE,
+        age_range=np.array(p.age_range, dtype=float),
+        bmi_direction=bmi.direction,
+        bmi_reference=bmi.reference,
+        bmi_intercept=bmi.intercept,
+        bmi_age_slope=_BMI_AGE_SLOPE,
+        bmi_residual_sd=float(np.sqrt((1 - _BMI_H2) * _BMI_SD**2)),
+        bmi_effects=bmi_effects,
+        regional_effects=effects.regional,
+        regional_region=effects.regions.astype(str),
+        background_effects=effects.background,
+        residual_scale=residual_scale,
+        residual_region_weights=region_weights,
+        residual_directions=directions,
+        measurement_sd=float(p.measurement_sd_mm) if noise_share > 0 else 0.0,
+        **_snp_fields(ids, freqs.to_numpy(), picks, bmi_x, shape_x),
+    )
+    _rescale_to_genetic_share(truth, shape_x, gen_total)
+    return truth
 
-    # Ancestry: one offset per population, centred on the cohort mean, between-population
-    # variance = share * total.
-    offsets = np.stack([random_shape_field(shape, rng) for _ in range(n_pop)])
+
+def _ancestry_offsets(
+    shape: ShapeModel, prior: np.ndarray, share: float, total: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One offset per population (P, 3V), centred on the cohort mean, with between-population
+    variance ``share`` x ``total``."""
+    offsets = np.stack([random_shape_field(shape, rng) for _ in range(len(prior))])
     offsets -= prior @ offsets
     between = float(prior @ (offsets**2).sum(axis=1))
-    offsets *= np.sqrt(frac["ancestry"] * total / between) if between > 0 and frac["ancestry"] > 0 else 0.0
+    offsets *= np.sqrt(share * total / between) if between > 0 and share > 0 else 0.0
+    return offsets
 
-    # Sex: half size (males larger), half a random shape direction; variance p(1-p)|d|^2.
+
+def _sex_direction(shape: ShapeModel, male_fraction: float, variance: float, rng: np.random.Generator) -> np.ndarray:
+    """Half size (males larger), half a random shape direction; variance p(1-p)|d|^2."""
     d_sex = unit_vector(size_field(shape) + unit_vector(random_shape_field(shape, rng)))
-    pm = p.male_fraction
-    d_sex *= np.sqrt(frac["sex"] * total / (pm * (1 - pm)))
+    d_sex *= np.sqrt(variance / (male_fraction * (1 - male_fraction)))
+    return d_sex
 
-    # Age: calibrated nose lengthening, soft-tissue sagging, and a random ageing direction
-    # elsewhere (the nose is left to its calibrated change).
-    truth_age = dict(age_centre=_AGE_CENTRE, age_curvature=_AGE_CURVATURE, age_range=np.array(p.age_range, dtype=float))
-    grid = np.linspace(*p.age_range, 20001)
+
+def _age_direction(
+    shape: ShapeModel, age_range: tuple[float, float], variance: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Calibrated nose lengthening, soft-tissue sagging, and a random ageing direction
+    elsewhere (the nose is left to its calibrated change), per unit of g(age)."""
+    grid = np.linspace(*age_range, 20001)
     t = (grid - _AGE_CENTRE) / 10.0
     var_g = float((t + _AGE_CURVATURE * t**2).var())
     nose = nose_lengthening_field(shape) * NOSE_MM_PER_DECADE
     keep_nose = 1.0 - smooth_region_weight(shape.mean, shape.region_mask("nose"))
     generic = unit_vector((random_shape_field(shape, rng).reshape(-1, 3) * keep_nose[:, None]).ravel())
-    d_age = _scale_to_norm(nose, sagging_field(shape) + 0.5 * generic, frac["age"] * total / var_g)
+    return _scale_to_norm(nose, sagging_field(shape) + 0.5 * generic, variance / var_g)
 
-    # BMI: outward fat on cheeks, chin and jaw; its variance is that of the BMI model.
-    bmi_intercept = np.array(
+
+def _bmi_model(shape: ShapeModel, p: Preset, prior: np.ndarray, variance: float) -> _BmiModel:
+    """Outward fat on cheeks, chin and jaw, scaled so that the face's BMI variance is
+    ``variance``; BMI's own variance is that of its model (groups, age, within-group SD)."""
+    pm = p.male_fraction
+    intercept = np.array(
         [[_BMI_BASE + _BMI_POP.get(pop, 0.0) + _BMI_SEX[s] for s in ("F", "M")] for pop in p.populations]
     )
     cell_w = np.outer(prior, [1 - pm, pm])
-    var_between = float((cell_w * bmi_intercept**2).sum() - (cell_w * bmi_intercept).sum() ** 2)
+    var_between = float((cell_w * intercept**2).sum() - (cell_w * intercept).sum() ** 2)
     var_age = (p.age_range[1] - p.age_range[0]) ** 2 / 12.0
     var_bmi = var_between + _BMI_AGE_SLOPE**2 * var_age + _BMI_SD**2
-    d_bmi = adiposity_field(shape) * np.sqrt(frac["bmi"] * total / var_bmi)
-    bmi_ref = float((cell_w * bmi_intercept).sum())
-
-    bmi_cols = picks["bmi"]
-    bmi_x = genomes.genotypes[:, bmi_cols].astype(float)
-    raw = rng.standard_normal(len(bmi_cols))
-    bmi_var = bmi_x.var(axis=0)
-    bmi_effects = (
-        raw * np.sqrt(_BMI_H2 * _BMI_SD**2 / max(float(np.sum(bmi_var * raw**2)), 1e-12)) if len(bmi_cols) else raw
+    return _BmiModel(
+        direction=adiposity_field(shape) * np.sqrt(variance / var_bmi),
+        reference=float((cell_w * intercept).sum()),
+        intercept=intercept,
     )
 
-    # Genetic shape effects, scaled with each SNP's dosage variance in this cohort (GCTA-style).
-    shape_cols = picks["shape"]
-    shape_x = genomes.genotypes[:, shape_cols].astype(float)
-    var_x = shape_x.var(axis=0)
+
+def _bmi_snp_effects(bmi_x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """BMI per ALT allele of each BMI SNP, jointly scaled to BMI's SNP heritability."""
+    raw = rng.standard_normal(bmi_x.shape[1])
+    if not bmi_x.shape[1]:
+        return raw
+    bmi_var = bmi_x.var(axis=0)
+    return raw * np.sqrt(_BMI_H2 * _BMI_SD**2 / max(float(np.sum(bmi_var * raw**2)), 1e-12))
+
+
+def _shape_snp_effects(
+    shape: ShapeModel,
+    arch: GeneticArchitecture,
+    var_x: np.ndarray,
+    weights: dict[str, np.ndarray],
+    gen_total: float,
+    rng: np.random.Generator,
+) -> _ShapeEffects:
+    """Genetic shape effects, scaled with each SNP's dosage variance ``var_x`` in this cohort
+    (GCTA-style): regional loci take ``regional_share`` of ``gen_total``, the background the rest."""
     mr = arch.n_regional_loci
-    gen_total = frac["genetic"] * total
     regions = rng.choice(list(_REGION_WEIGHTS), size=mr, p=np.array(list(_REGION_WEIGHTS.values())))
-    weights = {r: smooth_region_weight(shape.mean, shape.region_mask(r)) for r in REGION_NAMES}
     share_r = _variance_shares(mr, arch.effect_shape, rng) * arch.regional_share * gen_total
-    regional = np.empty((mr, dim))
+    regional = np.empty((mr, 3 * shape.n_vertices))
     for j in range(mr):
         field = (random_shape_field(shape, rng).reshape(-1, 3) * weights[regions[j]][:, None]).ravel()
         regional[j] = unit_vector(field) * np.sqrt(share_r[j] / var_x[j])
@@ -186,67 +269,56 @@ def build_face_truth(
         z = rng.standard_normal((m_bg, shape.n_components))
         norms2 = (z**2 * shape.eigenvalues[None, :]).sum(axis=1)
         background = z * np.sqrt(share_b / (var_x[mr:] * norms2))[:, None]
+    return _ShapeEffects(regions=regions, regional=regional, background=background)
 
-    # Measurement noise (scan and registration error) is part of the residual share.
+
+def _measurement_noise_share(shape: ShapeModel, p: Preset, residual_share: float, total: float) -> float:
+    """Share of shape variance of the measurement noise (scan and registration error), which
+    is part of the residual share and so may not exceed it."""
     noise_share = 3 * shape.n_vertices * p.measurement_sd_mm**2 / total
-    if noise_share > frac["residual"]:
+    if noise_share > residual_share:
         raise GenofaceError(
             f"measurement noise of {p.measurement_sd_mm} mm is {noise_share:.3f} of shape variance, more than the "
-            f"residual share {frac['residual']:.3f} of preset {p.name!r}"
+            f"residual share {residual_share:.3f} of preset {p.name!r}"
         )
-    residual_scale, region_weights, directions = _residual_parts(
-        shape,
-        (frac["residual"] - noise_share) * total,
-        weights,
-        [
-            d_age * _APPARENT_AGE_SD_DECADES,
-            d_bmi * _FACIAL_FAT_SD_BMI,
-            _SIZE_SD * (shape.mean - shape.mean.mean(axis=0)).ravel(),
-        ],
-    )
-    pop_names = list(p.populations)
-    truth = FaceTruth(
-        mean=shape.mean.ravel().copy(),
-        scaled_basis=shape.scaled_basis,
-        populations=np.array(pop_names),
-        population_prior=prior,
-        population_offsets=offsets,
-        male_fraction=pm,
-        sex_direction=d_sex,
-        age_direction=d_age,
-        **truth_age,
-        bmi_direction=d_bmi,
-        bmi_reference=bmi_ref,
-        bmi_intercept=bmi_intercept,
-        bmi_age_slope=_BMI_AGE_SLOPE,
-        bmi_residual_sd=float(np.sqrt((1 - _BMI_H2) * _BMI_SD**2)),
-        bmi_snps=ids[bmi_cols],
-        bmi_effects=bmi_effects,
-        bmi_centre=bmi_x.mean(axis=0),
-        bmi_freqs=freqs.to_numpy()[:, bmi_cols],
-        shape_snps=ids[shape_cols],
-        shape_centre=shape_x.mean(axis=0),
-        shape_freqs=freqs.to_numpy()[:, shape_cols],
-        regional_effects=regional,
-        regional_region=regions.astype(str),
-        background_effects=background,
-        residual_scale=residual_scale,
-        residual_region_weights=region_weights,
-        residual_directions=directions,
-        measurement_sd=float(p.measurement_sd_mm) if noise_share > 0 else 0.0,
-        ancestry_snps=ids[picks["ancestry"]],
-        ancestry_freqs=freqs.to_numpy()[:, picks["ancestry"]],
-        x_snps=ids[picks["x"]],
-        x_freqs=freqs.to_numpy()[:, picks["x"]],
-    )
-    # Per-SNP scaling ignores LD and the covariance that population structure induces between
-    # causal SNPs; rescale so the genetic share holds in this cohort, as GCTA's --simu-qt does.
+    return noise_share
+
+
+def _fixed_residual_directions(shape: ShapeModel, d_age: np.ndarray, bmi: _BmiModel) -> list[np.ndarray]:
+    """Apparent age, facial fat and overall size, each scaled to its SD (see _residual_parts)."""
+    return [
+        d_age * _APPARENT_AGE_SD_DECADES,
+        bmi.direction * _FACIAL_FAT_SD_BMI,
+        _SIZE_SD * (shape.mean - shape.mean.mean(axis=0)).ravel(),
+    ]
+
+
+def _snp_fields(
+    ids: np.ndarray, freqs: np.ndarray, picks: dict[str, np.ndarray], bmi_x: np.ndarray, shape_x: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The SNP ids, pooled mean dosages and population frequencies :class:`FaceTruth` keeps."""
+    return {
+        "bmi_snps": ids[picks["bmi"]],
+        "bmi_centre": bmi_x.mean(axis=0),
+        "bmi_freqs": freqs[:, picks["bmi"]],
+        "shape_snps": ids[picks["shape"]],
+        "shape_centre": shape_x.mean(axis=0),
+        "shape_freqs": freqs[:, picks["shape"]],
+        "ancestry_snps": ids[picks["ancestry"]],
+        "ancestry_freqs": freqs[:, picks["ancestry"]],
+        "x_snps": ids[picks["x"]],
+        "x_freqs": freqs[:, picks["x"]],
+    }
+
+
+def _rescale_to_genetic_share(truth: FaceTruth, shape_x: np.ndarray, gen_total: float) -> None:
+    """Per-SNP scaling ignores LD and the covariance that population structure induces between
+    causal SNPs; rescale so the genetic share holds in this cohort, as GCTA's --simu-qt does."""
     realized = _component_variance(truth.genetic_value, shape_x)
     if realized > 0:
         factor = np.sqrt(gen_total / realized)
         truth.regional_effects *= factor
         truth.background_effects *= factor
-    return truth
 
 
 def _residual_parts(

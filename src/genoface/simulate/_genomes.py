@@ -80,6 +80,16 @@ class SimulatedGenomes:
     population: np.ndarray
 
 
+@dataclass
+class _Contig:
+    """One simulated contig with only its kept sites, and each person's two sample columns."""
+
+    chrom: str
+    ts: tskit.TreeSequence
+    a: np.ndarray  # (n,) first sample column of each person
+    b: np.ndarray  # (n,) second one (the same column for a man's X)
+
+
 def simulate_genomes(
     populations: Mapping[str, int],
     is_male: np.ndarray,
@@ -110,53 +120,61 @@ def simulate_genomes(
     labels = np.repeat(np.array(list(populations), dtype=str), list(populations.values()))
     populations = {name: int(count) for name, count in populations.items() if count > 0}
     progress = progress or (lambda stage, done, total: None)
+    # Two passes: the filtered tree sequences are small, so all of them are kept and the
+    # genotype matrix is allocated once at its final size.
+    kept = _simulate_contigs(model, populations, is_male, layout, seed, progress)
+    genotypes, variants = _decode_contigs(kept, len(is_male), progress)
+    return SimulatedGenomes(genotypes=genotypes, variants=variants, population=labels)
+
+
+def _simulate_contigs(
+    model: stdpopsim.DemographicModel,
+    populations: Mapping[str, int],
+    is_male: np.ndarray,
+    layout: GenomeLayout,
+    seed: int,
+    progress: Progress,
+) -> list[_Contig]:
+    """Pass 1: simulate every autosomal contig, then X, each filtered to its kept sites."""
     species = stdpopsim.get_species(_SPECIES)
     contig_seeds, x_seeds = _seeds(seed, len(layout.contig_lengths))
     n_contigs = len(layout.contig_lengths) + (layout.x_length > 0)
-
-    # Pass 1: simulate every contig and keep only its filtered tree sequence (small), so that
-    # the genotype matrix can be allocated once at its final size.
-    kept: list[tuple[str, tskit.TreeSequence, np.ndarray, np.ndarray]] = []
+    kept: list[_Contig] = []
     for i, length in enumerate(layout.contig_lengths):
         t0 = time.perf_counter()
         ts = _simulate_autosome(species, model, length, populations, contig_seeds[i])
         a, b = _autosome_columns(ts, model, populations)
         ts = _filter_sites(ts, layout.maf)
-        kept.append((str(i + 1), ts, a, b))
-        log.info(
-            "contig %s: %d bp, kept %d SNPs in %.1f s",
-            i + 1,
-            length,
-            ts.num_sites,
-            time.perf_counter() - t0,
-        )
+        kept.append(_Contig(str(i + 1), ts, a, b))
+        _log_contig(str(i + 1), length, ts, t0)
         progress(_PROGRESS_SIMULATE, i + 1, n_contigs)
     if layout.x_length > 0:
         t0 = time.perf_counter()
         ts, a, b = _simulate_x(model, species, layout.x_length, populations, is_male, *x_seeds)
         ts = _filter_sites(ts, layout.maf)
-        kept.append(("X", ts, a, b))
-        log.info(
-            "contig X: %d bp, kept %d SNPs in %.1f s",
-            layout.x_length,
-            ts.num_sites,
-            time.perf_counter() - t0,
-        )
+        kept.append(_Contig("X", ts, a, b))
+        _log_contig("X", layout.x_length, ts, t0)
         progress(_PROGRESS_SIMULATE, n_contigs, n_contigs)
+    return kept
 
-    # Pass 2: decode the kept sites, contig by contig, into the one final matrix.
-    n = len(is_male)
-    m = sum(ts.num_sites for _, ts, _, _ in kept)
+
+def _log_contig(chrom: str, length: int, ts: tskit.TreeSequence, t0: float) -> None:
+    log.info("contig %s: %d bp, kept %d SNPs in %.1f s", chrom, length, ts.num_sites, time.perf_counter() - t0)
+
+
+def _decode_contigs(kept: list[_Contig], n: int, progress: Progress) -> tuple[np.ndarray, pd.DataFrame]:
+    """Pass 2: decode the kept sites, contig by contig, into the one final (n, m) matrix, and
+    the variant table of its columns."""
+    m = sum(c.ts.num_sites for c in kept)
     genotypes = np.empty((n, m), dtype=np.int8)
     tables = []
     offset = 0
-    for k, (chrom, ts, a, b) in enumerate(kept):
-        _decode_into(ts, a, b, genotypes, offset)
-        offset += ts.num_sites
-        tables.append(_variant_table(ts, chrom))
+    for k, contig in enumerate(kept):
+        _decode_into(contig.ts, contig.a, contig.b, genotypes, offset)
+        offset += contig.ts.num_sites
+        tables.append(_variant_table(contig.ts, contig.chrom))
         progress(_PROGRESS_DECODE, k + 1, len(kept))
-    variants = pd.concat(tables, ignore_index=True)
-    return SimulatedGenomes(genotypes=genotypes, variants=variants, population=labels)
+    return genotypes, pd.concat(tables, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------

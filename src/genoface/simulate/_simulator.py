@@ -21,7 +21,7 @@ from genoface.simulate._effects import build_face_truth
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, Preset, get_preset
-from genoface.simulate._traits import PANEL, build_trait_truth, choose_panel, simulate_traits
+from genoface.simulate._traits import PANEL, TraitTruth, build_trait_truth, choose_panel, simulate_traits
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,40 @@ class SimulationResult:
     cohort: Cohort
     truth: FaceTruth
     variance: dict  # requested and realized variance fractions per component
+
+
+@dataclass
+class _RandomStreams:
+    """Independent random streams, one per stage, so that a stage's draws do not shift another's."""
+
+    people: np.random.Generator
+    effects: np.random.Generator
+    bmi: np.random.Generator
+    faces: np.random.Generator
+    traits: np.random.Generator
+    genome_seed: int  # msprime seed of the genomes
+
+    @classmethod
+    def from_seed(cls, seed: int) -> _RandomStreams:
+        streams = np.random.SeedSequence(seed).spawn(6)
+        people, effects, bmi, faces, traits = (np.random.default_rng(s) for s in streams[:5])
+        genome_seed = int(streams[5].generate_state(1)[0] % (2**31 - 1)) + 1
+        return cls(people, effects, bmi, faces, traits, genome_seed)
+
+
+@dataclass
+class _People:
+    """Who is in the cohort, ordered by population as the preset lists them."""
+
+    pops: np.ndarray  # (n,) population name
+    pop_idx: np.ndarray  # (n,) index of the population in the preset
+    is_male: np.ndarray  # (n,) bool
+    sex: np.ndarray  # (n,) "M" / "F"
+    age: np.ndarray  # (n,) years, rounded to 2 decimals
+
+    @property
+    def n(self) -> int:
+        return len(self.pops)
 
 
 def simulate(
@@ -64,54 +98,111 @@ def simulate(
     genotype_format : "vcf", "bed", or "auto" (VCF up to 20 million genotype calls, else
         PLINK bed, which is far smaller and faster for large cohorts).
     """
+    p = _sized_preset(preset, n)
+    _check_output(genotype_format, out, overwrite)
+    shape = shape_model if isinstance(shape_model, ShapeModel) else load_shape_model(shape_model)
+    progress = progress or (lambda stage, done, total: None)
+    rngs = _RandomStreams.from_seed(seed)
+    people = _draw_people(p, rngs.people)
+    genomes = simulate_genomes(p.populations, people.is_male, p.layout, seed=rngs.genome_seed, progress=progress)
+    progress("faces", 0, people.n)
+    freqs, picks, variants = _pick_causal_snps(genomes, people, p, rngs.effects)
+    ids = variants["id"].to_numpy()
+
+    truth = build_face_truth(shape, p, genomes, freqs, picks, ids, rngs.effects)
+    bmi_dosage = genomes.genotypes[:, picks["bmi"]].astype(float)
+    bmi = np.round(_draw_bmi(truth, people.pop_idx, people.is_male, people.age, bmi_dosage, rngs.bmi), 2)
+    shape_dosage = genomes.genotypes[:, picks["shape"]]
+    faces, variance = _draw_faces(
+        truth, shape, p, shape_dosage, people.pop_idx, people.is_male, people.age, bmi, rngs.faces, progress
+    )
+    trait_truth, traits = _simulate_traits(genomes, picks, ids, people, rngs.traits)
+    sample_ids = np.array([f"GF{i + 1:06d}" for i in range(people.n)])
+    cohort = Cohort(
+        sample_ids=sample_ids,
+        genotypes=genomes.genotypes,
+        variants=variants,
+        faces=faces,
+        template_vertices=shape.mean,
+        template_triangles=shape.triangles,
+        covariates=_covariates(sample_ids, people, bmi, traits),
+        meta=_cohort_meta(p, seed, people.n, shape),
+    )
+    variance["model"] = truth.summary()
+    if out is not None:
+        fmt = _resolve_genotype_format(genotype_format, genomes.genotypes.size)
+        _write_cohort(cohort, truth, trait_truth, variance, out, fmt, overwrite, progress)
+    return SimulationResult(cohort=cohort, truth=truth, variance=variance)
+
+
+def _sized_preset(preset: str | Preset, n: int | None) -> Preset:
+    """The preset, resized to ``n`` people where that differs from its own size."""
     p = preset if isinstance(preset, Preset) else get_preset(preset)
     if n is not None and n != p.n:
         p = p.with_size(n)
+    return p
+
+
+def _check_output(genotype_format: str, out: str | os.PathLike | None, overwrite: bool) -> None:
+    """Refuse a bad format or an existing ``out`` before minutes of simulation, not after."""
     if genotype_format not in ("auto", "vcf", "bed"):
         raise GenofaceError(f"--genotype-format must be vcf, bed or auto, got {genotype_format!r}")
     if out is not None and Path(out).exists() and not overwrite:
         raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
-    shape = shape_model if isinstance(shape_model, ShapeModel) else load_shape_model(shape_model)
-    progress = progress or (lambda stage, done, total: None)
 
-    streams = np.random.SeedSequence(seed).spawn(6)
-    rng_people, rng_effects, rng_bmi, rng_faces, rng_traits = (np.random.default_rng(s) for s in streams[:5])
-    genome_seed = int(streams[5].generate_state(1)[0] % (2**31 - 1)) + 1
 
-    pops = np.repeat(np.array(list(p.populations)), list(p.populations.values()))
-    pop_idx = np.repeat(np.arange(len(p.populations)), list(p.populations.values()))
-    n_people = len(pops)
-    is_male = rng_people.random(n_people) < p.male_fraction
-    sex = np.where(is_male, "M", "F")
-    age = np.round(rng_people.uniform(*p.age_range, size=n_people), 2)
+def _draw_people(p: Preset, rng: np.random.Generator) -> _People:
+    """Population, sex and age of each person."""
+    counts = list(p.populations.values())
+    pops = np.repeat(np.array(list(p.populations)), counts)
+    pop_idx = np.repeat(np.arange(len(p.populations)), counts)
+    is_male = rng.random(len(pops)) < p.male_fraction
+    age = np.round(rng.uniform(*p.age_range, size=len(pops)), 2)
+    return _People(pops=pops, pop_idx=pop_idx, is_male=is_male, sex=np.where(is_male, "M", "F"), age=age)
 
-    genomes = simulate_genomes(p.populations, is_male, p.layout, seed=genome_seed, progress=progress)
-    progress("faces", 0, n_people)
-    freqs, pooled = population_frequencies(
-        genomes.genotypes, pop_idx, is_male, genomes.variants["chrom"].to_numpy() == "X", list(p.populations)
-    )
-    picks = _choose_snps(genomes, freqs, pooled, p, rng_effects)
+
+def _pick_causal_snps(
+    genomes: SimulatedGenomes, people: _People, p: Preset, rng: np.random.Generator
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame]:
+    """Population frequencies, the chosen SNP columns (:func:`_choose_snps`), and the variant
+    table with the pigmentation panel's columns renamed to the panel's rsIDs."""
+    is_x = genomes.variants["chrom"].to_numpy() == "X"
+    freqs, pooled = population_frequencies(genomes.genotypes, people.pop_idx, people.is_male, is_x, list(p.populations))
+    picks = _choose_snps(genomes, freqs, pooled, p, rng)
     variants = genomes.variants.copy()
     variants.loc[picks["panel"], "id"] = [rsid for rsid, _, _ in PANEL]
-    ids = variants["id"].to_numpy()
+    return freqs, picks, variants
 
-    truth = build_face_truth(shape, p, genomes, freqs, picks, ids, rng_effects)
-    bmi_dosage = genomes.genotypes[:, picks["bmi"]].astype(float)
-    bmi = np.round(_draw_bmi(truth, pop_idx, is_male, age, bmi_dosage, rng_bmi), 2)
-    faces, variance = _draw_faces(
-        truth, shape, p, genomes.genotypes[:, picks["shape"]], pop_idx, is_male, age, bmi, rng_faces, progress
-    )
 
+def _simulate_traits(
+    genomes: SimulatedGenomes, picks: dict[str, np.ndarray], ids: np.ndarray, people: _People, rng: np.random.Generator
+) -> tuple[TraitTruth, pd.DataFrame]:
+    """The trait model (pigmentation panel, height) and each person's traits."""
     height_dosage = genomes.genotypes[:, picks["height"]].astype(float)
-    trait_truth = build_trait_truth(list(ids[picks["panel"]]), ids[picks["height"]], height_dosage, rng_traits)
+    trait_truth = build_trait_truth(list(ids[picks["panel"]]), ids[picks["height"]], height_dosage, rng)
     panel_dosage = genomes.genotypes[:, picks["panel"]].astype(float)
-    traits = simulate_traits(trait_truth, panel_dosage, height_dosage, pops, sex, rng_traits)
-    sample_ids = np.array([f"GF{i + 1:06d}" for i in range(n_people)])
-    covariates = pd.DataFrame(
-        {"sex": sex, "age": age, "bmi": bmi, "population": pops, **{c: traits[c].to_numpy() for c in traits}},
+    traits = simulate_traits(trait_truth, panel_dosage, height_dosage, people.pops, people.sex, rng)
+    return trait_truth, traits
+
+
+def _covariates(sample_ids: np.ndarray, people: _People, bmi: np.ndarray, traits: pd.DataFrame) -> pd.DataFrame:
+    """Sex, age, BMI, population and traits per person; the traits go in as arrays (as Series they
+    would align on their own 0..n-1 index, not on the sample ids)."""
+    return pd.DataFrame(
+        {
+            "sex": people.sex,
+            "age": people.age,
+            "bmi": bmi,
+            "population": people.pops,
+            **{c: traits[c].to_numpy() for c in traits},
+        },
         index=pd.Index(sample_ids, name="sample_id"),
     )
-    meta = {
+
+
+def _cohort_meta(p: Preset, seed: int, n_people: int, shape: ShapeModel) -> dict:
+    """``cohort.json``: the cohort's description, and how to simulate it again."""
+    return {
         "format_version": COHORT_FORMAT_VERSION,
         "name": f"simulated-{p.name}",
         "n": n_people,
@@ -130,33 +221,37 @@ def simulate(
             "genoface_version": __version__,
         },
     }
-    cohort = Cohort(
-        sample_ids=sample_ids,
-        genotypes=genomes.genotypes,
-        variants=variants,
-        faces=faces,
-        template_vertices=shape.mean,
-        template_triangles=shape.triangles,
-        covariates=covariates,
-        meta=meta,
-    )
-    variance["model"] = truth.summary()
-    if out is not None:
-        fmt = genotype_format
-        if fmt == "auto":
-            fmt = "vcf" if genomes.genotypes.size <= 20_000_000 else "bed"
-        progress("writing", 0, 1)
-        with atomic_directory(out, overwrite=overwrite) as tmp:
-            cohort.write(tmp, genotype_format=fmt)
-            truth_dir = tmp / "truth"
-            truth_dir.mkdir()
-            truth.save(truth_dir)
-            trait_truth.save(truth_dir)
-            write_json(truth_dir / "variance.json", variance)
-            (truth_dir / "README.txt").write_text(_TRUTH_README)
-        cohort.path = Path(out)
-        progress("writing", 1, 1)
-    return SimulationResult(cohort=cohort, truth=truth, variance=variance)
+
+
+def _resolve_genotype_format(genotype_format: str, n_calls: int) -> str:
+    """ "auto" is VCF up to 20 million genotype calls, else PLINK bed (far smaller and faster)."""
+    if genotype_format != "auto":
+        return genotype_format
+    return "vcf" if n_calls <= 20_000_000 else "bed"
+
+
+def _write_cohort(
+    cohort: Cohort,
+    truth: FaceTruth,
+    trait_truth: TraitTruth,
+    variance: dict,
+    out: str | os.PathLike,
+    genotype_format: str,
+    overwrite: bool,
+    progress: Progress,
+) -> None:
+    """Write the cohort and its ``truth/`` directory to ``out`` atomically."""
+    progress("writing", 0, 1)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        cohort.write(tmp, genotype_format=genotype_format)
+        truth_dir = tmp / "truth"
+        truth_dir.mkdir()
+        truth.save(truth_dir)
+        trait_truth.save(truth_dir)
+        write_json(truth_dir / "variance.json", variance)
+        (truth_dir / "README.txt").write_text(_TRUTH_README)
+    cohort.path = Path(out)
+    progress("writing", 1, 1)
 
 
 _TRUTH_README = """\

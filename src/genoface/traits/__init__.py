@@ -2,7 +2,7 @@
 and polygenic scores from PGS Catalog scoring files. Every prediction carries probabilities or
 an interval.
 
-Out of the box, without a trained model: genetic sex (:func:`genetic_sex`) and the published
+Out of the box, without a trained model: genetic sex (:func:`genoface.genetics.genetic_sex`) and the published
 HIrisPlex-S webtool models of eye colour, hair colour and hair shade (:func:`webtool_models`,
 coefficients shipped in ``genoface/traits/data``, see its README for their sources)."""
 
@@ -28,7 +28,6 @@ from genoface.traits._predictor import (
     TraitPredictor,
     load_trait_predictor,
 )
-from genoface.traits._sex import CALL_CONFIDENCE, SEX_COLUMNS, SexPredictor, genetic_sex
 from genoface.traits._webtool import (
     CITATIONS,
     FREQUENCY_POPULATIONS,
@@ -50,12 +49,10 @@ __all__ = [
     "MAX_MARGINALIZED",
     "panel_frequencies",
     "reference_frequencies",
-    "SEX_COLUMNS",
     "matched_variants",
     "AncestryModel",
     "admixture_proportions",
     "BASES",
-    "CALL_CONFIDENCE",
     "FREQUENCY_POPULATIONS",
     "IRISPLEX_2011",
     "irisplex_from_spec",
@@ -78,10 +75,8 @@ __all__ = [
     "GaussianTrait",
     "PublishedModel",
     "PublishedPrediction",
-    "SexPredictor",
     "TraitPredictions",
     "TraitPredictor",
-    "genetic_sex",
     "irisplex_2011_model",
     "load_irisplex_coefficients",
     "load_trait_predictor",

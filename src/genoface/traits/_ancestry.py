@@ -26,6 +26,36 @@ log = logging.getLogger(__name__)
 _ADMIX_ROWS = 512
 
 
+class _AdmixtureLikelihood:
+    """The binomial log-likelihood of people's genotypes under mixtures q (n, K) of the
+    populations' ALT frequencies, and its quadratic (Newton) model."""
+
+    def __init__(self, genotypes: np.ndarray, freqs: np.ndarray) -> None:
+        called = genotypes >= 0
+        self.freqs = freqs  # (K, m)
+        self.alt = np.where(called, genotypes, 0).astype(np.float64)  # ALT copies, 0 where missing
+        self.ref = np.where(called, 2 - genotypes, 0).astype(np.float64)
+
+    def loglik(self, q: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
+        """(len(q),) log-likelihood of the people ``rows`` at proportions ``q``."""
+        mix = q @ self.freqs  # strictly inside (0, 1): F is, and q is on the simplex
+        alt_term = np.einsum("ij,ij->i", self.alt[rows], np.log(mix))
+        return alt_term + np.einsum("ij,ij->i", self.ref[rows], np.log1p(-mix))
+
+    def quadratic_model(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lin (n, K), hess (n, K, K)): the log-likelihood about q is lin . x + x' H x / 2 (+ const)."""
+        k = self.freqs.shape[0]
+        mix = q @ self.freqs
+        grad = (self.alt / mix - self.ref / (1.0 - mix)) @ self.freqs.T
+        w = self.alt / mix**2 + self.ref / (1.0 - mix) ** 2
+        hess = -np.einsum("ij,kj,lj->ikl", w, self.freqs, self.freqs)
+        # A tiny ridge keeps the systems solvable where populations' frequencies coincide.
+        ridge = 1e-10 * np.maximum(np.abs(np.einsum("ikk->i", hess)), 1.0)
+        hess -= ridge[:, None, None] * np.eye(k)
+        lin = grad - np.einsum("ikl,il->ik", hess, q)
+        return lin, hess
+
+
 def admixture_proportions(
     genotypes: np.ndarray,
     freqs: np.ndarray,
@@ -59,52 +89,15 @@ def admixture_proportions(
     n, m = g.shape
     k = f_pop.shape[0]
     assert f_pop.shape == (k, m), (f_pop.shape, g.shape)
-    called = g >= 0
-    n_called = called.sum(1)
-    alt = np.where(called, g, 0).astype(np.float64)
-    ref = np.where(called, 2 - g, 0).astype(np.float64)
-
-    def loglik(q: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
-        mix = q @ f_pop  # strictly inside (0, 1): F is, and q is on the simplex
-        return np.einsum("ij,ij->i", alt[rows], np.log(mix)) + np.einsum("ij,ij->i", ref[rows], np.log1p(-mix))
-
+    n_called = (g >= 0).sum(1)
+    model = _AdmixtureLikelihood(g, f_pop)
     supports = [np.flatnonzero([(s >> i) & 1 for i in range(k)]) for s in range(1, 2**k)]
     q = np.full((n, k), 1.0 / k)
-    ll = loglik(q)
+    ll = model.loglik(q)
     for _ in range(int(max_iter)):
-        mix = q @ f_pop
-        grad = (alt / mix - ref / (1.0 - mix)) @ f_pop.T
-        w = alt / mix**2 + ref / (1.0 - mix) ** 2
-        hess = -np.einsum("ij,kj,lj->ikl", w, f_pop, f_pop)
-        # A tiny ridge keeps the systems solvable where populations' frequencies coincide.
-        ridge = 1e-10 * np.maximum(np.abs(np.einsum("ikk->i", hess)), 1.0)
-        hess -= ridge[:, None, None] * np.eye(k)
-        lin = grad - np.einsum("ikl,il->ik", hess, q)  # model: lin . x + x' H x / 2 (+ const)
-        best = q.copy()
-        best_val = np.einsum("ik,ik->i", lin, q) + 0.5 * np.einsum("ik,ikl,il->i", q, hess, q)
-        for sup in supports:
-            s = len(sup)
-            # KKT of max lin_S x + x' H_SS x / 2 subject to sum x = 1: [H_SS 1; 1' 0][x; l] = [-lin_S; 1].
-            mat = np.zeros((n, s + 1, s + 1))
-            mat[:, :s, :s] = hess[:, sup][:, :, sup]
-            mat[:, :s, s] = 1.0
-            mat[:, s, :s] = 1.0
-            rhs = np.concatenate([-lin[:, sup], np.ones((n, 1))], axis=1)
-            x_s = np.linalg.solve(mat, rhs[..., None])[:, :s, 0]
-            x = np.zeros((n, k))
-            x[:, sup] = x_s
-            val = np.einsum("ik,ik->i", lin, x) + 0.5 * np.einsum("ik,ikl,il->i", x, hess, x)
-            take = (x_s >= 0).all(1) & (val > best_val)
-            best[take], best_val[take] = x[take], val[take]
-        step = best - q
-        t = np.ones(n)
-        new_ll = loglik(q + step)
-        for _ in range(30):
-            worse = new_ll < ll
-            if not worse.any():
-                break
-            t[worse] /= 2
-            new_ll[worse] = loglik(q[worse] + t[worse, None] * step[worse], worse)
+        lin, hess = model.quadratic_model(q)
+        step = _simplex_maximum(q, lin, hess, supports) - q
+        t, new_ll = _halve_until_better(model, q, step, ll)
         moved = new_ll >= ll
         gain = np.where(moved, new_ll - ll, 0.0)
         q = np.where(moved[:, None], q + t[:, None] * step, q)
@@ -115,6 +108,45 @@ def admixture_proportions(
             break
     q[n_called == 0] = np.nan
     return q, n_called
+
+
+def _simplex_maximum(q: np.ndarray, lin: np.ndarray, hess: np.ndarray, supports: list[np.ndarray]) -> np.ndarray:
+    """Per person, the maximum of lin . x + x' H x / 2 over the simplex (q where nothing beats it):
+    the best of the maxima on each support whose solution is feasible."""
+    n, k = q.shape
+    best = q.copy()
+    best_val = np.einsum("ik,ik->i", lin, q) + 0.5 * np.einsum("ik,ikl,il->i", q, hess, q)
+    for sup in supports:
+        s = len(sup)
+        # KKT of max lin_S x + x' H_SS x / 2 subject to sum x = 1: [H_SS 1; 1' 0][x; l] = [-lin_S; 1].
+        mat = np.zeros((n, s + 1, s + 1))
+        mat[:, :s, :s] = hess[:, sup][:, :, sup]
+        mat[:, :s, s] = 1.0
+        mat[:, s, :s] = 1.0
+        rhs = np.concatenate([-lin[:, sup], np.ones((n, 1))], axis=1)
+        x_s = np.linalg.solve(mat, rhs[..., None])[:, :s, 0]
+        x = np.zeros((n, k))
+        x[:, sup] = x_s
+        val = np.einsum("ik,ik->i", lin, x) + 0.5 * np.einsum("ik,ikl,il->i", x, hess, x)
+        take = (x_s >= 0).all(1) & (val > best_val)
+        best[take], best_val[take] = x[take], val[take]
+    return best
+
+
+def _halve_until_better(
+    model: _AdmixtureLikelihood, q: np.ndarray, step: np.ndarray, ll: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person, the step fraction t (1, halved up to 30 times while the log-likelihood falls
+    below ``ll``) and the log-likelihood at q + t step."""
+    t = np.ones(len(q))
+    new_ll = model.loglik(q + step)
+    for _ in range(30):
+        worse = new_ll < ll
+        if not worse.any():
+            break
+        t[worse] /= 2
+        new_ll[worse] = model.loglik(q[worse] + t[worse, None] * step[worse], worse)
+    return t, new_ll
 
 
 class AncestryModel:
@@ -186,10 +218,32 @@ class AncestryModel:
         ``populations`` holds one label per person (e.g. "YRI", "CEU", "CHB"); at least two
         populations of at least ``min_population_size`` people each.
         """
-        from sklearn.linear_model import LogisticRegression
-
         self._check_params()
         n, m = matrix_shape(genotypes)
+        pops, idx, counts = self._check_labels(populations, n)
+        pca = AncestryPCA(
+            int(self.n_components), min_maf=self.min_maf, random_state=self.random_state, chunk=self.chunk
+        )
+        scores = pca.fit_transform(genotypes, variants)
+        cols = pd.Index(np.asarray(variants["id"]).astype(str)).get_indexer(pca.snps_)
+        assert (cols >= 0).all()
+        freq = self._population_frequencies(genotypes, cols, idx, len(pops))
+        mean, scale, coef, intercept = self._fit_classifier(scores, idx, len(pops))
+
+        self.pca_ = pca
+        self.populations_ = pops.astype(str)
+        self.pop_alt_freq_ = freq
+        self.pc_mean_ = mean
+        self.pc_scale_ = scale
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64)
+        self.n_samples_ = n
+        log.info("ancestry model: %d people of %s on %d SNPs", n, dict(zip(pops, counts, strict=True)), len(cols))
+        return self
+
+    def _check_labels(self, populations: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The populations (sorted), each person's index into them, and people per population;
+        refused unless every person has a label and at least two populations are large enough."""
         labels = np.asarray(populations, dtype=object)
         if labels.shape != (n,):
             raise GenofaceError(f"populations has {labels.size} labels but genotypes have {n} people; give one each")
@@ -206,26 +260,30 @@ class AncestryModel:
                 f"population {pops[small][0]} has {counts[small][0]} people, fewer than "
                 f"min_population_size={self.min_population_size}; add people or drop it"
             )
-        pca = AncestryPCA(
-            int(self.n_components), min_maf=self.min_maf, random_state=self.random_state, chunk=self.chunk
-        )
-        scores = pca.fit_transform(genotypes, variants)
-        cols = pd.Index(np.asarray(variants["id"]).astype(str)).get_indexer(pca.snps_)
-        assert (cols >= 0).all()
+        return pops, idx, counts
 
-        # Population allele frequencies at the PCA SNPs (read in file order).
-        onehot = np.zeros((n, len(pops)))
-        onehot[np.arange(n), idx] = 1.0
+    def _population_frequencies(self, genotypes: Any, cols: np.ndarray, idx: np.ndarray, n_pops: int) -> np.ndarray:
+        """(K, len(cols)) ALT frequency of each population at the columns ``cols`` (read in file
+        order), with ``pseudo_count`` added to the ALT and REF counts."""
+        onehot = np.zeros((len(idx), n_pops))
+        onehot[np.arange(len(idx)), idx] = 1.0
         order = np.argsort(cols)
-        alt = np.zeros((len(pops), len(cols)))
-        tot = np.zeros((len(pops), len(cols)))
+        alt = np.zeros((n_pops, len(cols)))
+        tot = np.zeros((n_pops, len(cols)))
         for j0, j1, g in iter_blocks(genotypes, self.chunk, columns=cols[order]):
             sel = order[j0:j1]
             ok = g >= 0
             alt[:, sel] = onehot.T @ np.where(ok, g, 0).astype(np.float64)
             tot[:, sel] = 2.0 * (onehot.T @ ok.astype(np.float64))
         a = float(self.pseudo_count)
-        freq = (alt + a) / (tot + 2 * a)
+        return (alt + a) / (tot + 2 * a)
+
+    def _fit_classifier(
+        self, scores: np.ndarray, idx: np.ndarray, n_pops: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Standardization of the PC scores (mean, scale) and the softmax regression on them
+        (coef (K, d), intercept (K,)) predicting the population index ``idx``."""
+        from sklearn.linear_model import LogisticRegression
 
         mean = scores.mean(0)
         scale = scores.std(0)
@@ -233,21 +291,11 @@ class AncestryModel:
         clf = LogisticRegression(C=float(self.C), max_iter=5000)
         clf.fit((scores - mean) / scale, idx)
         coef, intercept = clf.coef_, clf.intercept_
-        if len(pops) == 2:
+        if n_pops == 2:
             # sklearn keeps one row for two classes: sigmoid(z) = softmax([-z/2, z/2])[1].
             coef = np.vstack([-coef / 2, coef / 2])
             intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-
-        self.pca_ = pca
-        self.populations_ = pops.astype(str)
-        self.pop_alt_freq_ = freq
-        self.pc_mean_ = mean
-        self.pc_scale_ = scale
-        self.coef_ = np.asarray(coef, dtype=np.float64)
-        self.intercept_ = np.asarray(intercept, dtype=np.float64)
-        self.n_samples_ = n
-        log.info("ancestry model: %d people of %s on %d SNPs", n, dict(zip(pops, counts, strict=True)), len(cols))
-        return self
+        return mean, scale, coef, intercept
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):

@@ -308,168 +308,70 @@ def _first_long_row(path: Path, header_line: int, n_columns: int) -> int:
     return header_line + 1
 
 
+class _RawTable:
+    """The variant table as read (str columns), its columns looked up by case-insensitive name,
+    with the file and line numbers that its error messages name."""
+
+    def __init__(self, df: pd.DataFrame, path: Path, header_line: int) -> None:
+        self.df = df
+        self.path = path
+        self.header_line = header_line
+        self.lines = df["_line"].to_numpy()
+        self.n = len(df)
+        self._by_lower = {c.lower(): c for c in df.columns}
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._by_lower
+
+    def col(self, name: str) -> pd.Series | None:
+        """The column with its fields stripped; None where the file has no such column."""
+        c = self._by_lower.get(name.lower())
+        return None if c is None else self.df[c].str.strip()
+
+    def blank(self, name: str) -> pd.Series:
+        """The column with "no value" placeholders as "" (all "" where it is absent)."""
+        return _blank(self.col(name), self.n)
+
+    def flag(self, name: str) -> np.ndarray:
+        """A true/false column as bool, all false where it is absent."""
+        values = self.col(name)
+        return np.zeros(self.n, dtype=bool) if values is None else values.str.lower().isin(_TRUE).to_numpy()
+
+    def header_error(self, what: str) -> GenofaceError:
+        return GenofaceError(f"{self.path}, line {self.header_line}: {what}")
+
+    def refuse(self, mask: np.ndarray, what: str) -> None:
+        """Raise for the first row of ``mask``, if any."""
+        if mask.any():
+            raise GenofaceError(f"{self.path}, line {self.lines[mask.argmax()]}: {what}")
+
+    def refuse_value(self, mask: np.ndarray, name: str, values: pd.Series, what: str) -> None:
+        """Raise for the first row of ``mask``, if any, quoting its field of column ``name``."""
+        if mask.any():
+            k = mask.argmax()
+            raise GenofaceError(f"{self.path}, line {self.lines[k]}: {name} {values.iloc[k]!r} {what}")
+
+
 def _variant_table(df: pd.DataFrame, metadata: dict[str, str], path: Path, header_line: int):
     """:attr:`ScoringFile.variants` and the build of its positions, from the raw str table."""
-    by_lower = {c.lower(): c for c in df.columns}
-    lines = df["_line"].to_numpy()
-    n = len(df)
-
-    def col(name: str) -> pd.Series | None:
-        c = by_lower.get(name.lower())
-        return None if c is None else df[c].str.strip()
-
-    def flag(name: str) -> np.ndarray:
-        values = col(name)
-        return np.zeros(n, dtype=bool) if values is None else values.str.lower().isin(_TRUE).to_numpy()
-
-    def refuse(mask: np.ndarray, what: str) -> None:
-        if mask.any():
-            raise GenofaceError(f"{path}, line {lines[mask.argmax()]}: {what}")
-
+    t = _RawTable(df, path, header_line)
     # Rows that are not single variants: kept with the reason, never scored.
-    skip = np.full(n, "", dtype=object)
+    skip = np.full(t.n, "", dtype=object)
     for name, kind in _COMPLEX_FLAGS.items():
-        skip = np.where((skip == "") & flag(name), kind, skip)
-
-    if col("effect_allele") is None:
-        raise GenofaceError(
-            f"{path}, line {header_line}: no effect_allele column in the variant table header; "
-            "a PGS Catalog scoring file needs effect_allele and effect_weight"
-        )
-    present = [c for c in _DOSAGE_COLUMNS if col(c) is not None]
-    if present and len(present) < 3:
-        raise GenofaceError(
-            f"{path}, line {header_line}: the header has {', '.join(present)} but not all of "
-            f"{', '.join(_DOSAGE_COLUMNS)}; per-dosage weights need the three columns"
-        )
-    if col("effect_weight") is None and not present:
-        raise GenofaceError(
-            f"{path}, line {header_line}: no effect_weight column in the variant table header (nor "
-            "dosage_0_weight, dosage_1_weight, dosage_2_weight); a PGS Catalog scoring file needs weights"
-        )
-    has_id = col("rsID") is not None or col("hm_rsID") is not None
-    has_pos = (col("chr_name") is not None and col("chr_position") is not None) or (
-        col("hm_chr") is not None and col("hm_pos") is not None
-    )
-    if not (has_id or has_pos):
-        raise GenofaceError(
-            f"{path}, line {header_line}: no rsID and no chr_name + chr_position columns (nor hm_rsID / "
-            "hm_chr + hm_pos); variants cannot be found without one of them"
-        )
+        skip = np.where((skip == "") & t.flag(name), kind, skip)
+    has_dosage = _check_columns(t)
+    # Checked in this order so that a file with several faults is told of the same one first.
     scored = skip == ""
-
-    # Weights: per-dosage where a row fills the three dosage columns, else effect_weight.
-    dosage = np.full((3, n), np.nan)
-    is_dosage = np.zeros(n, dtype=bool)
-    if present:
-        raw = [_blank(col(c), n) for c in _DOSAGE_COLUMNS]
-        filled = np.array([(r != "").to_numpy() for r in raw])
-        is_dosage = filled.all(axis=0)
-        refuse(
-            scored & filled.any(axis=0) & ~is_dosage,
-            f"only some of {', '.join(_DOSAGE_COLUMNS)} are filled; give the weight of 0, 1 and 2 copies",
-        )
-        for k, (name, r) in enumerate(zip(_DOSAGE_COLUMNS, raw, strict=True)):
-            dosage[k] = pd.to_numeric(r, errors="coerce").to_numpy(dtype=np.float64)
-            bad = scored & is_dosage & ~np.isfinite(dosage[k])
-            if bad.any():
-                k_bad = bad.argmax()
-                raise GenofaceError(f"{path}, line {lines[k_bad]}: {name} {r.iloc[k_bad]!r} is not a number")
-        dosage[:, ~is_dosage] = np.nan
-    raw_weight = col("effect_weight")
-    if raw_weight is None:
-        weight = np.full(n, np.nan)
-        refuse(scored & ~is_dosage, "no dosage_*_weight and the file has no effect_weight column; give the weights")
-    else:
-        weight = pd.to_numeric(raw_weight, errors="coerce").to_numpy(dtype=np.float64)
-        bad = scored & ~is_dosage & ~np.isfinite(weight)
-        if bad.any():
-            k = bad.argmax()
-            raise GenofaceError(f"{path}, line {lines[k]}: effect_weight {raw_weight.iloc[k]!r} is not a number")
-        weight = np.where(is_dosage, np.nan, weight)
-
-    dominant, recessive = flag("is_dominant"), flag("is_recessive")
-    refuse(scored & dominant & recessive, "is_dominant and is_recessive are both true; a weight has one model")
-    refuse(
-        scored & is_dosage & (dominant | recessive),
-        "is_dominant / is_recessive is true on a row with dosage_*_weight; per-dosage weights already say it",
-    )
-    effect_type = np.select([is_dosage, dominant, recessive], ["dosage", "dominant", "recessive"], "additive")
-
-    effect = col("effect_allele").str.upper()
-    refuse(scored & effect.isin(_EMPTY).to_numpy(), "effect_allele is empty; every variant needs one")
-    other_col = col("other_allele")
-    if other_col is None:
-        other_col = col("reference_allele")  # the format 1.0 name
-    other = _blank(other_col, n).str.upper()
-    infer = col("hm_inferOtherAllele")
-    if infer is not None:
-        # hm_inferOtherAllele lists every allele seen in the reference ("A/G"); only a single
-        # one names the other allele.
-        infer = infer.str.upper().where(~infer.isin(_EMPTY) & ~infer.str.contains("/", regex=False), "")
-        other = other.where(other != "", infer.reset_index(drop=True))
-    # An allele that is not spelled in bases (HLA-DRB1*15, APOE e4, <DEL>, -) cannot be found in
-    # genotype files; matching it by position could pick the wrong variant.
-    for name, alleles, may_be_empty in (("effect allele", effect, False), ("other allele", other, True)):
-        text = alleles.reset_index(drop=True)
-        ok = text.str.fullmatch(_SEQUENCE.pattern).to_numpy(dtype=bool) | (may_be_empty & (text == "").to_numpy())
-        bad = (skip == "") & ~ok
-        if bad.any():
-            why = (f"{name} " + text.str.slice(0, 40).map(repr) + " is not a DNA sequence").to_numpy(dtype=object)
-            skip = np.where(bad, why, skip)
+    dosage, is_dosage = _dosage_weights(t, has_dosage, scored)
+    weight = _effect_weights(t, scored, is_dosage)
+    effect_type = _effect_types(t, scored, is_dosage)
+    effect, other = _alleles(t, scored)
+    skip = _skip_non_sequence(effect, other, skip)
     scored = skip == ""
-
-    hm_id, au_id = _blank(col("hm_rsID"), n), _blank(col("rsID"), n)
+    hm_id, au_id = t.blank("hm_rsID"), t.blank("rsID")
     ids = hm_id.where(hm_id != "", au_id)
-
-    def chroms(name: str) -> pd.Series:
-        names = _blank(col(name), n)
-        # No chromosome name is this long; a damaged field must not reach the name parser.
-        long = (names.str.len() > 64).to_numpy()
-        if (long & scored).any():
-            k = (long & scored).argmax()
-            raise GenofaceError(f"{path}, line {lines[k]}: {name} {names.iloc[k][:40]!r}... is not a chromosome name")
-        return _normalize_chrom(names.where(~long, ""))
-
-    au_chrom = chroms("chr_name")
-    au_pos = _positions(col("chr_position"), "chr_position", lines, path, scored)
-    genome_build = metadata.get("genome_build", metadata.get("Original Genome Build", ""))
-    if col("hm_chr") is not None and col("hm_pos") is not None:
-        hm_chrom = chroms("hm_chr")
-        hm_pos = _positions(col("hm_pos"), "hm_pos", lines, path, scored)
-        build = metadata.get("HmPOS_build", "")
-        use_hm = (hm_chrom != "").to_numpy() & (hm_pos > 0)
-        # Where harmonization failed the author's position is kept only if it is on the same
-        # build: a GRCh37 position among GRCh38 ones would match the wrong variant.
-        fallback = ~use_hm if _same_build(genome_build, build) else np.zeros(n, dtype=bool)
-        chrom = np.where(use_hm, hm_chrom, np.where(fallback, au_chrom, ""))
-        pos = np.where(use_hm, hm_pos, np.where(fallback, au_pos, 0))
-        if (~use_hm & ~fallback & (au_pos > 0)).any():
-            log.info(
-                "%s: %d variants without harmonized position are matched by rsID only (author positions are %s, "
-                "harmonized %s)",
-                path,
-                int((~use_hm & ~fallback & (au_pos > 0)).sum()),
-                genome_build or "of unknown build",
-                build or "of unknown build",
-            )
-    else:
-        chrom, pos, build = au_chrom.to_numpy(), au_pos, genome_build
-    chrom = np.where(pos > 0, chrom, "")
-    pos = np.where(chrom != "", pos, 0)
-
-    freq = col("allelefrequency_effect")
-    if freq is None:
-        af = np.full(n, np.nan)
-    else:
-        af = pd.to_numeric(freq, errors="coerce").to_numpy(dtype=np.float64)
-        bad = scored & ~freq.isin(_EMPTY).to_numpy() & ~((af >= 0) & (af <= 1))
-        if bad.any():
-            k = bad.argmax()
-            raise GenofaceError(
-                f"{path}, line {lines[k]}: allelefrequency_effect {freq.iloc[k]!r} is not a frequency between 0 and 1"
-            )
-        af = np.where((af >= 0) & (af <= 1), af, np.nan)
+    chrom, pos, build = _locations(t, metadata, scored)
+    af = _allele_frequencies(t, scored)
     variants = pd.DataFrame(
         {
             "id": ids.to_numpy(dtype=object).astype(str),
@@ -484,10 +386,178 @@ def _variant_table(df: pd.DataFrame, metadata: dict[str, str], path: Path, heade
             "dosage_1_weight": dosage[1],
             "dosage_2_weight": dosage[2],
             "skip": skip.astype(str),
-            "line": lines.astype(np.int64),
+            "line": t.lines.astype(np.int64),
         }
     )
     return variants, build
+
+
+def _check_columns(t: _RawTable) -> bool:
+    """Refuse a header without the columns a score needs; True where it has per-dosage weights."""
+    if not t.has("effect_allele"):
+        raise t.header_error(
+            "no effect_allele column in the variant table header; "
+            "a PGS Catalog scoring file needs effect_allele and effect_weight"
+        )
+    present = [c for c in _DOSAGE_COLUMNS if t.has(c)]
+    if present and len(present) < 3:
+        raise t.header_error(
+            f"the header has {', '.join(present)} but not all of "
+            f"{', '.join(_DOSAGE_COLUMNS)}; per-dosage weights need the three columns"
+        )
+    if not t.has("effect_weight") and not present:
+        raise t.header_error(
+            "no effect_weight column in the variant table header (nor "
+            "dosage_0_weight, dosage_1_weight, dosage_2_weight); a PGS Catalog scoring file needs weights"
+        )
+    has_id = t.has("rsID") or t.has("hm_rsID")
+    has_pos = (t.has("chr_name") and t.has("chr_position")) or (t.has("hm_chr") and t.has("hm_pos"))
+    if not (has_id or has_pos):
+        raise t.header_error(
+            "no rsID and no chr_name + chr_position columns (nor hm_rsID / "
+            "hm_chr + hm_pos); variants cannot be found without one of them"
+        )
+    return bool(present)
+
+
+def _dosage_weights(t: _RawTable, has_dosage: bool, scored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weights of 0, 1 and 2 copies (3, n), NaN except on the rows that fill the three
+    dosage columns, and which rows those are."""
+    dosage = np.full((3, t.n), np.nan)
+    if not has_dosage:
+        return dosage, np.zeros(t.n, dtype=bool)
+    raw = [t.blank(c) for c in _DOSAGE_COLUMNS]
+    filled = np.array([(r != "").to_numpy() for r in raw])
+    is_dosage = filled.all(axis=0)
+    t.refuse(
+        scored & filled.any(axis=0) & ~is_dosage,
+        f"only some of {', '.join(_DOSAGE_COLUMNS)} are filled; give the weight of 0, 1 and 2 copies",
+    )
+    for k, (name, r) in enumerate(zip(_DOSAGE_COLUMNS, raw, strict=True)):
+        dosage[k] = pd.to_numeric(r, errors="coerce").to_numpy(dtype=np.float64)
+        t.refuse_value(scored & is_dosage & ~np.isfinite(dosage[k]), name, r, "is not a number")
+    dosage[:, ~is_dosage] = np.nan
+    return dosage, is_dosage
+
+
+def _effect_weights(t: _RawTable, scored: np.ndarray, is_dosage: np.ndarray) -> np.ndarray:
+    """effect_weight per row; NaN on per-dosage rows."""
+    raw_weight = t.col("effect_weight")
+    if raw_weight is None:
+        t.refuse(scored & ~is_dosage, "no dosage_*_weight and the file has no effect_weight column; give the weights")
+        return np.full(t.n, np.nan)
+    weight = pd.to_numeric(raw_weight, errors="coerce").to_numpy(dtype=np.float64)
+    t.refuse_value(scored & ~is_dosage & ~np.isfinite(weight), "effect_weight", raw_weight, "is not a number")
+    return np.where(is_dosage, np.nan, weight)
+
+
+def _effect_types(t: _RawTable, scored: np.ndarray, is_dosage: np.ndarray) -> np.ndarray:
+    """One of EFFECT_TYPES per row; a row may say one model only."""
+    dominant, recessive = t.flag("is_dominant"), t.flag("is_recessive")
+    t.refuse(scored & dominant & recessive, "is_dominant and is_recessive are both true; a weight has one model")
+    t.refuse(
+        scored & is_dosage & (dominant | recessive),
+        "is_dominant / is_recessive is true on a row with dosage_*_weight; per-dosage weights already say it",
+    )
+    return np.select([is_dosage, dominant, recessive], ["dosage", "dominant", "recessive"], "additive")
+
+
+def _alleles(t: _RawTable, scored: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """Effect and other allele, upper case; other_allele "" where unknown."""
+    effect = t.col("effect_allele").str.upper()
+    t.refuse(scored & effect.isin(_EMPTY).to_numpy(), "effect_allele is empty; every variant needs one")
+    other_col = t.col("other_allele")
+    if other_col is None:
+        other_col = t.col("reference_allele")  # the format 1.0 name
+    other = _blank(other_col, t.n).str.upper()
+    infer = t.col("hm_inferOtherAllele")
+    if infer is not None:
+        # hm_inferOtherAllele lists every allele seen in the reference ("A/G"); only a single
+        # one names the other allele.
+        infer = infer.str.upper().where(~infer.isin(_EMPTY) & ~infer.str.contains("/", regex=False), "")
+        other = other.where(other != "", infer.reset_index(drop=True))
+    return effect, other
+
+
+def _skip_non_sequence(effect: pd.Series, other: pd.Series, skip: np.ndarray) -> np.ndarray:
+    """``skip`` with the reason added on rows whose alleles are not spelled in bases
+    (HLA-DRB1*15, APOE e4, <DEL>, -): they cannot be found in genotype files, and matching
+    them by position could pick the wrong variant."""
+    for name, alleles, may_be_empty in (("effect allele", effect, False), ("other allele", other, True)):
+        text = alleles.reset_index(drop=True)
+        ok = text.str.fullmatch(_SEQUENCE.pattern).to_numpy(dtype=bool) | (may_be_empty & (text == "").to_numpy())
+        bad = (skip == "") & ~ok
+        if bad.any():
+            why = (f"{name} " + text.str.slice(0, 40).map(repr) + " is not a DNA sequence").to_numpy(dtype=object)
+            skip = np.where(bad, why, skip)
+    return skip
+
+
+def _locations(t: _RawTable, metadata: dict[str, str], scored: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Chromosome ("" unknown), position (0 unknown) and the build of the positions: the
+    harmonized ones where the file has them, else the author's."""
+    au_chrom = _chroms(t, "chr_name", scored)
+    au_pos = _positions(t.col("chr_position"), "chr_position", t.lines, t.path, scored)
+    genome_build = metadata.get("genome_build", metadata.get("Original Genome Build", ""))
+    if t.has("hm_chr") and t.has("hm_pos"):
+        build = metadata.get("HmPOS_build", "")
+        chrom, pos = _harmonized_locations(t, scored, au_chrom, au_pos, genome_build, build)
+    else:
+        chrom, pos, build = au_chrom.to_numpy(), au_pos, genome_build
+    chrom = np.where(pos > 0, chrom, "")
+    pos = np.where(chrom != "", pos, 0)
+    return chrom, pos, build
+
+
+def _harmonized_locations(
+    t: _RawTable, scored: np.ndarray, au_chrom: pd.Series, au_pos: np.ndarray, genome_build: str, build: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """hm_chr and hm_pos where filled; elsewhere the author's location where it is on the same build."""
+    hm_chrom = _chroms(t, "hm_chr", scored)
+    hm_pos = _positions(t.col("hm_pos"), "hm_pos", t.lines, t.path, scored)
+    use_hm = (hm_chrom != "").to_numpy() & (hm_pos > 0)
+    # Where harmonization failed the author's position is kept only if it is on the same
+    # build: a GRCh37 position among GRCh38 ones would match the wrong variant.
+    fallback = ~use_hm if _same_build(genome_build, build) else np.zeros(t.n, dtype=bool)
+    chrom = np.where(use_hm, hm_chrom, np.where(fallback, au_chrom, ""))
+    pos = np.where(use_hm, hm_pos, np.where(fallback, au_pos, 0))
+    if (~use_hm & ~fallback & (au_pos > 0)).any():
+        log.info(
+            "%s: %d variants without harmonized position are matched by rsID only (author positions are %s, "
+            "harmonized %s)",
+            t.path,
+            int((~use_hm & ~fallback & (au_pos > 0)).sum()),
+            genome_build or "of unknown build",
+            build or "of unknown build",
+        )
+    return chrom, pos
+
+
+def _chroms(t: _RawTable, name: str, scored: np.ndarray) -> pd.Series:
+    """Normalized chromosome names of column ``name`` ("" where empty)."""
+    names = t.blank(name)
+    # No chromosome name is this long; a damaged field must not reach the name parser.
+    long = (names.str.len() > 64).to_numpy()
+    if (long & scored).any():
+        k = (long & scored).argmax()
+        raise GenofaceError(f"{t.path}, line {t.lines[k]}: {name} {names.iloc[k][:40]!r}... is not a chromosome name")
+    return _normalize_chrom(names.where(~long, ""))
+
+
+def _allele_frequencies(t: _RawTable, scored: np.ndarray) -> np.ndarray:
+    """allelefrequency_effect, NaN where not given."""
+    freq = t.col("allelefrequency_effect")
+    if freq is None:
+        return np.full(t.n, np.nan)
+    af = pd.to_numeric(freq, errors="coerce").to_numpy(dtype=np.float64)
+    in_range = (af >= 0) & (af <= 1)
+    t.refuse_value(
+        scored & ~freq.isin(_EMPTY).to_numpy() & ~in_range,
+        "allelefrequency_effect",
+        freq,
+        "is not a frequency between 0 and 1",
+    )
+    return np.where(in_range, af, np.nan)
 
 
 def _blank(s: pd.Series | None, n: int) -> pd.Series:
@@ -625,51 +695,13 @@ def score(
     if not isinstance(scoring, ScoringFile):
         scoring = read_scoring_file(scoring)
     s = _score(scoring, data, ambiguous, missing, source)
-    v = scoring.variants
-    m, rows, usable = s.match, s.rows, s.usable
-    n_used = int(usable.sum())
-    used_rows = rows[usable]
-    counted_ref = m.flip[usable]
-    ref = pd.Series(data.variants["ref"].to_numpy(dtype=object)[m.cols[usable]], dtype=object)
-    alt = pd.Series(data.variants["alt"].to_numpy(dtype=object)[m.cols[usable]], dtype=object)
-    is_indel = ((ref.str.len() != 1) | (alt.str.len() != 1)).to_numpy()
-    types = v["effect_type"].to_numpy(dtype=object)[used_rows]
-    r = m.report
-    dropped = {reason: int((s.reasons == reason).sum()) for reason in DROP_REASONS}
-    report = {
-        "scoring": scoring.path,
-        "pgs_id": scoring.pgs_id,
-        "source": source,
-        "n_scoring": scoring.n_variants,
-        "n_matched": n_used,
-        "n_matched_by_id": int(m.by_id[usable].sum()),
-        "n_matched_by_position": int((~m.by_id[usable]).sum()),
-        "n_flipped": int(counted_ref.sum()),
-        "n_strand_flipped": int(m.strand[usable].sum()),
-        "n_indels": int(is_indel.sum()),
-        "effect_types": {t: int((types == t).sum()) for t in EFFECT_TYPES if (types == t).any()},
-        "n_ambiguous": int(m.palindromic[usable].sum()) + dropped["ambiguous strand"],
-        "ambiguous": ambiguous,
-        "n_ambiguous_kept": int(m.palindromic[usable].sum()),
-        "n_ambiguous_by_frequency": r.n_ambiguous_by_frequency,
-        "n_ambiguous_dropped": dropped["ambiguous strand"],
-        "n_allele_mismatch": dropped["allele mismatch"],
-        "n_missing_from_genotypes": dropped["absent"],
-        "n_multiallelic": r.n_multiallelic,
-        "n_duplicate": dropped["duplicate"],
-        "n_no_calls": dropped["no call"],
-        "n_complex": dropped["complex"],
-        "dropped": dropped,
-        "fraction_matched": n_used / scoring.n_variants,
-        "missing": missing,
-        "imputation": _imputation_source(s.from_file, s.from_data),
-        "n_imputed_calls": int(s.n_missing.sum()) if missing != "none" else 0,
-        "n_missing_calls": int(s.n_missing.sum()),
-        "positions_build": schema.normalize_build(scoring.positions_build) or scoring.positions_build,
-        "genotypes_build": data.build or "",
-        "positions_used": s.positions_used,
-    }
-    report["summary"] = _summary(scoring, report)
+    report = _report(scoring, data, s, ambiguous, missing, source)
+    _warn_if_few_samples_imputed(s, data, source)
+    log.info("%s", report["summary"])
+    return _score_table(s, data, report["n_matched"], missing), report
+
+
+def _warn_if_few_samples_imputed(s: _Scored, data: GenotypeData, source: str) -> None:
     if s.from_data and data.n_samples < _FEW_SAMPLES:
         log.warning(
             "%s: missing calls at %d variants imputed from the mean of only %d samples (plink2 refuses below %d); "
@@ -679,14 +711,72 @@ def score(
             data.n_samples,
             _FEW_SAMPLES,
         )
-    log.info("%s", report["summary"])
+
+
+def _report(scoring: ScoringFile, data: GenotypeData, s: _Scored, ambiguous: str, missing: str, source: str) -> dict:
+    """The report of :func:`score` (see there), its one-line summary included."""
+    dropped = {reason: int((s.reasons == reason).sum()) for reason in DROP_REASONS}
+    n_ambiguous_kept = int(s.match.palindromic[s.usable].sum())
+    scored = _scored_counts(scoring, data, s)
+    report = {
+        "scoring": scoring.path,
+        "pgs_id": scoring.pgs_id,
+        "source": source,
+        "n_scoring": scoring.n_variants,
+        **scored,
+        "n_ambiguous": n_ambiguous_kept + dropped["ambiguous strand"],
+        "ambiguous": ambiguous,
+        "n_ambiguous_kept": n_ambiguous_kept,
+        "n_ambiguous_by_frequency": s.match.report.n_ambiguous_by_frequency,
+        "n_ambiguous_dropped": dropped["ambiguous strand"],
+        "n_allele_mismatch": dropped["allele mismatch"],
+        "n_missing_from_genotypes": dropped["absent"],
+        "n_multiallelic": s.match.report.n_multiallelic,
+        "n_duplicate": dropped["duplicate"],
+        "n_no_calls": dropped["no call"],
+        "n_complex": dropped["complex"],
+        "dropped": dropped,
+        "fraction_matched": scored["n_matched"] / scoring.n_variants,
+        "missing": missing,
+        "imputation": _imputation_source(s.from_file, s.from_data),
+        "n_imputed_calls": int(s.n_missing.sum()) if missing != "none" else 0,
+        "n_missing_calls": int(s.n_missing.sum()),
+        "positions_build": schema.normalize_build(scoring.positions_build) or scoring.positions_build,
+        "genotypes_build": data.build or "",
+        "positions_used": s.positions_used,
+    }
+    report["summary"] = _summary(scoring, report)
+    return report
+
+
+def _scored_counts(scoring: ScoringFile, data: GenotypeData, s: _Scored) -> dict:
+    """How the variants scored were matched and what they are (the report's n_matched .. effect_types)."""
+    m, usable = s.match, s.usable
+    cols = m.cols[usable]
+    ref = pd.Series(data.variants["ref"].to_numpy(dtype=object)[cols], dtype=object)
+    alt = pd.Series(data.variants["alt"].to_numpy(dtype=object)[cols], dtype=object)
+    is_indel = ((ref.str.len() != 1) | (alt.str.len() != 1)).to_numpy()
+    types = scoring.variants["effect_type"].to_numpy(dtype=object)[s.rows[usable]]
+    return {
+        "n_matched": int(usable.sum()),
+        "n_matched_by_id": int(m.by_id[usable].sum()),
+        "n_matched_by_position": int((~m.by_id[usable]).sum()),
+        "n_flipped": int(m.flip[usable].sum()),
+        "n_strand_flipped": int(m.strand[usable].sum()),
+        "n_indels": int(is_indel.sum()),
+        "effect_types": {t: int((types == t).sum()) for t in EFFECT_TYPES if (types == t).any()},
+    }
+
+
+def _score_table(s: _Scored, data: GenotypeData, n_used: int, missing: str) -> pd.DataFrame:
+    """The scores of :func:`score`, one row per sample."""
     if missing == "none":
         denominator = 2.0 * (n_used - s.n_missing)
     else:
         denominator = np.full(data.n_samples, 2.0 * n_used)
     with np.errstate(invalid="ignore", divide="ignore"):
         average = np.where(denominator > 0, s.total / denominator, np.nan)
-    scores = pd.DataFrame(
+    return pd.DataFrame(
         {
             "score": s.total,
             "score_avg": average,
@@ -696,7 +786,6 @@ def score(
         },
         index=pd.Index(data.sample_ids, name="sample_id"),
     )
-    return scores, report
 
 
 def matched_variants(
@@ -763,22 +852,65 @@ def _score(scoring: ScoringFile, data: GenotypeData, ambiguous: str, missing: st
     if missing not in MISSING_POLICIES:
         raise GenofaceError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     v = scoring.variants
-    n_rows = len(v)
     skip = (v["skip"] != "").to_numpy()
     positions_used = _positions_usable(scoring, data, source)
+    panel = _lookup_panel(v, skip, positions_used)
+    m = _match(panel, data, ambiguous, v["allele_frequency"].to_numpy(), source)
+    reasons = _row_reasons(m, panel, skip)
+    _check_some_scorable(scoring, data, source, m, reasons, positions_used)
+    rows, cols, flip = m.rows, m.cols, m.flip
+    file_freq = v["allele_frequency"].to_numpy()[rows] if missing == "frequency" else np.full(len(rows), np.nan)
+    siblings = _multiallelic_siblings(data.variants, cols, flip)
+    sums = _weighted_sum(
+        data.genotypes, cols, flip, _copy_contributions(v, rows), file_freq, siblings, missing != "none"
+    )
+    reasons[rows[~sums.usable]] = "no call"
+    if not sums.usable.any():
+        raise GenofaceError(
+            f"{scoring.path}: the {len(rows):,} variants it shares with {source} have no calls in any sample; "
+            "check that the genotypes were read against this scoring file"
+        )
+    multi = np.zeros(len(rows), dtype=bool)
+    multi[list(siblings)] = True
+    return _Scored(
+        match=m,
+        rows=rows,
+        reasons=reasons,
+        total=sums.total,
+        n_missing=sums.n_missing,
+        usable=sums.usable,
+        effect_freq=sums.effect_freq,
+        imputed=sums.imputed,
+        n_called=sums.n_called,
+        multiallelic_ref=multi,
+        from_file=sums.from_file,
+        from_data=sums.from_data,
+        positions_used=positions_used,
+    )
+
+
+def _lookup_panel(v: pd.DataFrame, skip: np.ndarray, positions_used: bool) -> pd.DataFrame:
+    """The scoring rows as the allele matcher's panel: REF = other allele, ALT = effect allele.
+    Skipped rows are looked up by nothing, and across builds no row by chrom:pos."""
+    no_position = skip | (not positions_used)
     panel = pd.DataFrame(
         {
             "id": v["id"].to_numpy(),
-            # Skipped rows and, across builds, all positions: not looked up by chrom:pos.
-            "chrom": np.where(skip | (not positions_used), "", v["chrom"].to_numpy(dtype=object)),
-            "pos": np.where(skip | (not positions_used), 0, v["pos"].to_numpy()),
+            "chrom": np.where(no_position, "", v["chrom"].to_numpy(dtype=object)),
+            "pos": np.where(no_position, 0, v["pos"].to_numpy()),
             "ref": v["other_allele"].to_numpy(),
             "alt": v["effect_allele"].to_numpy(),
         }
     )
     panel.loc[skip, "id"] = ""
-    m = _match(panel, data, ambiguous, v["allele_frequency"].to_numpy(), source)
-    reasons = _row_reasons(m, panel, skip)
+    return panel
+
+
+def _check_some_scorable(
+    scoring: ScoringFile, data: GenotypeData, source: str, m: AlleleMatch, reasons: np.ndarray, positions_used: bool
+) -> None:
+    """Refuse a score none of whose variants is found, or none of those found matched."""
+    n_rows = scoring.n_variants
     n_found = int((~np.isin(reasons, ["absent", "complex"])).sum())
     if n_found == 0:
         build = scoring.positions_build or "of the scoring file"
@@ -798,8 +930,10 @@ def _score(scoring: ScoringFile, data: GenotypeData, ambiguous: str, missing: st
             f"{int((reasons == 'ambiguous strand').sum()):,} "
             "strand-ambiguous dropped); check that both files use the same alleles, or pass ambiguous='keep'"
         )
-    rows, cols, flip = m.rows, m.cols, m.flip
-    # What 0, 1 and 2 copies of the effect allele contribute, per matched variant.
+
+
+def _copy_contributions(v: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """What 0, 1 and 2 copies of the effect allele contribute (3, k), per matched variant."""
     w = v["weight"].to_numpy()[rows]
     etype = v["effect_type"].to_numpy(dtype=object)[rows]
     values = np.zeros((3, len(rows)))
@@ -808,34 +942,7 @@ def _score(scoring: ScoringFile, data: GenotypeData, ambiguous: str, missing: st
     dosage = etype == "dosage"
     for k, c in enumerate(_DOSAGE_COLUMNS):
         values[k, dosage] = v[c].to_numpy()[rows][dosage]
-    file_freq = v["allele_frequency"].to_numpy()[rows] if missing == "frequency" else np.full(len(rows), np.nan)
-    siblings = _multiallelic_siblings(data.variants, cols, flip)
-    total, n_missing, usable, effect_freq, imputed, n_called, from_file, from_data = _weighted_sum(
-        data.genotypes, cols, flip, values, file_freq, siblings, missing != "none"
-    )
-    reasons[rows[~usable]] = "no call"
-    if not usable.any():
-        raise GenofaceError(
-            f"{scoring.path}: the {len(rows):,} variants it shares with {source} have no calls in any sample; "
-            "check that the genotypes were read against this scoring file"
-        )
-    multi = np.zeros(len(rows), dtype=bool)
-    multi[list(siblings)] = True
-    return _Scored(
-        match=m,
-        rows=rows,
-        reasons=reasons,
-        total=total,
-        n_missing=n_missing,
-        usable=usable,
-        effect_freq=effect_freq,
-        imputed=imputed,
-        n_called=n_called,
-        multiallelic_ref=multi,
-        from_file=from_file,
-        from_data=from_data,
-        positions_used=positions_used,
-    )
+    return values
 
 
 def _positions_usable(scoring: ScoringFile, data: GenotypeData, source: str) -> bool:
@@ -960,6 +1067,60 @@ def _imputation_source(from_file: int, from_data: int) -> str:
     return "genotypes" if from_data else "none"
 
 
+@dataclass
+class _WeightedSum:
+    """What :func:`_weighted_sum` adds up, over the k variants scored and the n samples."""
+
+    total: np.ndarray  # (n,) the score
+    n_missing: np.ndarray  # (n,) missing calls at variants called in someone
+    usable: np.ndarray  # (k,) called in some sample
+    effect_freq: np.ndarray  # (k,) effect allele frequency among the called samples
+    imputed: np.ndarray  # (k,) what a missing call contributes (NaN: nothing imputed)
+    n_called: np.ndarray  # (k,) samples called
+    from_file: int = 0  # variants imputed from the file's allelefrequency_effect
+    from_data: int = 0  # variants imputed from the samples
+
+    @classmethod
+    def zeros(cls, n: int, k: int) -> _WeightedSum:
+        return cls(
+            total=np.zeros(n, dtype=np.float64),
+            n_missing=np.zeros(n, dtype=np.int64),
+            usable=np.zeros(k, dtype=bool),
+            effect_freq=np.full(k, np.nan),
+            imputed=np.full(k, np.nan),
+            n_called=np.zeros(k, dtype=np.int64),
+        )
+
+    def add_block(
+        self, sl: slice, g: np.ndarray, flip: np.ndarray, values: np.ndarray, file_freq: np.ndarray, impute: bool
+    ) -> None:
+        """Add the variants ``sl``: ALT dosages ``g`` (n, b) (-1 missing), and their ``flip``,
+        ``values`` (3, b) and ``file_freq`` (b,) as in :func:`_weighted_sum`."""
+        missing = g < 0
+        e = np.where(flip[None, :], 2 - g, g)  # copies of the effect allele (garbage where missing)
+        n_called = (~missing).sum(axis=0)
+        # A variant nobody is called at tells nothing about these samples: it is left out.
+        has_call = n_called > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_data = np.where(missing, 0, e).sum(axis=0) / (2.0 * n_called)
+        p = np.where(np.isfinite(file_freq), file_freq, p_data)
+        v0, v1, v2 = values[0], values[1], values[2]
+        fill = np.where(has_call, v0 + (v2 - v0) * p, 0.0) if impute else np.zeros(e.shape[1])
+        x = np.where(e == 0, v0, np.where(e == 1, v1, v2))
+        x = np.where(missing, fill[None, :], x)
+        x[:, ~has_call] = 0.0
+        self.total += x.sum(axis=1)
+        imputes = missing.any(axis=0) & has_call
+        if impute:
+            self.from_file += int((imputes & np.isfinite(file_freq)).sum())
+            self.from_data += int((imputes & ~np.isfinite(file_freq)).sum())
+            self.imputed[sl] = np.where(imputes, fill, np.nan)
+        self.n_missing += missing[:, has_call].sum(axis=1)
+        self.usable[sl] = has_call
+        self.effect_freq[sl] = np.where(has_call, p_data, np.nan)
+        self.n_called[sl] = n_called
+
+
 def _weighted_sum(
     genotypes: np.ndarray,
     cols: np.ndarray,
@@ -968,7 +1129,7 @@ def _weighted_sum(
     file_freq: np.ndarray,
     siblings: dict[int, np.ndarray],
     impute: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+) -> _WeightedSum:
     """Sum over ``cols`` of ``genotypes`` (n, m) int8 (-1 missing) of each variant's contribution.
 
     ``flip`` counts REF (2 - ALT dosage; for ``siblings`` 2 - the sum of the record's ALT
@@ -976,51 +1137,26 @@ def _weighted_sum(
     contribute. A missing call contributes ``values[0] + (values[2] - values[0]) x p``, p the
     effect allele frequency (``file_freq`` where finite, else the called samples'), or nothing
     without ``impute``. Columns are read in blocks so that only a block is ever float.
-
-    Returns (total (n,), missing calls (n,), usable (k,): called in some sample, effect
-    frequency (k,), imputed value (k,), samples called (k,), number of variants imputed from the
-    file's frequency, number from the samples).
     """
     n = genotypes.shape[0]
     k = len(cols)
-    total = np.zeros(n, dtype=np.float64)
-    n_missing = np.zeros(n, dtype=np.int64)
-    usable = np.zeros(k, dtype=bool)
-    effect_freq = np.full(k, np.nan)
-    imputed = np.full(k, np.nan)
-    n_called_all = np.zeros(k, dtype=np.int64)
-    from_file = from_data = 0
+    sums = _WeightedSum.zeros(n, k)
     step = max(1, _BLOCK_ELEMENTS // max(n, 1))
     for start in range(0, k, step):
         sl = slice(start, min(start + step, k))
-        g = np.asarray(genotypes[:, cols[sl]]).astype(np.int16)
-        for j, members in siblings.items():
-            if sl.start <= j < sl.stop:
-                alts = np.asarray(genotypes[:, members]).astype(np.int16)
-                called = (alts >= 0).all(axis=1)
-                g[:, j - sl.start] = np.where(called, np.clip(alts.sum(axis=1), 0, 2), -1)
-        missing = g < 0
-        e = np.where(flip[sl][None, :], 2 - g, g)  # copies of the effect allele (garbage where missing)
-        n_called = (~missing).sum(axis=0)
-        # A variant nobody is called at tells nothing about these samples: it is left out.
-        has_call = n_called > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p_data = np.where(missing, 0, e).sum(axis=0) / (2.0 * n_called)
-        p = np.where(np.isfinite(file_freq[sl]), file_freq[sl], p_data)
-        v0, v1, v2 = values[0, sl], values[1, sl], values[2, sl]
-        fill = np.where(has_call, v0 + (v2 - v0) * p, 0.0) if impute else np.zeros(e.shape[1])
-        x = np.where(e == 0, v0, np.where(e == 1, v1, v2))
-        x = np.where(missing, fill[None, :], x)
-        x[:, ~has_call] = 0.0
-        total += x.sum(axis=1)
-        imputes = missing.any(axis=0) & has_call
-        if impute:
-            from_file += int((imputes & np.isfinite(file_freq[sl])).sum())
-            from_data += int((imputes & ~np.isfinite(file_freq[sl])).sum())
-            imputed[sl] = np.where(imputes, fill, np.nan)
-        n_missing += missing[:, has_call].sum(axis=1)
-        usable[sl] = has_call
-        effect_freq[sl] = np.where(has_call, p_data, np.nan)
-        n_called_all[sl] = n_called
-    assert total.shape == (n,)
-    return total, n_missing, usable, effect_freq, imputed, n_called_all, from_file, from_data
+        g = _block_dosages(genotypes, cols, sl, siblings)
+        sums.add_block(sl, g, flip[sl], values[:, sl], file_freq[sl], impute)
+    assert sums.total.shape == (n,)
+    return sums
+
+
+def _block_dosages(genotypes: np.ndarray, cols: np.ndarray, sl: slice, siblings: dict[int, np.ndarray]) -> np.ndarray:
+    """ALT dosages (int16, -1 missing) of the variants ``sl``; for a split multi-allelic record
+    counted on REF, the sum of its rows' ALT dosages (2 - that is the copies of REF)."""
+    g = np.asarray(genotypes[:, cols[sl]]).astype(np.int16)
+    for j, members in siblings.items():
+        if sl.start <= j < sl.stop:
+            alts = np.asarray(genotypes[:, members]).astype(np.int16)
+            called = (alts >= 0).all(axis=1)
+            g[:, j - sl.start] = np.where(called, np.clip(alts.sum(axis=1), 0, 2), -1)
+    return g

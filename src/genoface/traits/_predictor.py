@@ -26,7 +26,7 @@ from genoface import __version__
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
 from genoface.core.schema import is_x, is_y
-from genoface.genetics import AncestryPCA, gwas, on_panel, select_snps
+from genoface.genetics import AncestryPCA, SexPredictor, fit_sex_caller, gwas, on_panel, select_snps
 from genoface.io.genotypes import GenotypeData
 from genoface.traits._ancestry import AncestryModel
 from genoface.traits._classifiers import CategoricalTrait, GaussianTrait
@@ -38,7 +38,6 @@ from genoface.traits._panels import (
     SKIN_COLOURS,
     panel_counts,
 )
-from genoface.traits._sex import SexPredictor
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +167,7 @@ class TraitPredictor:
 
         sex = cov["sex"].map({"M": 1.0, "F": 0.0}).to_numpy(dtype=float) if "sex" in cov else None
         say("sex")
-        try:
-            self.sex_ = SexPredictor().fit(
-                g, v, is_male=None if sex is None or np.isnan(sex).any() else sex.astype(bool)
-            )
-        except GenofaceError as exc:  # e.g. a reference panel without chromosome X
-            log.warning("no genetic sex in the trait predictor: %s", exc)
-            self.sex_ = None
+        self.sex_ = fit_sex_caller(g, v, sex)  # None (with a warning) for a panel without chromosome X
         say("ancestry")
         self.ancestry_, self.pca_ = None, None
         pops = cov["population"].astype("string") if "population" in cov else None

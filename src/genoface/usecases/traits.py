@@ -17,7 +17,9 @@ import pandas as pd
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import in_par, is_x, is_y
 from genoface.genetics import (
+    CALL_CONFIDENCE,
     consumer_genotype_data,
+    genetic_sex,
     is_consumer_file,
     read_consumer_file,
     read_genotypes_on_panel,
@@ -26,14 +28,12 @@ from genoface.genetics import (
 from genoface.io import GenotypeData, read_covariates, read_genotypes
 from genoface.traits import (
     BASES,
-    CALL_CONFIDENCE,
     CITATIONS,
     EYE_COLOURS,
     FREQUENCY_POPULATIONS,
     IRISPLEX_2011,
     PublishedModel,
     TraitPredictor,
-    genetic_sex,
     irisplex_from_spec,
     load_irisplex_coefficients,
     load_trait_predictor,

@@ -50,9 +50,10 @@ from torch import nn
 
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_stream
-from genoface.genetics import AncestryPCA, align_dosages
-from genoface.models._base import FaceModel, covariate_arrays, genotype_arrays
-from genoface.models._features import genetic_male, moments, select_face_snps, with_prefix, without_prefix
+from genoface.core.state import with_prefix, without_prefix
+from genoface.features import DemographicFeatures, covariate_arrays, select_face_snps
+from genoface.genetics import align_dosages
+from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 from genoface.models.difface._diffusion import LatentDiffusion
 from genoface.models.difface._mesh_net import MeshAutoencoder
@@ -160,7 +161,7 @@ class DiffaceModel(FaceModel):
     diffusion_steps, ddim_steps, guidance : DDPM steps (published 1,000), DDIM steps used to
         sample, classifier-free guidance of :meth:`sample` (``predict`` always uses 1).
     point_estimate : "regression" or "diffusion": what :meth:`predict` returns.
-    n_pcs, n_shape_components, clump_bp, male_het_max : genome features and SNP selection, as in
+    n_pcs, n_shape_components, clump_bp : genome features and SNP selection, as in
         ``lippert``.
     checkpoint_dir : where to keep a checkpoint after every epoch; an interrupted fit with the
         same data and parameters resumes from it.
@@ -199,7 +200,6 @@ class DiffaceModel(FaceModel):
         n_pcs: int = 4,
         n_shape_components: int = 30,
         clump_bp: int = 20_000,
-        male_het_max: float = 0.02,
         checkpoint_dir: str | None = None,
         device: str = "cpu",
         random_state: int = 0,
@@ -231,7 +231,6 @@ class DiffaceModel(FaceModel):
         self.n_pcs = n_pcs
         self.n_shape_components = n_shape_components
         self.clump_bp = clump_bp
-        self.male_het_max = male_het_max
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
@@ -253,18 +252,17 @@ class DiffaceModel(FaceModel):
 
         # Genome features and SNP selection (training people only).
         shape_scores = ShapePCA(min(int(self.n_shape_components), n - 2)).fit_transform(faces.astype(np.float64))
-        self.ancestry_ = AncestryPCA(n_components=int(self.n_pcs), random_state=int(self.random_state))
-        pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
+        self.demographics_ = DemographicFeatures(self.n_pcs, self.random_state)
+        people = self.demographics_.fit(cohort, self.name)
+        pcs, male = people.pcs, people.male
         self.pcs_moments_ = (pcs.mean(axis=0), np.maximum(pcs.std(axis=0), 1e-12))
-        male = genetic_male(cohort.genotypes, cohort.variants, self.male_het_max)
-        cols = select_face_snps(cohort, shape_scores, np.column_stack([pcs, male]), self.n_snps, self.clump_bp)
+        cols = select_face_snps(cohort, shape_scores, people.genome_block(), self.n_snps, self.clump_bp)
         cols = np.sort(cols)
         self.snps_ = cohort.variants["id"].to_numpy()[cols].astype(str)
         self.snp_chrom_ = chromosome_codes(cohort.variants["chrom"].to_numpy()[cols])
         self.snp_pos_ = cohort.variants["pos"].to_numpy()[cols].astype(np.int64)
-        cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
-        self.age_moments_ = moments(cov["age"], "age", self.name)
-        self.bmi_moments_ = moments(cov["bmi"], "bmi", self.name)
+        cov = covariate_arrays(cohort.sample_ids, cohort.covariates)  # the recorded sex trains the network
+        self.age_moments_, self.bmi_moments_ = self.demographics_.age_moments_, self.demographics_.bmi_moments_
 
         self.net_ = self._build_network(cohort.template_vertices, cohort.template_triangles)
         net = self.net_
@@ -492,17 +490,15 @@ class DiffaceModel(FaceModel):
         ids, g_all, variant_ids = genotype_arrays(genotypes)
         g = align_dosages(g_all, variant_ids, self.snps_)
         g = np.where(np.isnan(g), -1, g).astype(np.int64)
-        pcs = self._standard_pcs(self.ancestry_.transform(g_all, variant_ids))
-        male = genetic_male(g_all, genotypes.variants, self.male_het_max)
-        cov = covariate_arrays(ids, covariates)
+        people = self.demographics_.transform(genotypes, covariates)  # a recorded sex replaces the call
         net = self.net_.eval()
         with torch.no_grad():
             return net.genome_embedding(
                 torch.from_numpy(g).to(self.device),
-                torch.from_numpy(pcs).to(self.device),
-                torch.from_numpy(_given_or(cov["is_male"], male)).to(self.device),
-                torch.from_numpy(_or_nan(cov["age"], len(ids))).to(self.device),
-                torch.from_numpy(_or_nan(cov["bmi"], len(ids))).to(self.device),
+                torch.from_numpy(self._standard_pcs(people.pcs)).to(self.device),
+                torch.from_numpy(people.male.astype(np.float32)).to(self.device),
+                torch.from_numpy(_or_nan(people.age, len(ids))).to(self.device),
+                torch.from_numpy(_or_nan(people.bmi, len(ids))).to(self.device),
             )
 
     def _to_faces(self, z: torch.Tensor) -> np.ndarray:
@@ -565,18 +561,18 @@ class DiffaceModel(FaceModel):
 
     # ---- storage ---------------------------------------------------------------------------------
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        scalars = {"age_moments": self.age_moments_, "bmi_moments": self.bmi_moments_, "history": self.history_}
-        arrays = with_prefix(self.ancestry_.to_arrays(), "ancestry")
+    def to_arrays(self) -> dict[str, Any]:
+        scalars = {"history": self.history_}
+        arrays = with_prefix(self.demographics_.to_arrays(), "demographics")
         arrays.update(snps=self.snps_, snp_chrom=self.snp_chrom_, snp_pos=self.snp_pos_)
         arrays.update(pcs_mean=self.pcs_moments_[0], pcs_sd=self.pcs_moments_[1])
         arrays.update(with_prefix({k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}, "net"))
-        return scalars, arrays
+        return scalars | arrays
 
-    def _set_state(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.age_moments_, self.bmi_moments_ = tuple(scalars["age_moments"]), tuple(scalars["bmi_moments"])
-        self.history_ = scalars["history"]
-        self.ancestry_ = AncestryPCA.from_arrays(without_prefix(arrays, "ancestry"))
+    def _from_arrays(self, arrays: dict[str, Any]) -> None:
+        self.history_ = arrays["history"]
+        self.demographics_ = DemographicFeatures.from_arrays(without_prefix(arrays, "demographics"))
+        self.age_moments_, self.bmi_moments_ = self.demographics_.age_moments_, self.demographics_.bmi_moments_
         self.snps_ = arrays["snps"].astype(str)
         self.snp_chrom_, self.snp_pos_ = arrays["snp_chrom"], arrays["snp_pos"]
         self.pcs_moments_ = (arrays["pcs_mean"], arrays["pcs_sd"])

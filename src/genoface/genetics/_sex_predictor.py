@@ -1,4 +1,6 @@
-"""Genetic sex as a calibrated probability: a likelihood ratio of chromosome X (and Y) calls.
+"""Genetic sex as a calibrated probability: a likelihood ratio of chromosome X (and Y) calls. This is
+the one sex caller of genoface: the face models (through their demographic features) and the trait
+predictor both use it (:func:`fit_sex_caller`).
 
 Under "male" an X genotype is hemizygous (dosage 0 or 2 with probabilities 1 - p and p, a
 heterozygous call a genotyping error of probability ``error``); under "female" it is diploid in
@@ -26,7 +28,7 @@ from scipy.special import expit, logit
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import is_x, is_y
-from genoface.genetics import DEFAULT_CHUNK, check_chunk, iter_blocks, matrix_shape
+from genoface.genetics._qc import DEFAULT_CHUNK, check_chunk, iter_blocks, matrix_shape
 
 log = logging.getLogger(__name__)
 
@@ -666,3 +668,19 @@ def _fit_on_file(
         if done:
             break
     return SexPredictor(prior=prior, error=err, zygosity=True).fit(genotypes, variants), err
+
+
+def fit_sex_caller(genotypes: Any, variants: pd.DataFrame, sex: Any = None) -> SexPredictor | None:
+    """The sex caller fitted on training people: supervised by ``sex`` (F/M per person, or 1/0)
+    when every person has one, else unsupervised (EM). None, with a warning, when the genotypes
+    cannot tell sex (no polymorphic chromosome X SNP): callers then use P(male) = 0.5."""
+    is_male = None
+    if sex is not None:
+        labels = pd.Series(np.asarray(sex, dtype=object)).map({"M": 1.0, "F": 0.0, 1: 1.0, 0: 0.0})  # 1 == 1.0
+        if labels.notna().all():
+            is_male = labels.to_numpy(dtype=float).astype(bool)
+    try:
+        return SexPredictor().fit(genotypes, variants, is_male=is_male)
+    except GenofaceError as exc:  # e.g. a panel without chromosome X
+        log.warning("no genetic sex: %s", exc)
+        return None
