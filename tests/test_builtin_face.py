@@ -137,6 +137,22 @@ def test_eigenvalues_positive_and_decreasing(model):
     assert 1.5 < np.sqrt(model.total_variance / model.n_vertices) < 8.0
 
 
+def test_top_pca_matches_the_exact_svd():
+    # Faces-like data in float32 (a fast-decaying spectrum plus noise): the randomized axes and
+    # variances must match the exact float64 SVD's at float32 precision, not just roughly.
+    rng = np.random.default_rng(0)
+    n, d, k = 300, 2000, 20
+    spectrum = 40.0 * 0.8 ** np.arange(60)
+    x = (rng.standard_normal((n, 60)) * spectrum) @ np.linalg.qr(rng.standard_normal((d, 60)))[0].T
+    x = (x + 0.01 * rng.standard_normal((n, d))).astype(np.float32)
+    x -= x.mean(axis=0)
+    basis, var = _builtin._top_pca(x, k)
+    _, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
+    np.testing.assert_allclose(var, s[:k] ** 2 / (n - 1), rtol=1e-6)
+    assert np.allclose(basis.T @ basis, np.eye(k), atol=1e-12)
+    np.testing.assert_allclose(np.abs((basis * vt[:k].T).sum(axis=0)), 1.0, atol=1e-6)  # same axes up to sign
+
+
 def test_project_inverts_reconstruct(model):
     b = np.random.default_rng(0).standard_normal((5, model.n_components))
     faces = model.reconstruct(b)

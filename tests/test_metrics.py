@@ -103,3 +103,55 @@ def test_bootstrap_interval_covers_the_mean_and_is_reproducible():
     assert ci == bootstrap_ci(lambda idx: x[idx].mean(), len(x), n_boot=500, seed=1)
     # The 95% interval of a mean is about +-1.96 standard errors wide.
     assert (ci[1] - ci[0]) / 2 == pytest.approx(1.96 * x.std() / np.sqrt(len(x)), rel=0.2)
+
+
+def _bootstrap_by_hand(x: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """The percentile bootstrap spelled out: people drawn with replacement from one seeded
+    stream, one resample after the other, and the linear quantiles of the resampled means."""
+    rng = np.random.default_rng(seed)
+    means = [x[rng.integers(0, len(x), len(x))].mean() for _ in range(n_boot)]
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+@pytest.mark.parametrize("n", [50, 3000])  # 3,000 people: resamples drawn in several batches
+def test_bootstrap_interval_by_hand(n):
+    x = np.random.default_rng(n).exponential(2.0, n)
+    expected = _bootstrap_by_hand(x, n_boot=400, seed=7)
+    np.testing.assert_allclose(bootstrap_ci(np.mean, values=x, n_boot=400, seed=7), expected, rtol=1e-12)
+    # The same people are drawn whether the statistic sees the values or their indices.
+    by_index = bootstrap_ci(lambda idx: x[idx].mean(), n, n_boot=400, seed=7)
+    np.testing.assert_allclose(by_index, expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        bootstrap_ci(np.mean, values=x, n_boot=400, seed=7, level=0.5), _bootstrap_by_hand(x, 400, 7, 0.5)
+    )
+    assert bootstrap_ci(np.mean, values=x, n_boot=400, seed=8) != expected
+
+
+def test_bootstrap_interval_of_constant_and_binary_values():
+    # Everyone the same (a model at chance that never ranks anyone first): a zero-width interval.
+    assert bootstrap_ci(np.mean, values=np.zeros(40), n_boot=100) == (0.0, 0.0)
+    hits = np.r_[np.ones(30), np.zeros(70)]
+    lo, hi = bootstrap_ci(np.mean, values=hits, n_boot=2000, seed=0)
+    # The binomial standard error of 0.3 on 100 people is 0.046: about +-0.09 at 95%.
+    assert lo < 0.3 < hi and (hi - lo) / 2 == pytest.approx(1.96 * np.sqrt(0.3 * 0.7 / 100), rel=0.15)
+
+
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    covered = [
+        lo < 1.0 < hi
+        for lo, hi in (bootstrap_ci(np.mean, values=rng.exponential(1.0, 200), n_boot=300, seed=s) for s in range(200))
+    ]
+    assert 0.9 < np.mean(covered) < 0.99  # nominal 0.95; 200 trials give it +-0.015 (1 SD)
+
+
+def test_bootstrap_refuses_bad_input():
+    with pytest.raises(GenofaceError, match="per person"):
+        bootstrap_ci(np.mean, values=np.zeros((3, 2)))
+    with pytest.raises(GenofaceError, match="n_people is 5"):
+        bootstrap_ci(np.mean, 5, values=np.zeros(4))
+    with pytest.raises(GenofaceError, match="at least 2"):
+        bootstrap_ci(np.mean, values=np.zeros(1))
+    with pytest.raises(GenofaceError, match="n_people"):
+        bootstrap_ci(np.mean)

@@ -108,6 +108,23 @@ def test_failure_mid_render_leaves_no_file(tmp_path, face, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["faces.png"]
 
 
+def test_vertex_normals_are_area_weighted(face):
+    # The shading was tuned on area-weighted normals (trimesh's Trimesh.vertex_normals weights
+    # by angle): the sum of the adjacent triangles' cross products, unit length; zero for a
+    # vertex on no triangle.
+    v, t = face
+    v = np.vstack([v, [[0.0, 0.0, 500.0]]])
+    cross = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    summed = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(summed, t[:, k], cross)
+    normals = render_module._vertex_normals(v, t)
+    np.testing.assert_allclose(
+        normals[:-1], summed[:-1] / np.linalg.norm(summed[:-1], axis=1, keepdims=True), atol=1e-12
+    )
+    np.testing.assert_array_equal(normals[-1], 0.0)
+
+
 def test_render_mesh_on_given_axes(face):
     v, t = face
     fig = Figure(figsize=(3, 4), dpi=50)

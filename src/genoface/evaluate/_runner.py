@@ -194,7 +194,7 @@ def _face_metrics(pred: np.ndarray, faces: np.ndarray, regions: np.ndarray | Non
     aligned = aligned_error(pred, faces).mean(axis=1)
     out = {
         "face_error_mm": float(per_person.mean()),
-        "face_error_mm_ci": bootstrap_ci(lambda i: per_person[i].mean(), len(per_person), n_boot=n_boot, seed=seed),
+        "face_error_mm_ci": bootstrap_ci(np.mean, values=per_person, n_boot=n_boot, seed=seed),
         "face_error_mm_aligned": float(aligned.mean()),
     }
     if regions is not None:
@@ -213,6 +213,6 @@ def _match_metrics(scores: np.ndarray, n_boot: int, seed: int) -> dict:
     }
     for key, values in per_person.items():
         if values is not None:
-            out[f"{key}_ci"] = bootstrap_ci(lambda i, v=values: v[i].mean(), n, n_boot=n_boot, seed=seed)
+            out[f"{key}_ci"] = bootstrap_ci(np.mean, values=values, n_boot=n_boot, seed=seed)
     out["ranks"] = r.tolist()
     return out

@@ -20,6 +20,7 @@ people of the file itself when there are many, and otherwise uses a stated prior
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,18 @@ def _variant_ids(variants: Any, m: int) -> pd.Index:
     return ids
 
 
+def _checked_labels(is_male: Any, n: int) -> np.ndarray | None:
+    """``is_male`` as an (n,) array of 0/1, or None when not given."""
+    if is_male is None:
+        return None
+    male = np.asarray(is_male)
+    if male.shape != (n,):
+        raise GenofaceError(f"is_male has shape {male.shape}, expected ({n},) one True/False per person")
+    if male.dtype.kind not in "biu" or not np.isin(male, [0, 1]).all():
+        raise GenofaceError("is_male must be True/False (or 1/0) per person; from F/M labels use sex == 'M'")
+    return male
+
+
 def _check_dosages(g: np.ndarray) -> None:
     if g.size and (g.min() < -1 or g.max() > 2):
         raise GenofaceError(f"genotypes must be ALT dosages 0/1/2 or -1 missing, got values {g.min()}..{g.max()}")
@@ -241,14 +254,7 @@ class SexPredictor:
             raise GenofaceError(f"no chromosome X variants among the {m} given (chrom X, chrX or 23); sex needs them")
         if n < 2:
             raise GenofaceError(f"the sex predictor needs at least 2 training people, got {n}")
-        male = None
-        if is_male is not None:
-            male = np.asarray(is_male)
-            if male.shape != (n,):
-                raise GenofaceError(f"is_male has shape {male.shape}, expected ({n},) one True/False per person")
-            if male.dtype.kind not in "biu" or not np.isin(male, [0, 1]).all():
-                raise GenofaceError("is_male must be True/False (or 1/0) per person; from F/M labels use sex == 'M'")
-
+        male = _checked_labels(is_male, n)
         alt, tot = self._x_counts(genotypes, x_cols, None)
         keep = (tot > 0) & (alt > 0) & (alt < tot)
         if not keep.any():
@@ -258,31 +264,12 @@ class SexPredictor:
         for j0, j1, g in iter_blocks(genotypes, self.chunk, columns=y_cols):
             _check_dosages(g)
             y_called[:, j0:j1] = g >= 0
-
         if male is not None:
             w = male.astype(np.float64)
             self._m_step(genotypes, x_cols, y_called, w)
         else:
-            self.x_alt_freq_ = self._freq(alt[keep], tot[keep])
-            self._m_step_y(y_called, np.full(n, 0.5))  # equal rates: Y says nothing in the first E-step
-            for _ in range(int(self.n_em_iter)):
-                # Untempered: the frequencies need only a confident split, which X gives.
-                lx = self._x_pass(genotypes, x_cols, None)[0]
-                ly = _y_cell_llr(y_called, self.y_call_rate_male_, self.y_call_rate_female_).sum(1)
-                w = expit(logit(self.prior) + lx + ly)
-                self._m_step(genotypes, x_cols, y_called, w)
-
-        weights = np.column_stack([w, 1.0 - w])
-        self.x_effective_snps_ = float("inf")
-        self.y_effective_snps_ = float("inf")
-        if self.temper:
-            sums, n_called, cvar = self._x_pass(genotypes, x_cols, weights)
-            self.x_effective_snps_ = _effective_snps(float(n_called.mean()), _effective_factor(sums, cvar, weights))
-            if len(y_cols):
-                ly = _y_cell_llr(y_called, self.y_call_rate_male_, self.y_call_rate_female_)
-                self.y_effective_snps_ = _effective_snps(
-                    float(len(y_cols)), _effective_factor(ly.sum(1), _class_var(ly, weights), weights)
-                )
+            w = self._em(genotypes, x_cols, y_called, alt[keep], tot[keep])
+        self._learn_effective_snps(genotypes, x_cols, y_called, np.column_stack([w, 1.0 - w]))
         self.x_snps_ = np.asarray(ids[x_cols]).astype(str)
         self.y_snps_ = np.asarray(ids[y_cols]).astype(str)
         self.n_samples_ = n
@@ -296,6 +283,33 @@ class SexPredictor:
             self.n_male_,
         )
         return self
+
+    def _em(self, genotypes: Any, x_cols: np.ndarray, y_called: np.ndarray, alt: np.ndarray, tot: np.ndarray):
+        """Sex and frequencies together without labels: ``n_em_iter`` EM steps from frequencies that
+        count everyone as diploid. Returns each person's P(male)."""
+        self.x_alt_freq_ = self._freq(alt, tot)
+        self._m_step_y(y_called, np.full(len(y_called), 0.5))  # equal rates: Y says nothing in the first E-step
+        for _ in range(int(self.n_em_iter)):
+            # Untempered: the frequencies need only a confident split, which X gives.
+            lx = self._x_pass(genotypes, x_cols, None)[0]
+            ly = _y_cell_llr(y_called, self.y_call_rate_male_, self.y_call_rate_female_).sum(1)
+            w = expit(logit(self.prior) + lx + ly)
+            self._m_step(genotypes, x_cols, y_called, w)
+        return w
+
+    def _learn_effective_snps(self, genotypes: Any, x_cols: np.ndarray, y_called: np.ndarray, weights) -> None:
+        """The effective numbers of independent X and Y SNPs (inf without ``temper``)."""
+        self.x_effective_snps_ = float("inf")
+        self.y_effective_snps_ = float("inf")
+        if not self.temper:
+            return
+        sums, n_called, cvar = self._x_pass(genotypes, x_cols, weights)
+        self.x_effective_snps_ = _effective_snps(float(n_called.mean()), _effective_factor(sums, cvar, weights))
+        if y_called.shape[1]:
+            ly = _y_cell_llr(y_called, self.y_call_rate_male_, self.y_call_rate_female_)
+            self.y_effective_snps_ = _effective_snps(
+                float(y_called.shape[1]), _effective_factor(ly.sum(1), _class_var(ly, weights), weights)
+            )
 
     def _freq(self, alt: np.ndarray, tot: np.ndarray) -> np.ndarray:
         a = float(self.pseudo_count)
@@ -582,29 +596,13 @@ def genetic_sex(
     chrom = np.asarray(variants["chrom"]).astype(str)
     if len(chrom) != m:
         raise GenofaceError(f"variants has {len(chrom)} rows but genotypes have {m} columns")
-    x_cols = np.flatnonzero(is_x(chrom))
-    y_cols = np.flatnonzero(is_y(chrom))
+    x_cols, y_cols = np.flatnonzero(is_x(chrom)), np.flatnonzero(is_y(chrom))
     if len(x_cols) == 0 and len(y_cols) == 0:
         return None
-    n_x = np.zeros(n, dtype=np.int64)
-    n_het = np.zeros(n, dtype=np.int64)
-    n_y_called = np.zeros(n, dtype=np.int64)
-    for _, _, g in iter_blocks(genotypes, DEFAULT_CHUNK, columns=x_cols):
-        n_x += (g >= 0).sum(1)
-        n_het += (g == 1).sum(1)
-    for _, _, g in iter_blocks(genotypes, DEFAULT_CHUNK, columns=y_cols):
-        n_y_called += (g >= 0).sum(1)
-
+    counts = _SexChromosomeCounts.of(genotypes, x_cols, y_cols)
     model, method = None, ""
     if n >= int(min_people) and len(x_cols) >= int(min_x_snps):
-        try:
-            model, err = _fit_on_file(genotypes, variants, n_x, n_het, prior=prior, error=error)
-            method = (
-                f"X zygosity at this file's own X allele frequencies ({n:,} people, EM without labels), "
-                f"genotyping error {err:.2g} learnt from its men"
-            )
-        except GenofaceError as exc:  # e.g. no polymorphic X SNP among the people
-            log.info("sex: no frequencies from the file (%s); using the stated prior values", exc)
+        model, method = _model_from_file(genotypes, variants, counts, prior=prior, error=error)
     if model is None:
         model = SexPredictor.from_prior(
             variants, heterozygosity=heterozygosity, y_call_rates=y_call_rates, prior=prior, error=error
@@ -614,11 +612,9 @@ def genetic_sex(
             f"Y called with probability {y_call_rates[0]:g} (man) / {y_call_rates[1]:g} (woman), one observation"
         )
     res = model.predict(genotypes, variants)
-    p = res["p_male"].to_numpy().copy()
-    llr = res["log_lr"].to_numpy().copy()
-    too_few = (n_x < int(min_x_snps)) & (len(y_cols) == 0)
+    p, llr = res["p_male"].to_numpy().copy(), res["log_lr"].to_numpy().copy()
+    too_few = (counts.n_x < int(min_x_snps)) & (len(y_cols) == 0)
     p[too_few], llr[too_few] = prior, 0.0
-    call = np.where(p >= confidence, "M", np.where(p <= 1.0 - confidence, "F", "unknown"))
     if too_few.any():
         log.warning(
             "sex: %d of %d people have fewer than %d called X SNPs and the file has no Y SNP: sex unknown",
@@ -629,14 +625,51 @@ def genetic_sex(
     return pd.DataFrame(
         {
             "p_male": p,
-            "call": call,
+            "call": np.where(p >= confidence, "M", np.where(p <= 1.0 - confidence, "F", "unknown")),
             "log_lr": llr,
-            "n_x": n_x,
-            "n_x_het": n_het,
+            "n_x": counts.n_x,
+            "n_x_het": counts.n_het,
             "n_y": len(y_cols),
-            "n_y_called": n_y_called,
+            "n_y_called": counts.n_y_called,
             "method": np.where(too_few, f"unknown: fewer than {min_x_snps} called X SNPs and no Y SNP", method),
         }
+    )
+
+
+@dataclass
+class _SexChromosomeCounts:
+    """Per person: called X SNPs, heterozygous X calls, called Y SNPs."""
+
+    n_x: np.ndarray
+    n_het: np.ndarray
+    n_y_called: np.ndarray
+
+    @classmethod
+    def of(cls, genotypes: Any, x_cols: np.ndarray, y_cols: np.ndarray) -> _SexChromosomeCounts:
+        n = matrix_shape(genotypes)[0]
+        counts = cls(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+        for _, _, g in iter_blocks(genotypes, DEFAULT_CHUNK, columns=x_cols):
+            counts.n_x += (g >= 0).sum(1)
+            counts.n_het += (g == 1).sum(1)
+        for _, _, g in iter_blocks(genotypes, DEFAULT_CHUNK, columns=y_cols):
+            counts.n_y_called += (g >= 0).sum(1)
+        return counts
+
+
+def _model_from_file(
+    genotypes: Any, variants: pd.DataFrame, counts: _SexChromosomeCounts, *, prior: float, error: float
+) -> tuple[SexPredictor | None, str]:
+    """A sex caller learnt from the file's own people (and how, in words), or None when the file
+    cannot give X frequencies (e.g. no polymorphic X SNP among its people)."""
+    try:
+        model, err = _fit_on_file(genotypes, variants, counts.n_x, counts.n_het, prior=prior, error=error)
+    except GenofaceError as exc:
+        log.info("sex: no frequencies from the file (%s); using the stated prior values", exc)
+        return None, ""
+    n = matrix_shape(genotypes)[0]
+    return model, (
+        f"X zygosity at this file's own X allele frequencies ({n:,} people, EM without labels), "
+        f"genotyping error {err:.2g} learnt from its men"
     )
 
 
