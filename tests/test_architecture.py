@@ -89,3 +89,23 @@ def test_tests_and_benchmarks_use_public_names():
         if (path.name, module) not in _WHITE_BOX
     ]
     assert not offenders, "import these through their package instead:\n" + "\n".join(offenders)
+
+
+# The neural-network modules: layer constructors list their layers in one place on purpose.
+_NEURAL_MODULES = ("models/difface/",)
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_long_functions_outside_the_neural_network_modules():
+    """Every function reads as named steps: at most 60 lines from ``def`` to its last line."""
+    long = []
+    for path in sorted((ROOT / "src" / "genoface").rglob("*.py")):
+        rel = path.relative_to(ROOT / "src" / "genoface").as_posix()
+        if rel.startswith(_NEURAL_MODULES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{rel}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "split these into named steps:\n" + "\n".join(long)

@@ -330,6 +330,54 @@ def match(
     out_console.print(f"ranks written to [bold]{out}[/]")
 
 
+# Options of `genoface traits`, declared once here so that the command reads as what it does.
+_PgsOpt = Annotated[list[Path] | None, typer.Option("--pgs", help="A PGS Catalog scoring file to score (repeatable).")]
+_IrisplexOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--irisplex",
+        help="Also the original IrisPlex eye model: 'walsh2011' (shipped), a table of that form (.tsv), "
+        "or coefficients you transcribed (JSON).",
+    ),
+]
+_TraitOpt = Annotated[
+    list[str] | None,
+    typer.Option("--trait", help="Only this trait, e.g. sex or eye_colour_hirisplex_s (repeatable)."),
+]
+_ReferenceOpt = Annotated[
+    Path | None, typer.Option("--reference", help="Reference genotypes (VCF/PLINK) to fit on instead of --model.")
+]
+_ReferenceLabelsOpt = Annotated[
+    Path | None,
+    typer.Option("--reference-labels", help="TSV: sample_id and the reference's population (and other traits)."),
+]
+_MissingSnpsOpt = Annotated[
+    str,
+    typer.Option(
+        "--missing-snps",
+        help="People missing SNPs of a published model: 'withhold' their prediction (default), or a 1000 "
+        "Genomes population (EUR, AFR, AMR, EAS, SAS, ALL) whose allele frequencies fill the missing "
+        "genotypes (averaged over; flagged complete: false).",
+    ),
+]
+_PgsAmbiguousOpt = Annotated[
+    str,
+    typer.Option(
+        "--pgs-ambiguous",
+        help="A/T and C/G SNPs of --pgs files, whose strand a scoring file does not tell: drop (default, as "
+        "the PGS Catalog calculator), keep (as written), or frequency (orient by allele frequency).",
+    ),
+]
+_PgsMissingOpt = Annotated[
+    str,
+    typer.Option(
+        "--pgs-missing",
+        help="Missing calls in --pgs scores: mean (the samples' mean dosage, as plink2; default), frequency "
+        "(the scoring file's allele frequency) or none (left out).",
+    ),
+]
+
+
 @app.command()
 @_user_errors
 def traits(
@@ -344,54 +392,14 @@ def traits(
     basis: Annotated[
         str, typer.Option("--basis", help="dna (trait SNPs) or demographic (genetic sex and ancestry only).")
     ] = "dna",
-    pgs: Annotated[
-        list[Path] | None, typer.Option("--pgs", help="A PGS Catalog scoring file to score (repeatable).")
-    ] = None,
-    irisplex: Annotated[
-        str | None,
-        typer.Option(
-            "--irisplex",
-            help="Also the original IrisPlex eye model: 'walsh2011' (shipped), a table of that form (.tsv), "
-            "or coefficients you transcribed (JSON).",
-        ),
-    ] = None,
-    trait: Annotated[
-        list[str] | None,
-        typer.Option("--trait", help="Only this trait, e.g. sex or eye_colour_hirisplex_s (repeatable)."),
-    ] = None,
-    reference: Annotated[
-        Path | None,
-        typer.Option("--reference", help="Reference genotypes (VCF/PLINK) to fit on instead of --model."),
-    ] = None,
-    reference_labels: Annotated[
-        Path | None,
-        typer.Option("--reference-labels", help="TSV: sample_id and the reference's population (and other traits)."),
-    ] = None,
-    missing_snps: Annotated[
-        str,
-        typer.Option(
-            "--missing-snps",
-            help="People missing SNPs of a published model: 'withhold' their prediction (default), or a 1000 "
-            "Genomes population (EUR, AFR, AMR, EAS, SAS, ALL) whose allele frequencies fill the missing "
-            "genotypes (averaged over; flagged complete: false).",
-        ),
-    ] = "withhold",
-    pgs_ambiguous: Annotated[
-        str,
-        typer.Option(
-            "--pgs-ambiguous",
-            help="A/T and C/G SNPs of --pgs files, whose strand a scoring file does not tell: drop (default, as "
-            "the PGS Catalog calculator), keep (as written), or frequency (orient by allele frequency).",
-        ),
-    ] = "drop",
-    pgs_missing: Annotated[
-        str,
-        typer.Option(
-            "--pgs-missing",
-            help="Missing calls in --pgs scores: mean (the samples' mean dosage, as plink2; default), frequency "
-            "(the scoring file's allele frequency) or none (left out).",
-        ),
-    ] = "mean",
+    pgs: _PgsOpt = None,
+    irisplex: _IrisplexOpt = None,
+    trait: _TraitOpt = None,
+    reference: _ReferenceOpt = None,
+    reference_labels: _ReferenceLabelsOpt = None,
+    missing_snps: _MissingSnpsOpt = "withhold",
+    pgs_ambiguous: _PgsAmbiguousOpt = "drop",
+    pgs_missing: _PgsMissingOpt = "mean",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Predict appearance traits with probabilities or intervals. Out of the box: genetic sex and

@@ -1,4 +1,4 @@
-"""The evaluation protocol's metrics (DESIGN.md, "The evaluation protocol"), as pure functions.
+"""The evaluation protocol's metrics (README, "The evaluation protocol"), as pure functions.
 
 Identification works on a score matrix ``S`` (n_genomes, n_faces) in which genome ``i``'s
 true face is face ``i`` and every test face is in the gallery; higher scores mean "more likely

@@ -611,15 +611,28 @@ def genetic_sex(
             f"X zygosity at prior heterozygosity {heterozygosity:g} and genotyping error {error:g}; "
             f"Y called with probability {y_call_rates[0]:g} (man) / {y_call_rates[1]:g} (woman), one observation"
         )
-    res = model.predict(genotypes, variants)
+    return _sex_table(model.predict(genotypes, variants), counts, method, len(y_cols), prior, min_x_snps, confidence)
+
+
+def _sex_table(
+    res: pd.DataFrame,
+    counts: _SexChromosomeCounts,
+    method: str,
+    n_y: int,
+    prior: float,
+    min_x_snps: int,
+    confidence: float,
+) -> pd.DataFrame:
+    """:func:`genetic_sex`'s table from the caller's predictions: people with too few X calls (and
+    no Y SNP) set back to the prior, and a call where P(male) or P(female) reaches ``confidence``."""
     p, llr = res["p_male"].to_numpy().copy(), res["log_lr"].to_numpy().copy()
-    too_few = (counts.n_x < int(min_x_snps)) & (len(y_cols) == 0)
+    too_few = (counts.n_x < int(min_x_snps)) & (n_y == 0)
     p[too_few], llr[too_few] = prior, 0.0
     if too_few.any():
         log.warning(
             "sex: %d of %d people have fewer than %d called X SNPs and the file has no Y SNP: sex unknown",
             too_few.sum(),
-            n,
+            len(p),
             min_x_snps,
         )
     return pd.DataFrame(
@@ -629,7 +642,7 @@ def genetic_sex(
             "log_lr": llr,
             "n_x": counts.n_x,
             "n_x_het": counts.n_het,
-            "n_y": len(y_cols),
+            "n_y": n_y,
             "n_y_called": counts.n_y_called,
             "method": np.where(too_few, f"unknown: fewer than {min_x_snps} called X SNPs and no Y SNP", method),
         }

@@ -7,7 +7,7 @@ is not supported by stdpopsim, so it is simulated with msprime directly on the s
 
 Only biallelic SNPs whose pooled minor-allele frequency reaches ``GenomeLayout.maf`` are kept.
 A cohort of 10,000 people has ~28,000 sites per Mb of which ~13% are common, and decoding
-every site costs far more time and memory than simulating (DESIGN.md, "Scale"), so sites are
+every site costs far more time and memory than simulating, so sites are
 filtered from allele counts read off the trees, the rest deleted from the tree sequence, and
 only the kept sites are decoded, in chunks, straight into one preallocated int8 matrix.
 """
@@ -65,7 +65,7 @@ class GenomeLayout:
 
 @dataclass
 class SimulatedGenomes:
-    """Genotypes of a simulated cohort (DESIGN.md, "Genotype coding").
+    """Genotypes of a simulated cohort (ALT allele counts 0/1/2, -1 missing).
 
     genotypes : (n_samples, n_variants) int8 ALT (derived) allele dosage 0/1/2; on X men are
         hemizygous and coded 0/2. No missing calls.

@@ -274,7 +274,7 @@ def population_frequencies(
     """ALT allele frequency per population (P x m) and pooled over everyone (m,).
 
     On X a man carries one allele copy. Works through the variants in chunks so that only
-    one chunk is ever held as floating point (DESIGN.md, Scale).
+    one chunk is ever held as floating point.
     """
     copies = np.where(is_male, 1.0, 2.0)
     alleles = np.empty((len(names), genotypes.shape[1]))

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.special import softmax
 
 from genoface.core.errors import GenofaceError
+from genoface.core.state import with_prefix, without_prefix
 from genoface.genetics import DEFAULT_CHUNK, AncestryPCA, check_chunk, iter_blocks, matrix_shape
 
 log = logging.getLogger(__name__)
@@ -364,7 +365,7 @@ class AncestryModel:
         self._check_fitted()
         return {
             **{k: (int(getattr(self, k)) if k in _INT_PARAMS else float(getattr(self, k))) for k in _PARAMS},
-            **{f"pca_{k}": v for k, v in self.pca_.to_arrays().items()},
+            **with_prefix(self.pca_.to_arrays(), "pca"),
             "populations": np.asarray(self.populations_, dtype=str),
             "pop_alt_freq": self.pop_alt_freq_,
             "pc_mean": self.pc_mean_,
@@ -382,7 +383,7 @@ class AncestryModel:
             raise GenofaceError(f"ancestry model arrays lack {missing}; were they written by AncestryModel.to_arrays?")
         params = {k: np.asarray(arrays[k]).item() for k in _PARAMS}
         model = cls(**{k: (int(v) if k in _INT_PARAMS else float(v)) for k, v in params.items()})
-        model.pca_ = AncestryPCA.from_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("pca_")})
+        model.pca_ = AncestryPCA.from_arrays(without_prefix(arrays, "pca"))
         model.populations_ = np.asarray(arrays["populations"]).astype(str)
         model.pop_alt_freq_ = np.asarray(arrays["pop_alt_freq"], dtype=np.float64)
         model.pc_mean_ = np.asarray(arrays["pc_mean"], dtype=np.float64)

@@ -4,7 +4,7 @@ quantitative one (height), each giving probabilities or an interval, saved as pl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -119,14 +119,15 @@ class CategoricalTrait:
         if not hasattr(self, "coef_"):
             raise GenofaceError("the trait model is not fitted")
 
-    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def to_arrays(self) -> dict[str, Any]:
+        """The array-state protocol of :mod:`genoface.core.state`."""
         self._check_fitted()
         scalars = {"categories": self.categories, "reference": self.reference, "C": self.C}
-        return scalars, {"coef": self.coef_, "intercept": self.intercept_, "fill": self.fill_}
+        return scalars | {"coef": self.coef_, "intercept": self.intercept_, "fill": self.fill_}
 
     @classmethod
-    def from_arrays(cls, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> CategoricalTrait:
-        model = cls(scalars["categories"], scalars["reference"], scalars["C"])
+    def from_arrays(cls, arrays: Mapping[str, Any]) -> CategoricalTrait:
+        model = cls(arrays["categories"], arrays["reference"], arrays["C"])
         model.coef_, model.intercept_, model.fill_ = arrays["coef"], arrays["intercept"], arrays["fill"]
         return model
 
@@ -185,19 +186,19 @@ class GaussianTrait:
         mean = z @ self.coef_ + self.intercept_
         return mean, np.full(len(mean), self.sd_)
 
-    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def to_arrays(self) -> dict[str, Any]:
+        """The array-state protocol of :mod:`genoface.core.state`."""
         scalars = {"alphas": list(self.alphas), "n_folds": self.n_folds, "random_state": self.random_state}
         scalars |= {"intercept": self.intercept_, "alpha": self.alpha_, "sd": self.sd_}
-        arrays = {"coef": self.coef_, "fill": self.fill_, "x_mean": self.x_mean_, "x_scale": self.x_scale_}
-        return scalars, arrays
+        return scalars | {"coef": self.coef_, "fill": self.fill_, "x_mean": self.x_mean_, "x_scale": self.x_scale_}
 
     @classmethod
-    def from_arrays(cls, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> GaussianTrait:
-        model = cls(tuple(scalars["alphas"]), scalars["n_folds"], scalars["random_state"])
+    def from_arrays(cls, arrays: Mapping[str, Any]) -> GaussianTrait:
+        model = cls(tuple(arrays["alphas"]), arrays["n_folds"], arrays["random_state"])
         model.intercept_, model.alpha_, model.sd_ = (
-            float(scalars["intercept"]),
-            float(scalars["alpha"]),
-            float(scalars["sd"]),
+            float(arrays["intercept"]),
+            float(arrays["alpha"]),
+            float(arrays["sd"]),
         )
         model.coef_, model.fill_ = arrays["coef"], arrays["fill"]
         model.x_mean_, model.x_scale_ = arrays["x_mean"], arrays["x_scale"]

@@ -26,6 +26,7 @@ from genoface import __version__
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, read_arrays, read_json_object, write_json
 from genoface.core.schema import is_x, is_y
+from genoface.core.state import split_scalars
 from genoface.genetics import AncestryPCA, SexPredictor, fit_sex_caller, gwas, on_panel, select_snps
 from genoface.io.genotypes import GenotypeData
 from genoface.traits._ancestry import AncestryModel
@@ -365,8 +366,8 @@ class TraitPredictor:
         arrays: dict[str, np.ndarray] = {}
         parts: dict[str, Any] = {}
 
-        def put(prefix: str, state: tuple[dict, dict] | dict) -> None:
-            scalars, arr = state if isinstance(state, tuple) else ({}, state)
+        def put(prefix: str, state: dict[str, Any]) -> None:
+            scalars, arr = split_scalars(state)
             parts[prefix] = scalars
             arrays.update({f"{prefix}/{k}": np.asarray(a) for k, a in arr.items()})
 
@@ -446,20 +447,20 @@ class TraitPredictor:
     def _from_saved(cls, config: dict, arrays: dict[str, np.ndarray]) -> TraitPredictor:
         """The predictor from its parsed ``traits.json`` and ``traits.npz`` (any damage raises)."""
 
-        def get(prefix: str) -> tuple[dict, dict]:
+        def get(prefix: str) -> dict[str, Any]:
+            """A part's state: its scalars (traits.json "parts") and its arrays (traits.npz)."""
             arr = {k.split("/", 1)[1]: a for k, a in arrays.items() if k.startswith(prefix + "/")}
-            return config["parts"][prefix], arr
+            return config["parts"][prefix] | arr
 
         self = cls(**config["params"])
-        self.sex_ = SexPredictor.from_arrays(get("sex")[1]) if "sex" in config["parts"] else None
-        self.ancestry_ = AncestryModel.from_arrays(get("ancestry")[1]) if "ancestry" in config["parts"] else None
-        self.pca_ = AncestryPCA.from_arrays(get("pca")[1]) if "pca" in config["parts"] else None
+        self.sex_ = SexPredictor.from_arrays(get("sex")) if "sex" in config["parts"] else None
+        self.ancestry_ = AncestryModel.from_arrays(get("ancestry")) if "ancestry" in config["parts"] else None
+        self.pca_ = AncestryPCA.from_arrays(get("pca")) if "pca" in config["parts"] else None
         self.categorical_ = {
-            t: {b: CategoricalTrait.from_arrays(*get(f"{t}.{b}")) for b in bs}
-            for t, bs in config["categorical"].items()
+            t: {b: CategoricalTrait.from_arrays(get(f"{t}.{b}")) for b in bs} for t, bs in config["categorical"].items()
         }
         self.quantitative_ = {
-            t: {b: GaussianTrait.from_arrays(*get(f"{t}.{b}")) for b in bs} for t, bs in config["quantitative"].items()
+            t: {b: GaussianTrait.from_arrays(get(f"{t}.{b}")) for b in bs} for t, bs in config["quantitative"].items()
         }
         spec = lambda t: tuple(arrays[f"panel.{t}/{n}"] for n in ("ids", "counted", "other"))  # noqa: E731
         self.panels_ = {t: spec(t) for t in config["panels"]}

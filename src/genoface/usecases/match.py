@@ -6,7 +6,7 @@
 
 ``rank`` is 1 + the number of faces that score higher (ties share the better rank, as in the
 evaluation protocol). Genomes are scored in blocks, so only one block of the score matrix is
-ever held (DESIGN.md, Scale).
+ever held.
 """
 
 from __future__ import annotations

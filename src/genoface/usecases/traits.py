@@ -172,7 +172,7 @@ def traits_for_file(
 ) -> TraitsReport:
     """Predict every available trait for the people in ``genotypes``.
 
-    With no other input: genetic sex (:func:`genoface.traits._sex.genetic_sex`, no trained
+    With no other input: genetic sex (:func:`genoface.genetics.genetic_sex`, no trained
     model) and the published HIrisPlex-S webtool models, under their own names
     (``eye_colour_hirisplex_s``, ``hair_colour_hirisplex_s``, ``hair_shade_hirisplex_s``).
     ``model``: a trait predictor (its directory or a model directory holding one in traits/),
@@ -187,7 +187,7 @@ def traits_for_file(
     prediction, the default) or a 1000 Genomes population (AFR, AMR, EAS, EUR, SAS, ALL) at
     whose allele frequencies the missing genotypes are averaged over (flagged incomplete);
     ``pgs_ambiguous``, ``pgs_missing``: the A/T and C/G rule and the missing-call rule of
-    :func:`genoface.traits._pgs.score` (defaults as the PGS Catalog calculator and plink2).
+    `genoface.traits.score` (defaults as the PGS Catalog calculator and plink2).
     """
     path = Path(genotypes)
     if basis not in BASES:
@@ -195,78 +195,140 @@ def traits_for_file(
     if model is not None and reference is not None:
         raise GenofaceError("give either --model or --reference, not both")
     rule, population = _missing_rule(missing_snps)
-    notes: list[str] = []
-    records: dict[str, dict[str, Any]] = {}
-    ids: np.ndarray | None = None
-    consumer = is_consumer_file(path)
-    # Read once with indels (the published hair model counts an insertion, rs312262906; PGS
-    # files score indels); the trait predictor and sex read its biallelic SNPs only.
-    everything = None if consumer else select_samples(read_genotypes(path, snps_only=False), list(samples or []), path)
-    plain = None if everything is None else everything.biallelic_snps()
-    if plain is not None:
-        ids = np.asarray(plain.sample_ids, dtype=str)
+    found = _Found(_GenomeFile.read(path, samples))
     if model is not None or reference is not None:
         predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
-        data, report = read_genotypes_on_panel(path, predictor.panel_, plain)
-        if report is not None:
-            notes.append(f"{report.summary()} (the trait predictor's panel)")
-        ids = np.asarray(data.sample_ids, dtype=str)
-        records = {r["sample_id"]: r for r in predictor.predict(data, basis).records()}
-    if not any("sex" in r for r in records.values()):
-        sex, note = _sex_records(_consumer_sex_data(path) if consumer else plain)
-        notes.append(note)
-        for sample, rec in sex.items():
-            records.setdefault(sample, {"sample_id": sample}).update(rec)
+        _add_trained(found, predictor, basis)
+    if not any("sex" in r for r in found.records.values()):
+        _add_sex(found)
     used: list[PublishedModel] = []
     if basis == "dna":
-        published = webtool_models()
-        if irisplex is not None and _is_published_table(irisplex):
-            published.append(published_model(irisplex))
-        # Consumer files state the GRCh37 forward strand: A/T and C/G panel SNPs read as written.
-        try:
-            data, note = _read(path, _published_panel(), everything, ambiguous="keep")
-        except GenofaceError as exc:  # a consumer file without any HIrisPlex-S SNP
-            data, note, published = None, f"published pigmentation models not applied: {exc}", []
-        notes += [note] if note else []
-        for pm in published:
-            pred = predict_published(pm, data, missing=rule, population=population or "EUR")
-            notes.append(pred.summary())
-            for i, sample in enumerate(pred.sample_ids):
-                records.setdefault(sample, {"sample_id": sample})[pm.name] = pred.record(i)
-            used.append(pm)
+        used = _add_published(found, irisplex, rule, population)
     if irisplex is not None and not _is_published_table(irisplex):
-        model_, panel = irisplex_from_spec(load_irisplex_coefficients(irisplex))
-        table = pd.DataFrame({"id": panel[0], "ref": panel[2], "alt": panel[1]})
-        data, note = _read(path, table, plain)
-        notes += [note] if note else []
-        counts = panel_counts(data.genotypes, data.variants, *panel)
-        probs = model_.predict_proba(counts)
-        for i, sample in enumerate(np.asarray(data.sample_ids, dtype=str)):
-            records.setdefault(sample, {"sample_id": sample})["eye_colour_irisplex"] = {
-                "probabilities": dict(zip(EYE_COLOURS, map(float, probs[i]), strict=True)),
-                "panel_snps_typed": int((~np.isnan(counts[i])).sum()),
-            }
+        _add_irisplex_json(found, irisplex)
     for file in pgs:
-        scoring = read_scoring_file(file)
-        data, note = _read(path, scoring_panel(scoring), everything, ambiguous=pgs_ambiguous)
-        notes += [note] if note else []
-        scores, report = score(scoring, data, ambiguous=pgs_ambiguous, missing=pgs_missing, source=str(path))
-        name = scoring.pgs_id or Path(file).name
-        trait = scoring.metadata.get("trait_reported", "")
-        notes.append(report["summary"])
-        for sample, row in scores.iterrows():
-            records.setdefault(str(sample), {"sample_id": str(sample)}).setdefault("pgs", {})[name] = {
-                "trait": trait,
-                "score": float(row["score"]),
-                "n_variants_used": int(row["n_variants_used"]),
-            }
-    order = list(ids) if ids is not None else list(records)
-    people = [records[s] for s in order if s in records]
-    people = _only(people, only) if only else people
-    shown = {k for r in people for k in r}
-    models = {pm.name: pm.describe() for pm in used if pm.name in shown}
-    citations = {k: CITATIONS[k] for m in models.values() for k in m["citation"]}
-    return TraitsReport(people, [n for n in notes if n], models, citations)
+        _add_pgs(found, file, pgs_ambiguous, pgs_missing)
+    return found.report(only, used)
+
+
+@dataclass
+class _GenomeFile:
+    """The genotype file, read once: ``everything`` with indels (the published hair model counts an
+    insertion, rs312262906; PGS files score indels), ``plain`` its biallelic SNPs (what the trait
+    predictor and sex read); both None for a consumer file, read against each panel instead."""
+
+    path: Path
+    consumer: bool
+    everything: GenotypeData | None
+    plain: GenotypeData | None
+
+    @classmethod
+    def read(cls, path: Path, samples: Sequence[str] | None) -> _GenomeFile:
+        if is_consumer_file(path):
+            return cls(path, True, None, None)
+        everything = select_samples(read_genotypes(path, snps_only=False), list(samples or []), path)
+        return cls(path, False, everything, everything.biallelic_snps())
+
+
+@dataclass
+class _Found:
+    """What the traits of one file add up to: a record per person, and notes on how."""
+
+    file: _GenomeFile
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.file.plain is not None:
+            self.ids = np.asarray(self.file.plain.sample_ids, dtype=str)
+
+    def person(self, sample: str) -> dict[str, Any]:
+        return self.records.setdefault(str(sample), {"sample_id": str(sample)})
+
+    def note(self, text: str | None) -> None:
+        if text:
+            self.notes.append(text)
+
+    def report(self, only: Sequence[str] | None, used: list[PublishedModel]) -> TraitsReport:
+        order = list(self.ids) if self.ids is not None else list(self.records)
+        people = [self.records[s] for s in order if s in self.records]
+        people = _only(people, only) if only else people
+        shown = {k for r in people for k in r}
+        models = {pm.name: pm.describe() for pm in used if pm.name in shown}
+        citations = {k: CITATIONS[k] for m in models.values() for k in m["citation"]}
+        return TraitsReport(people, self.notes, models, citations)
+
+
+def _add_trained(found: _Found, predictor: TraitPredictor, basis: str) -> None:
+    """The trait predictor's traits (its sex replaces the out-of-the-box one)."""
+    data, report = read_genotypes_on_panel(found.file.path, predictor.panel_, found.file.plain)
+    found.note(f"{report.summary()} (the trait predictor's panel)")
+    found.ids = np.asarray(data.sample_ids, dtype=str)
+    found.records = {r["sample_id"]: r for r in predictor.predict(data, basis).records()}
+
+
+def _add_sex(found: _Found) -> None:
+    """Out-of-the-box genetic sex, when no trained predictor gave one."""
+    file = found.file
+    sex, note = _sex_records(_consumer_sex_data(file.path) if file.consumer else file.plain)
+    found.note(note)
+    for sample, rec in sex.items():
+        found.person(sample).update(rec)
+
+
+def _add_published(
+    found: _Found, irisplex: str | os.PathLike | None, rule: str, population: str | None
+) -> list[PublishedModel]:
+    """The published HIrisPlex-S models (and a published IrisPlex table given as ``irisplex``)."""
+    published = webtool_models()
+    if irisplex is not None and _is_published_table(irisplex):
+        published.append(published_model(irisplex))
+    # Consumer files state the GRCh37 forward strand: A/T and C/G panel SNPs read as written.
+    try:
+        data, note = _read(found.file.path, _published_panel(), found.file.everything, ambiguous="keep")
+    except GenofaceError as exc:  # a consumer file without any HIrisPlex-S SNP
+        found.note(f"published pigmentation models not applied: {exc}")
+        return []
+    found.note(note)
+    for pm in published:
+        pred = predict_published(pm, data, missing=rule, population=population or "EUR")
+        found.note(pred.summary())
+        for i, sample in enumerate(pred.sample_ids):
+            found.person(sample)[pm.name] = pred.record(i)
+    return published
+
+
+def _add_irisplex_json(found: _Found, irisplex: str | os.PathLike) -> None:
+    """Eye colour from an IrisPlex coefficient file (JSON), as ``eye_colour_irisplex``."""
+    model, panel = irisplex_from_spec(load_irisplex_coefficients(irisplex))
+    table = pd.DataFrame({"id": panel[0], "ref": panel[2], "alt": panel[1]})
+    data, note = _read(found.file.path, table, found.file.plain)
+    found.note(note)
+    counts = panel_counts(data.genotypes, data.variants, *panel)
+    probs = model.predict_proba(counts)
+    for i, sample in enumerate(np.asarray(data.sample_ids, dtype=str)):
+        found.person(sample)["eye_colour_irisplex"] = {
+            "probabilities": dict(zip(EYE_COLOURS, map(float, probs[i]), strict=True)),
+            "panel_snps_typed": int((~np.isnan(counts[i])).sum()),
+        }
+
+
+def _add_pgs(found: _Found, file: str | os.PathLike, ambiguous: str, missing: str) -> None:
+    """The polygenic score of a PGS Catalog scoring file, under its PGS id."""
+    scoring = read_scoring_file(file)
+    data, note = _read(found.file.path, scoring_panel(scoring), found.file.everything, ambiguous=ambiguous)
+    found.note(note)
+    scores, report = score(scoring, data, ambiguous=ambiguous, missing=missing, source=str(found.file.path))
+    name = scoring.pgs_id or Path(file).name
+    trait = scoring.metadata.get("trait_reported", "")
+    found.note(report["summary"])
+    for sample, row in scores.iterrows():
+        found.person(sample).setdefault("pgs", {})[name] = {
+            "trait": trait,
+            "score": float(row["score"]),
+            "n_variants_used": int(row["n_variants_used"]),
+        }
 
 
 def _missing_rule(missing_snps: str) -> tuple[str, str | None]:
