@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import html
 from pathlib import Path
 
 import numpy as np
 
 from genoface.evaluate import Examples
-from genoface.report.evaluation import evaluation_sections, page
+from genoface.report._page import png_data_uri, render
+from genoface.report.evaluation import evaluation_view
 from genoface.report.summary import cohort_overview, variance_rows
 from genoface.shape import render_faces
 
@@ -50,27 +49,19 @@ def _person_title(cohort, i: int) -> str:
     return f"{cohort.sample_ids[i]}: {c['population']} {c['sex']} {c['age']:.0f} y, BMI {c['bmi']:.0f}"
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+def _png_file(path: Path) -> dict:
+    """A PNG file as an inline image, named by its file name."""
+    return {"src": png_data_uri(path.read_bytes()), "alt": path.stem}
 
 
 def demo_page(cohort, variance: dict, metrics: dict, examples: Examples, faces_png: Path, effects_png: Path) -> str:
-    overview = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cohort_overview(cohort)
+    """The demo's report (templates/demo.html): the evaluation, the cohort, its variance
+    decomposition and the figures of :func:`write_demo_figures`."""
+    return render(
+        "demo.html",
+        evaluation=evaluation_view(metrics, examples),
+        overview=cohort_overview(cohort),
+        variance=variance_rows(variance),
+        faces=_png_file(faces_png),
+        effects=_png_file(effects_png),
     )
-    var = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{r:.3f}</td><td>{z:.3f}</td></tr>" for n, r, z in variance_rows(variance)
-    )
-    body = (
-        "<h1>genoface demo</h1>"
-        + evaluation_sections(metrics, examples)
-        + f"<h2>Cohort</h2><table>{overview}</table>"
-        + "<h2>Sources of facial shape variance</h2><p>Share of total shape variance (trace of the vertex "
-        "covariance) that each source was asked for and what the simulated faces realized.</p>"
-        + f"<table><tr><th>component</th><th>requested</th><th>realized</th></tr>{var}</table>"
-        + f"<h2>Simulated people</h2>{_img(faces_png)}"
-        + "<h2>What the simulated map does</h2><p>The mean face moved along the simulated sex and age effects "
-        f"(ages 20, 50 and 80).</p>{_img(effects_png)}"
-    )
-    return page("genoface demo (simulated)", body)

@@ -1,10 +1,12 @@
-"""Terminal summaries (rich tables) of a cohort and its variance decomposition."""
+"""Terminal summaries (rich tables) of a cohort, its variance decomposition and an audit, and the
+cohort rows that the demo page shows too."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
+from genoface.report.audit_table import COLUMNS, condition_rows
 from genoface.simulate import COMPONENTS
 
 
@@ -50,3 +52,17 @@ def print_cohort_summary(console: Console, cohort, variance: dict | None = None)
         for name, req, real in variance_rows(variance):
             vt.add_row(name, f"{req:.3f}", f"{real:.3f}")
         console.print(vt)
+
+
+def print_audit(console: Console, audit: dict) -> None:
+    table = Table(
+        title=f"Re-identification audit: {audit['n_owners_present']} genomes, {audit['n_candidates']} candidates"
+    )
+    for col in ("condition", *COLUMNS):
+        table.add_column(col, justify="left" if col == "condition" else "right")
+    for row in condition_rows(audit):
+        if row.not_run is not None:
+            table.add_row(row.name, f"not run: {row.not_run}", "", "", "", "", "")
+        else:
+            table.add_row(row.name, *row.cells)
+    console.print(table)

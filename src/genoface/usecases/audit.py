@@ -14,7 +14,8 @@ from genoface.core.files import check_output
 from genoface.genetics import is_consumer_file, read_genotypes_on_panel
 from genoface.io import GenotypeData, read_genotypes
 from genoface.models import FaceModel
-from genoface.report.audit import print_audit, write_audit_report
+from genoface.report.audit import write_audit_report
+from genoface.report.summary import print_audit
 from genoface.traits import load_trait_predictor
 
 log = logging.getLogger(__name__)
