@@ -192,15 +192,55 @@ def match_variants(
     """
     if strand not in STRANDS:
         raise GenofaceError(f"strand must be one of {STRANDS}, got {strand!r}")
-    if ambiguous not in AMBIGUOUS_RULES:
-        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_RULES}, got {ambiguous!r}")
+    _check_ambiguous(ambiguous)
     p = panel_table(panel)
     t = panel_table(target)
-    n = len(p)
-    i, j, pair_by_id = _candidates(p, t)
+    pairs = _candidates(p, t)
+    fit = _allele_fit(p, t, pairs)
+    best = _best_pairs(pairs, fit.rank)
+    choice = _Choice.of(fit, best)
+    if strand == "unknown" and ambiguous != "keep":  # A/T and C/G dropped unless frequencies tell
+        choice.amb_kept[:] = False
+        if ambiguous == "frequency" and panel_freq is not None and target_freq is not None:
+            f_panel = np.asarray(panel_freq, dtype=np.float64)[pairs.i[best]]
+            f_target = np.asarray(target_freq, dtype=np.float64)[pairs.j[best]]
+            choice.orient_by_frequency(f_panel, f_target)
+    choice.settle(pairs.j[best])
+    # Columns sorted, so that a memory-mapped target is read in order.
+    chosen = best[choice.keep]
+    by_col = np.argsort(pairs.j[chosen], kind="stable")
+    chosen = chosen[by_col]
+    report = _variants_report(p, pairs, best, choice, chosen, source=source, strand=strand, ambiguous=ambiguous)
+    return AlleleMatch(
+        rows=pairs.i[chosen],
+        cols=pairs.j[chosen],
+        flip=choice.flip[choice.keep][by_col],
+        strand=choice.strand_flip[choice.keep][by_col],
+        by_id=pairs.by_id[chosen],
+        palindromic=fit.palindromic[chosen],
+        report=report,
+    )
 
-    alt, ref = p["alt"].to_numpy(dtype=object)[i], p["ref"].to_numpy(dtype=object)[i]
-    t_alt, t_ref = t["alt"].to_numpy(dtype=object)[j], t["ref"].to_numpy(dtype=object)[j]
+
+def _check_ambiguous(ambiguous: str) -> None:
+    if ambiguous not in AMBIGUOUS_RULES:
+        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_RULES}, got {ambiguous!r}")
+
+
+@dataclass
+class _PairFit:
+    """How the alleles of each candidate pair (panel row, target row) fit."""
+
+    same: np.ndarray  # fit as written with REF and ALT as in the target
+    s_same: np.ndarray  # fit on the other strand with REF and ALT as in the target
+    palindromic: np.ndarray  # the target's alleles are A/T or C/G: both strands read alike
+    rank: np.ndarray  # 0: fit as written, 1: only on the other strand, 2: fit neither
+
+
+def _allele_fit(p: pd.DataFrame, t: pd.DataFrame, pairs: _Pairs) -> _PairFit:
+    """How the panel's and the target's alleles of each pair fit, as written or complemented."""
+    alt, ref = p["alt"].to_numpy(dtype=object)[pairs.i], p["ref"].to_numpy(dtype=object)[pairs.i]
+    t_alt, t_ref = t["alt"].to_numpy(dtype=object)[pairs.j], t["ref"].to_numpy(dtype=object)[pairs.j]
     c_alt, c_ref = _complement(alt), _complement(ref)
     no_ref = ref == ""
     same = (alt == t_alt) & (no_ref | (ref == t_ref))
@@ -213,77 +253,109 @@ def match_variants(
     # is tried only where the alleles do not fit as written.
     fits_strand = (s_same | s_swap) & ~palindromic
     rank = np.where(direct, 0, np.where(fits_strand, 1, 2))
+    return _PairFit(same=same, s_same=s_same, palindromic=palindromic, rank=rank)
 
-    order = np.lexsort((j, rank, i))  # per panel row: fitting as written, then other strand, then none
+
+def _best_pairs(pairs: _Pairs, rank: np.ndarray) -> np.ndarray:
+    """The best candidate pair of each panel row found: fitting as written, then on the other
+    strand, then none; the first target row among equals."""
+    order = np.lexsort((pairs.j, rank, pairs.i))
     first = np.ones(len(order), dtype=bool)
-    first[1:] = i[order][1:] != i[order][:-1]
-    best = order[first]
-    n_candidates = np.bincount(i, minlength=n)
+    first[1:] = pairs.i[order][1:] != pairs.i[order][:-1]
+    return order[first]
 
-    flip = np.where(rank == 0, ~same, ~s_same)[best]
-    strand_flip = rank[best] == 1
-    mismatch = rank[best] == 2
-    amb = ~mismatch & palindromic[best]
-    amb_kept = amb.copy()
-    by_freq = np.zeros_like(amb)
-    if strand == "unknown" and ambiguous != "keep":
-        amb_kept[:] = False
-        if ambiguous == "frequency" and panel_freq is not None and target_freq is not None:
-            f_panel = np.asarray(panel_freq, dtype=np.float64)[i[best]]
-            f_target = np.asarray(target_freq, dtype=np.float64)[j[best]]
-            # The counted allele's frequency in the target, read as written:
-            f_written = np.where(flip, 1.0 - f_target, f_target)
-            decided = amb & (np.abs(f_panel - 0.5) < 0.5) & (np.abs(f_panel - 0.5) > 0.5 - FREQUENCY_MAF_MAX)
-            decided &= np.abs(f_written - 0.5) > 0.5 - FREQUENCY_MAF_MAX
-            other_strand = decided & ((f_panel - 0.5) * (f_written - 0.5) < 0)
-            flip = np.where(other_strand, ~flip, flip)
-            strand_flip = strand_flip | other_strand
-            amb_kept = decided
-            by_freq = decided
-    drop_amb = amb & ~amb_kept
-    keep = ~mismatch & ~drop_amb
-    duplicate = np.zeros_like(keep)
-    duplicate[keep] = pd.Index(j[best][keep]).duplicated()
-    keep &= ~duplicate
 
-    chosen = best[keep]
-    by_col = np.argsort(j[chosen], kind="stable")
-    chosen, flip_k, strand_k = chosen[by_col], flip[keep][by_col], strand_flip[keep][by_col]
+@dataclass
+class _Choice:
+    """What is done with the best pair of each panel row found (arrays over those pairs)."""
 
-    found = np.zeros(n, dtype=bool)
-    found[i[best]] = True
-    reasons = pd.Series([""] * n, dtype=object)
-    reasons[~found] = "absent"
-    reasons[i[best][mismatch]] = "allele mismatch"
-    reasons[i[best][drop_amb]] = "ambiguous strand"
-    reasons[i[best][duplicate]] = "duplicate"
-    report = MatchReport(
+    flip: np.ndarray  # the counted allele is the target's REF: dosage = 2 - target dosage
+    strand_flip: np.ndarray  # read on the other strand
+    mismatch: np.ndarray  # the alleles fit neither strand
+    amb: np.ndarray  # an A/T or C/G SNP whose alleles fit
+    amb_kept: np.ndarray  # such a SNP kept
+    by_freq: np.ndarray  # such a SNP oriented by allele frequency
+    drop_amb: np.ndarray = field(init=False)
+    duplicate: np.ndarray = field(init=False)  # a target variant already used by an earlier panel row
+    keep: np.ndarray = field(init=False)
+
+    @classmethod
+    def of(cls, fit: _PairFit, best: np.ndarray) -> _Choice:
+        """As the alleles fit; A/T and C/G SNPs kept (as written)."""
+        mismatch = fit.rank[best] == 2
+        amb = ~mismatch & fit.palindromic[best]
+        return cls(
+            flip=np.where(fit.rank == 0, ~fit.same, ~fit.s_same)[best],
+            strand_flip=fit.rank[best] == 1,
+            mismatch=mismatch,
+            amb=amb,
+            amb_kept=amb.copy(),
+            by_freq=np.zeros_like(amb),
+        )
+
+    def orient_by_frequency(self, f_panel: np.ndarray, f_target: np.ndarray) -> None:
+        """Keep the A/T and C/G SNPs whose frequencies tell the strand (see the module notes),
+        read on the strand they tell; ``f_panel`` the counted allele's, ``f_target`` ALT's."""
+        # The counted allele's frequency in the target, read as written:
+        f_written = np.where(self.flip, 1.0 - f_target, f_target)
+        decided = self.amb & (np.abs(f_panel - 0.5) < 0.5) & (np.abs(f_panel - 0.5) > 0.5 - FREQUENCY_MAF_MAX)
+        decided &= np.abs(f_written - 0.5) > 0.5 - FREQUENCY_MAF_MAX
+        other_strand = decided & ((f_panel - 0.5) * (f_written - 0.5) < 0)
+        self.flip = np.where(other_strand, ~self.flip, self.flip)
+        self.strand_flip = self.strand_flip | other_strand
+        self.amb_kept = decided
+        self.by_freq = decided
+
+    def settle(self, cols: np.ndarray) -> None:
+        """Which pairs are kept: fitting, not a dropped A/T or C/G SNP, and not a target column
+        (``cols``, one per pair) already used by an earlier pair."""
+        self.drop_amb = self.amb & ~self.amb_kept
+        keep = ~self.mismatch & ~self.drop_amb
+        self.duplicate = np.zeros_like(keep)
+        self.duplicate[keep] = pd.Index(cols[keep]).duplicated()
+        self.keep = keep & ~self.duplicate
+
+
+def _variants_report(
+    p: pd.DataFrame,
+    pairs: _Pairs,
+    best: np.ndarray,
+    choice: _Choice,
+    chosen: np.ndarray,
+    *,
+    source: str,
+    strand: str,
+    ambiguous: str,
+) -> MatchReport:
+    """The report of :func:`match_variants`; ``chosen`` the pairs matched."""
+    found_rows, keep = pairs.i[best], choice.keep
+    found, reasons = _drop_reasons(
+        len(p),
+        found_rows,
+        [
+            (found_rows[choice.mismatch], "allele mismatch"),
+            (found_rows[choice.drop_amb], "ambiguous strand"),
+            (found_rows[choice.duplicate], "duplicate"),
+        ],
+    )
+    return MatchReport(
         source=source,
         strand=strand,
         ambiguous=ambiguous,
-        n_panel=n,
+        n_panel=len(p),
         n_matched=len(chosen),
-        n_by_id=int(pair_by_id[chosen].sum()),
-        n_by_position=int((~pair_by_id[chosen]).sum()),
-        n_flipped=int(flip_k.sum()),
-        n_strand_flipped=int(strand_k.sum()),
-        n_ambiguous_kept=int((amb & amb_kept & keep).sum()),
-        n_ambiguous_by_frequency=int((by_freq & keep).sum()),
+        n_by_id=int(pairs.by_id[chosen].sum()),
+        n_by_position=int((~pairs.by_id[chosen]).sum()),
+        n_flipped=int(choice.flip[keep].sum()),
+        n_strand_flipped=int(choice.strand_flip[keep].sum()),
+        n_ambiguous_kept=int((choice.amb & choice.amb_kept & keep).sum()),
+        n_ambiguous_by_frequency=int((choice.by_freq & keep).sum()),
         n_absent=int((~found).sum()),
-        n_allele_mismatch=int(mismatch.sum()),
-        n_ambiguous_dropped=int(drop_amb.sum()),
-        n_duplicate=int(duplicate.sum()),
-        n_multiallelic=int((n_candidates > 1).sum()),
+        n_allele_mismatch=int(choice.mismatch.sum()),
+        n_ambiguous_dropped=int(choice.drop_amb.sum()),
+        n_duplicate=int(choice.duplicate.sum()),
+        n_multiallelic=int((np.bincount(pairs.i, minlength=len(p)) > 1).sum()),
         dropped=_dropped(p["id"], reasons),
-    )
-    return AlleleMatch(
-        rows=i[chosen],
-        cols=j[chosen],
-        flip=flip_k,
-        strand=strand_k,
-        by_id=pair_by_id[chosen],
-        palindromic=palindromic[chosen],
-        report=report,
     )
 
 
@@ -363,10 +435,8 @@ def match_calls(
     "frequency" needs many people and drops them here). Returns dosage (len(panel),) int8, -1
     where absent, not called or not matched.
     """
-    if ambiguous not in AMBIGUOUS_RULES:
-        raise GenofaceError(f"ambiguous must be one of {AMBIGUOUS_RULES}, got {ambiguous!r}")
+    _check_ambiguous(ambiguous)
     p = panel_table(panel)
-    n = len(p)
     calls = pd.DataFrame(
         {
             "id": np.asarray(call_ids).astype(str),
@@ -374,72 +444,111 @@ def match_calls(
             "pos": np.asarray(call_pos, dtype=np.int64),
         }
     )
-    a1 = pd.Series(np.asarray(allele1).astype(str)).str.upper().to_numpy(dtype=object)
-    a2 = pd.Series(np.asarray(allele2).astype(str)).str.upper().to_numpy(dtype=object)
-    i, j, pair_by_id = _candidates(p, calls)
+    a1, a2 = _upper_alleles(allele1), _upper_alleles(allele2)
+    pairs = _candidates(p, calls)
     # One record per panel variant: the first found (by id before position).
-    first = ~pd.Index(i).duplicated()
-    i, j, pair_by_id = i[first], j[first], pair_by_id[first]
+    pairs = pairs.take(~pd.Index(pairs.i).duplicated())
+    read = _CallReading.of(p, pairs, a1, a2, ambiguous)
+    dosage = np.full(len(p), MISSING, dtype=np.int8)
+    dosage[pairs.i[read.keep]] = read.dose[read.keep]
+    return dosage, _calls_report(p, pairs, read, source=source, ambiguous=ambiguous)
+
+
+def _upper_alleles(alleles: np.ndarray) -> np.ndarray:
+    """Allele letters as upper-case str objects."""
+    return pd.Series(np.asarray(alleles).astype(str)).str.upper().to_numpy(dtype=object)
+
+
+@dataclass
+class _CallReading:
+    """How each call found for a panel variant is read (arrays over the pairs)."""
+
+    called: np.ndarray  # not a no-call
+    use_comp: np.ndarray  # read on the other strand
+    mismatch: np.ndarray  # called, yet fitting the panel's alleles on neither strand
+    amb: np.ndarray  # an A/T or C/G SNP whose call fits
+    drop_amb: np.ndarray  # such a SNP dropped
+    keep: np.ndarray
+    dose: np.ndarray  # (pairs,) int8 copies of the counted allele
+
+    @classmethod
+    def of(cls, p: pd.DataFrame, pairs: _Pairs, a1: np.ndarray, a2: np.ndarray, ambiguous: str) -> _CallReading:
+        i, j = pairs.i, pairs.j
+        alt, ref = p["alt"].to_numpy(dtype=object)[i], p["ref"].to_numpy(dtype=object)[i]
+        x, y = a1[j], a2[j]
+        called = x != ""
+        y = np.where(called & (y == ""), x, y)  # a haploid call counts twice: hemizygous, 0 or 2
+        cx, cy = _complement(x), _complement(y)
+        no_ref = ref == ""
+        in_pair = lambda u: (u == alt) | (u == ref)  # noqa: E731
+        fit_direct = in_pair(x) & in_pair(y)
+        fit_comp = in_pair(cx) & in_pair(cy)
+        # Without a REF only the counted allele can be checked: a call is read as written unless it
+        # holds the counted allele's complement, which could be that allele on the other strand.
+        c_alt = _complement(alt)
+        fit_direct = np.where(no_ref, (x != c_alt) & (y != c_alt), fit_direct)
+        fit_comp = np.where(no_ref, False, fit_comp)
+        palindromic = ~no_ref & (_complement(ref) == alt)
+        use_comp = ~fit_direct & fit_comp & ~palindromic
+        mismatch = called & ~fit_direct & ~use_comp
+        amb = called & ~mismatch & palindromic
+        drop_amb = amb & (ambiguous != "keep")
+        keep = called & ~mismatch & ~drop_amb
+        rx, ry = np.where(use_comp, cx, x), np.where(use_comp, cy, y)
+        dose = (rx == alt).astype(np.int8) + (ry == alt).astype(np.int8)
+        return cls(called, use_comp, mismatch, amb, drop_amb, keep, dose)
+
+
+def _calls_report(p: pd.DataFrame, pairs: _Pairs, read: _CallReading, *, source: str, ambiguous: str) -> MatchReport:
+    """The report of :func:`match_calls`."""
+    n, i, keep = len(p), pairs.i, read.keep
     n_candidates = np.bincount(i, minlength=n) if len(i) else np.zeros(n, dtype=np.int64)
-
-    alt, ref = p["alt"].to_numpy(dtype=object)[i], p["ref"].to_numpy(dtype=object)[i]
-    x, y = a1[j], a2[j]
-    called = x != ""
-    y = np.where(called & (y == ""), x, y)  # a haploid call counts twice: hemizygous, 0 or 2
-    cx, cy = _complement(x), _complement(y)
-    no_ref = ref == ""
-    in_pair = lambda u: (u == alt) | (u == ref)  # noqa: E731
-    fit_direct = in_pair(x) & in_pair(y)
-    fit_comp = in_pair(cx) & in_pair(cy)
-    # Without a REF only the counted allele can be checked: a call is read as written unless it
-    # holds the counted allele's complement, which could be that allele on the other strand.
-    c_alt = _complement(alt)
-    fit_direct = np.where(no_ref, (x != c_alt) & (y != c_alt), fit_direct)
-    fit_comp = np.where(no_ref, False, fit_comp)
-    palindromic = ~no_ref & (_complement(ref) == alt)
-    use_comp = ~fit_direct & fit_comp & ~palindromic
-    mismatch = called & ~fit_direct & ~use_comp
-    amb = called & ~mismatch & palindromic
-    drop_amb = amb & (ambiguous != "keep")
-    keep = called & ~mismatch & ~drop_amb
-    rx, ry = np.where(use_comp, cx, x), np.where(use_comp, cy, y)
-    dose = (rx == alt).astype(np.int8) + (ry == alt).astype(np.int8)
-    dosage = np.full(n, MISSING, dtype=np.int8)
-    dosage[i[keep]] = dose[keep]
-
-    found = np.zeros(n, dtype=bool)
-    found[i] = True
-    reasons = pd.Series([""] * n, dtype=object)
-    reasons[~found] = "absent"
-    reasons[i[~called]] = "no call"
-    reasons[i[mismatch]] = "allele mismatch"
-    reasons[i[drop_amb]] = "ambiguous strand"
-    report = MatchReport(
+    found, reasons = _drop_reasons(
+        n,
+        i,
+        [
+            (i[~read.called], "no call"),
+            (i[read.mismatch], "allele mismatch"),
+            (i[read.drop_amb], "ambiguous strand"),
+        ],
+    )
+    return MatchReport(
         source=source,
         strand="unknown",
         ambiguous=ambiguous,
         n_panel=n,
         n_matched=int(keep.sum()),
-        n_by_id=int((pair_by_id & keep).sum()),
-        n_by_position=int((~pair_by_id & keep).sum()),
-        n_strand_flipped=int((use_comp & keep).sum()),
-        n_ambiguous_kept=int((amb & keep).sum()),
+        n_by_id=int((pairs.by_id & keep).sum()),
+        n_by_position=int((~pairs.by_id & keep).sum()),
+        n_strand_flipped=int((read.use_comp & keep).sum()),
+        n_ambiguous_kept=int((read.amb & keep).sum()),
         n_absent=int((~found).sum()),
-        n_allele_mismatch=int(mismatch.sum()),
-        n_ambiguous_dropped=int(drop_amb.sum()),
-        n_no_call=int((~called).sum()),
+        n_allele_mismatch=int(read.mismatch.sum()),
+        n_ambiguous_dropped=int(read.drop_amb.sum()),
+        n_no_call=int((~read.called).sum()),
         n_multiallelic=int((n_candidates > 1).sum()),
         dropped=_dropped(p["id"], reasons),
     )
-    return dosage, report
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
 
 
-def _candidates(p: pd.DataFrame, t: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(panel row, target row, found by id) pairs: every target record with the panel variant's
-    id, and by chrom:pos for the panel variants whose id is not in the target."""
+@dataclass
+class _Pairs:
+    """Candidate pairs: panel row ``i``, target row ``j``, found by id (else by chrom:pos)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    by_id: np.ndarray
+
+    def take(self, mask: np.ndarray) -> _Pairs:
+        return _Pairs(self.i[mask], self.j[mask], self.by_id[mask])
+
+
+def _candidates(p: pd.DataFrame, t: pd.DataFrame) -> _Pairs:
+    """Every target record with the panel variant's id, and by chrom:pos for the panel variants
+    whose id is not in the target."""
     n = len(p)
     s_id = p["id"].to_numpy(dtype=object)
     t_id = t["id"].to_numpy(dtype=object)
@@ -459,7 +568,7 @@ def _candidates(p: pd.DataFrame, t: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     i = np.concatenate([by_id["i"].to_numpy(dtype=np.int64), by_pos["i"].to_numpy(dtype=np.int64)])
     j = np.concatenate([by_id["j"].to_numpy(dtype=np.int64), by_pos["j"].to_numpy(dtype=np.int64)])
     pair_by_id = np.concatenate([np.ones(len(by_id), dtype=bool), np.zeros(len(by_pos), dtype=bool)])
-    return i, j, pair_by_id
+    return _Pairs(i, j, pair_by_id)
 
 
 def _keys(v: pd.DataFrame) -> np.ndarray:
@@ -485,3 +594,15 @@ def _text(s) -> pd.Series:
 def _dropped(ids: pd.Series, reasons: pd.Series) -> pd.DataFrame:
     mask = (reasons != "").to_numpy()
     return pd.DataFrame({"id": ids.to_numpy()[mask], "reason": reasons.to_numpy()[mask]})
+
+
+def _drop_reasons(n: int, found_rows: np.ndarray, drops: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray, pd.Series]:
+    """Which of ``n`` panel rows were found (``found_rows``), and why each was left out ("" where
+    kept): "absent" where not found, then each (rows, reason) of ``drops`` in turn."""
+    found = np.zeros(n, dtype=bool)
+    found[found_rows] = True
+    reasons = pd.Series([""] * n, dtype=object)
+    reasons[~found] = "absent"
+    for rows, reason in drops:
+        reasons[rows] = reason
+    return found, reasons

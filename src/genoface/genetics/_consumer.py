@@ -442,8 +442,56 @@ def _looks_like_call(cells: list[str]) -> bool:
 def _sniff(text: str, path: Path, head: bool = False) -> _Layout:
     """The layout of a raw-data file's text; files of other kinds refused (:class:`_Refused`)."""
     lines = _lines(text)
+    banner, illumina, first = _banner_lines(lines, path)
+    source = _banner_source(banner, illumina)
+    if first is None:
+        return _layout_without_lines(text, path, head, source, banner)
+    lineno, start, s = first
+    if s.startswith(">"):
+        raise _Refused(
+            "fasta",
+            f"{path}: a FASTA sequence file, not genotype calls; give the raw-data file of your calls (or a VCF)",
+        )
+    cells, hsep = _header_cells(s)
+    if illumina or _is_header(cells):  # the first line is the header: the calls follow it
+        header = cells
+        data = next(((n, p, ln) for n, p, ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
+        body_start, body_line = _next_line_start(text, start), lineno + 1
+    else:  # the first line is a call; a header, if any, is the last comment line
+        header, hsep = _banner_header(banner)
+        data = (lineno, start, s)
+        body_start, body_line = start, lineno
+    if data is None:
+        if head:
+            return _Layout(
+                source or "generic", hsep or "whitespace", len(header or ()), {}, tuple(header or ()), banner=banner
+            )
+        raise _Refused(
+            source or "unknown",
+            f"{path}: {source or 'generic'} file with no genotype lines; is it the complete raw-data download?",
+        )
+    d_line, d_text = data[0], data[2].strip()
+    doubled = '"",""' in d_text
+    if doubled:
+        d_text = d_text.replace('""', '"')
+    sep = _data_separator(d_text, hsep)
+    fields = _split(d_text, sep)
+    cols = _headerless_columns(fields, d_line, d_text, path) if header is None else _columns(header, path, lineno)
+    width = len(fields)
+    if max(cols.values()) >= width:
+        raise GenofaceError(
+            f"{path}, line {d_line}: {width} columns where the header names {len(header or ())} "
+            f"({', '.join((header or [])[:8])}); fix the file or give it as downloaded"
+        )
+    source = source or _header_source(header) or "generic"
+    return _Layout(source, sep, width, cols, tuple(header) if header else None, body_start, body_line, doubled, banner)
+
+
+def _banner_lines(lines, path: Path) -> tuple[list[str], bool, tuple[int, int, str] | None]:
+    """Read ``lines`` (from :func:`_lines`) up to the first line of the table: (the comment lines
+    or the [Header] section of an Illumina report, whether it is one, (line number, offset,
+    stripped line) of that first line or None); a VCF is refused."""
     banner: list[str] = []
-    first = None
     illumina = False
     for lineno, start, line in lines:
         s = line.strip()
@@ -461,89 +509,66 @@ def _sniff(text: str, path: Path, head: bool = False) -> _Layout:
             continue
         if s.startswith("[Header]") and not banner:  # an Illumina final report
             illumina = True
-            for lineno, start, line in lines:  # noqa: B007
-                if line.strip().startswith("[Data]"):
+            for _, _, section_line in lines:
+                if section_line.strip().startswith("[Data]"):
                     break
-                banner.append(line.strip())
+                banner.append(section_line.strip())
             else:
                 raise _Refused(
                     "unknown",
                     f"{path}: an Illumina report without a [Data] section, no format detected; give the complete raw-data file",
                 )
             continue
-        first = (lineno, start, s)
-        break
-    source = _banner_source(banner, illumina)
-    if first is None:
-        if head and source:
-            return _Layout(source, "whitespace", 4, {}, None, banner=banner)
-        if not text.strip():
-            raise _Refused("empty", f"{path}: the file is empty, no format detected; download the raw data again")
-        what = f"{source} file with no genotype lines" if source else "no genotype lines, no format detected"
-        raise _Refused(source or "unknown", f"{path}: {what}; is it the complete raw-data download?")
-    lineno, start, s = first
-    if s.startswith(">"):
-        raise _Refused(
-            "fasta",
-            f"{path}: a FASTA sequence file, not genotype calls; give the raw-data file of your calls (or a VCF)",
-        )
-    cells, hsep = _header_cells(s)
-    if illumina or _is_header(cells):
-        header = cells
-        data = next(((n, p, ln) for n, p, ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
-        body_start, body_line = _next_line_start(text, start), lineno + 1
-    else:
-        header, hsep = None, None
-        if banner:
-            cand, csep = _header_cells(banner[-1])
-            if _is_header(cand):
-                header, hsep = cand, csep
-        data = (lineno, start, s)
-        body_start, body_line = start, lineno
-    if data is None:
-        if head:
-            return _Layout(
-                source or "generic", hsep or "whitespace", len(header or ()), {}, tuple(header or ()), banner=banner
-            )
-        raise _Refused(
-            source or "unknown",
-            f"{path}: {source or 'generic'} file with no genotype lines; is it the complete raw-data download?",
-        )
-    d_line, d_text = data[0], data[2].strip()
-    doubled = '"",""' in d_text
-    if doubled:
-        d_text = d_text.replace('""', '"')
-    if hsep is not None:
-        sep = hsep if hsep in ("comma", "tab") else "whitespace"
-    elif "\t" not in d_text and "," in d_text and len(_split(d_text, "comma")) in (4, 5):
-        sep = "comma"
-    else:
-        sep = "whitespace"
-    fields = _split(d_text, sep)
-    if header is None:
-        if not _looks_like_call(fields):
-            if len(fields) == 6 and _chrom_value(fields[0]) is not None and _POSITION.fullmatch(fields[3]):
-                raise _Refused(
-                    "plink",
-                    f"{path}: a PLINK .bim file, not a consumer raw-data file; give the .bed of its fileset as genotypes",
-                )
+        return banner, illumina, (lineno, start, s)
+    return banner, illumina, None
+
+
+def _layout_without_lines(text: str, path: Path, head: bool, source: str | None, banner: list[str]) -> _Layout:
+    """A text with no line besides its comments: the banner's layout when only the head was read
+    and it names a company, else refused."""
+    if head and source:
+        return _Layout(source, "whitespace", 4, {}, None, banner=banner)
+    if not text.strip():
+        raise _Refused("empty", f"{path}: the file is empty, no format detected; download the raw data again")
+    what = f"{source} file with no genotype lines" if source else "no genotype lines, no format detected"
+    raise _Refused(source or "unknown", f"{path}: {what}; is it the complete raw-data download?")
+
+
+def _banner_header(banner: list[str]) -> tuple[list[str] | None, str | None]:
+    """(cells, separator) of the last comment line where it is a column header, else (None, None)."""
+    if banner:
+        cells, sep = _header_cells(banner[-1])
+        if _is_header(cells):
+            return cells, sep
+    return None, None
+
+
+def _data_separator(line: str, header_sep: str | None) -> str:
+    """How the first data line's cells are separated: as the header's, else comma where that
+    gives 4 or 5 cells of a tab-less line, else whitespace."""
+    if header_sep is not None:
+        return header_sep if header_sep in ("comma", "tab") else "whitespace"
+    if "\t" not in line and "," in line and len(_split(line, "comma")) in (4, 5):
+        return "comma"
+    return "whitespace"
+
+
+def _headerless_columns(fields: list[str], lineno: int, line: str, path: Path) -> dict[str, int]:
+    """Role -> column of a file without a header, from its first data line (``fields`` its
+    cells): ``rsid chromosome position`` and a genotype or two alleles; other files refused."""
+    if not _looks_like_call(fields):
+        if len(fields) == 6 and _chrom_value(fields[0]) is not None and _POSITION.fullmatch(fields[3]):
             raise _Refused(
-                "unknown",
-                f"{path}, line {d_line}: no format detected: {d_text[:80]!r} is neither a column header "
-                "(rsid, chromosome, position, genotype) nor a genotype line; give the raw-data file as downloaded "
-                "(23andMe, AncestryDNA, FTDNA, MyHeritage, LivingDNA, ...)",
+                "plink",
+                f"{path}: a PLINK .bim file, not a consumer raw-data file; give the .bed of its fileset as genotypes",
             )
-        cols = {"id": 0, "chrom": 1, "pos": 2} | ({"genotype": 3} if len(fields) == 4 else {"allele1": 3, "allele2": 4})
-    else:
-        cols = _columns(header, path, lineno)
-    width = len(fields)
-    if max(cols.values()) >= width:
-        raise GenofaceError(
-            f"{path}, line {d_line}: {width} columns where the header names {len(header or ())} "
-            f"({', '.join((header or [])[:8])}); fix the file or give it as downloaded"
+        raise _Refused(
+            "unknown",
+            f"{path}, line {lineno}: no format detected: {line[:80]!r} is neither a column header "
+            "(rsid, chromosome, position, genotype) nor a genotype line; give the raw-data file as downloaded "
+            "(23andMe, AncestryDNA, FTDNA, MyHeritage, LivingDNA, ...)",
         )
-    source = source or _header_source(header) or "generic"
-    return _Layout(source, sep, width, cols, tuple(header) if header else None, body_start, body_line, doubled, banner)
+    return {"id": 0, "chrom": 1, "pos": 2} | ({"genotype": 3} if len(fields) == 4 else {"allele1": 3, "allele2": 4})
 
 
 def _next_line_start(text: str, start: int) -> int:
@@ -690,8 +715,47 @@ def _parse(body: bytes, body_text: str, encoding: str, lay: _Layout, path: Path)
     cols = lay.cols
     if lay.doubled_quotes:
         body = body.replace(b'""', b'"')
+    df = _read_table(body, body_text, encoding, lay, path)
+    if df is None:
+        return tuple(np.array([], dtype=t) for t in (str, str, np.int64, str, str))
+    table = _Table(df, cols)
+    ids = table.text("id")
+    chrom, bad_chrom, chrom_blank, repeated_header = _chromosomes(table, ids, lay.header)
+    pos, bad_pos, pos_blank = _positions(table)
+    a1, a2, bad_call, call_blank = _calls(table)
+    empty = ids == ""
+    short = np.zeros(len(df), dtype=bool)  # a required cell empty: a line of too few columns, or an empty cell
+    for blank in (chrom_blank, pos_blank, call_blank):
+        if blank is not None:
+            empty &= blank
+            short |= blank
+    keep = ~repeated_header & ~empty  # blank lines pandas did not skip
+    short &= keep
+    bad = (bad_chrom | bad_pos | bad_call) & keep
+    if bad.any() or short.any():  # raises, naming the line; short cells of a CSV may be empty cells
+        _explain(body, encoding, body_text, np.flatnonzero(bad | short), bad, ids, lay, path)
+    if "sample" in cols:
+        names = pd.unique(df[cols["sample"]].to_numpy(dtype=object)[keep])
+        if len(names) > 1:
+            raise GenofaceError(
+                f"{path}: a {lay.source} report of {len(names)} samples ({', '.join(map(str, names[:3]))}, ...); "
+                "a raw-data file holds one person: export one sample"
+            )
+    if "id2" in cols:  # Illumina: the rsID where the report gives one, else the SNP name
+        ids = np.where((ids == "") | (ids == "."), table.text("id2"), ids)
+    if "chrom" not in cols and keep.any():  # GSA names such as "1:101" give the place
+        chrom, pos = _places_from_names(ids, chrom, pos, has_pos="pos" in cols)
+    ids, chrom, pos, a1, a2 = (v[keep] for v in (ids, chrom, pos, a1, a2))
+    if _may_name_several(body, lay.sep):
+        ids, chrom, pos, a1, a2 = _split_multi_ids(ids, chrom, pos, a1, a2)
+    return ids.astype(str), chrom.astype(str), pos.astype(np.int64, copy=False), a1.astype(str), a2.astype(str)
+
+
+def _read_options(lay: _Layout, encoding: str) -> tuple[dict[int, object], dict]:
+    """``pd.read_csv``'s dtype per column (ids as objects, positions int64, chromosome and call
+    cells as categories) and its other arguments, for the layout."""
     dtype: dict[int, object] = {}
-    for role, j in cols.items():
+    for role, j in lay.cols.items():
         dtype[j] = object if role in ("id", "id2") else np.int64 if role == "pos" else "category"
     kw: dict = dict(
         header=None,
@@ -704,13 +768,20 @@ def _parse(body: bytes, body_text: str, encoding: str, lay: _Layout, path: Path)
         index_col=False,
     )
     if lay.width > _NARROW:
-        kw["usecols"] = sorted(set(cols.values()))
+        kw["usecols"] = sorted(set(lay.cols.values()))
     if lay.sep == "whitespace":
         kw.update(sep=r"\s+", quoting=csv.QUOTE_NONE)
     elif lay.sep == "tab":
         kw.update(sep="\t", quoting=csv.QUOTE_NONE, skipinitialspace=True)
     else:
         kw.update(sep=",", quotechar='"', skipinitialspace=True)
+    return dtype, kw
+
+
+def _read_table(body: bytes, body_text: str, encoding: str, lay: _Layout, path: Path) -> pd.DataFrame | None:
+    """The table of ``body`` read by pandas' C reader (:func:`_read_options`); None where it
+    holds no data. A line pandas cannot read is refused, naming it."""
+    dtype, kw = _read_options(lay, encoding)
     df = None
     for attempt in range(2):
         try:
@@ -724,7 +795,7 @@ def _parse(body: bytes, body_text: str, encoding: str, lay: _Layout, path: Path)
                 f"{path}: cannot read it as a {lay.source} raw-data file ({e}); check the file is complete"
             ) from None
         except pd.errors.EmptyDataError:
-            return tuple(np.array([], dtype=t) for t in (str, str, np.int64, str, str))
+            return None
         except pd.errors.ParserError as e:
             m = re.search(r"Expected \d+ fields in line (\d+), saw (\d+)", str(e))
             if m and lay.width <= _NARROW:
@@ -738,105 +809,103 @@ def _parse(body: bytes, body_text: str, encoding: str, lay: _Layout, path: Path)
                 f"{path}: cannot read it as a {lay.source} raw-data file ({e}); check the file is complete"
             ) from None
         except (ValueError, OverflowError):
-            if attempt or "pos" not in cols:
+            if attempt or "pos" not in lay.cols:
                 raise
-            dtype[cols["pos"]] = object  # a position that is no integer ("--"): checked below
+            dtype[lay.cols["pos"]] = object  # a position that is no integer ("--"): checked below
     assert df is not None
-    n = len(df)
+    return df
 
-    def text_col(role: str) -> np.ndarray:
-        return df[cols[role]].to_numpy(dtype=object) if role in cols else np.full(n, "", dtype=object)
 
-    def categories(role: str) -> tuple[np.ndarray, list[str]]:
-        cat = df[cols[role]].astype("category")
+@dataclass
+class _Table:
+    """The cells pandas read, by role (``cols``: role -> column)."""
+
+    df: pd.DataFrame
+    cols: dict[str, int]
+
+    def text(self, role: str) -> np.ndarray:
+        """The role's cells as objects; "" for all where the file has no such column."""
+        if role in self.cols:
+            return self.df[self.cols[role]].to_numpy(dtype=object)
+        return np.full(len(self.df), "", dtype=object)
+
+    def categories(self, role: str) -> tuple[np.ndarray, list[str]]:
+        """(category code per row, the distinct cells) of the role's column."""
+        cat = self.df[self.cols[role]].astype("category")
         return cat.cat.codes.to_numpy(), [str(c) for c in cat.cat.categories]
 
-    ids = text_col("id")
-    empty = ids == ""
-    keep = np.ones(n, dtype=bool)
-    short = np.zeros(n, dtype=bool)  # a required cell empty: a line of too few columns, or an empty cell
-    # Chromosomes: each distinct cell once.
-    if "chrom" in cols:
-        codes, cats = categories("chrom")
-        values = [_chrom_value(c) for c in cats]
-        chrom = np.array([v or "" for v in values], dtype=str)[codes]
-        bad_chrom = np.array([v is None for v in values], dtype=bool)[codes]
-        blank = np.array([c.strip() == "" for c in cats], dtype=bool)[codes]
-        empty &= blank
-        short |= blank
-        if lay.header is not None and "id" in cols and lay.header[cols["chrom"]] in cats:  # a repeated header
-            keep &= ~((ids == lay.header[cols["id"]]) & (codes == cats.index(lay.header[cols["chrom"]])))
-    else:
-        chrom, bad_chrom = np.full(n, "", dtype="<U2"), np.zeros(n, dtype=bool)
-    # Positions: int64 as read, else checked cell by cell.
-    if "pos" in cols:
-        col = df[cols["pos"]]
-        if col.dtype == np.int64:
-            pos = col.to_numpy(dtype=np.int64)
-            bad_pos = pos < 0
-        else:
-            s = pd.Series(col.to_numpy(dtype=object), dtype=object).str.strip()
-            unknown = s.isin(_UNKNOWN_POS).to_numpy()
-            digits = s.str.fullmatch(_POSITION.pattern).fillna(False).to_numpy(dtype=bool)
-            pos = np.zeros(n, dtype=np.int64)
-            pos[digits] = s[digits].astype(np.int64).to_numpy()
-            bad_pos = ~(digits | unknown)
-            blank = (s == "").to_numpy()
-            empty &= blank
-            short |= blank
-    else:
-        pos, bad_pos = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
-    # Calls: each distinct genotype / allele cell once.
-    if "genotype" in cols:
-        codes, cats = categories("genotype")
-        values = [_genotype_value(c) for c in cats]
+
+def _each_category(codes: np.ndarray, cats: list[str], decode) -> tuple[list, np.ndarray, np.ndarray]:
+    """``decode`` of each distinct cell (each decoded once), and per row whether its cell is
+    malformed (decoded to None) or blank."""
+    values = [decode(c) for c in cats]
+    bad = np.array([v is None for v in values], dtype=bool)[codes]
+    blank = np.array([c.strip() == "" for c in cats], dtype=bool)[codes]
+    return values, bad, blank
+
+
+def _chromosomes(table: _Table, ids: np.ndarray, header: tuple[str, ...] | None):
+    """(chromosome, malformed, blank or None, a repeated header line) per row."""
+    cols, n = table.cols, len(table.df)
+    if "chrom" not in cols:
+        return np.full(n, "", dtype="<U2"), np.zeros(n, dtype=bool), None, np.zeros(n, dtype=bool)
+    codes, cats = table.categories("chrom")
+    values, bad, blank = _each_category(codes, cats, _chrom_value)
+    chrom = np.array([v or "" for v in values], dtype=str)[codes]
+    repeated = np.zeros(n, dtype=bool)
+    if header is not None and "id" in cols and header[cols["chrom"]] in cats:
+        repeated = (ids == header[cols["id"]]) & (codes == cats.index(header[cols["chrom"]]))
+    return chrom, bad, blank, repeated
+
+
+def _positions(table: _Table):
+    """(position, malformed, blank or None) per row: int64 as read, else checked cell by cell."""
+    n = len(table.df)
+    if "pos" not in table.cols:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), None
+    col = table.df[table.cols["pos"]]
+    if col.dtype == np.int64:
+        pos = col.to_numpy(dtype=np.int64)
+        return pos, pos < 0, None
+    s = pd.Series(col.to_numpy(dtype=object), dtype=object).str.strip()
+    unknown = s.isin(_UNKNOWN_POS).to_numpy()
+    digits = s.str.fullmatch(_POSITION.pattern).fillna(False).to_numpy(dtype=bool)
+    pos = np.zeros(n, dtype=np.int64)
+    pos[digits] = s[digits].astype(np.int64).to_numpy()
+    return pos, ~(digits | unknown), (s == "").to_numpy()
+
+
+def _calls(table: _Table):
+    """(allele1, allele2, malformed, blank) per row, from a genotype column or two allele
+    columns (either allele missing makes the call missing)."""
+    if "genotype" in table.cols:
+        codes, cats = table.categories("genotype")
+        values, bad, blank = _each_category(codes, cats, _genotype_value)
         a1 = np.array([v[0] if v else "" for v in values], dtype=str)[codes]
         a2 = np.array([v[1] if v else "" for v in values], dtype=str)[codes]
-        bad_call = np.array([v is None for v in values], dtype=bool)[codes]
-        blank = np.array([c.strip() == "" for c in cats], dtype=bool)[codes]
-        empty &= blank
-        short |= blank
-    else:
-        (c1, k1), (c2, k2) = categories("allele1"), categories("allele2")
-        v1, v2 = [_allele_value(c) for c in k1], [_allele_value(c) for c in k2]
-        x = np.array([v or "" for v in v1], dtype=str)[c1]
-        y = np.array([v or "" for v in v2], dtype=str)[c2]
-        bad_call = np.array([v is None for v in v1], dtype=bool)[c1] | np.array([v is None for v in v2], dtype=bool)[c2]
-        missing = (x == "") | (y == "")
-        a1, a2 = np.where(missing, "", x), np.where(missing, "", y)
-        blank = (
-            np.array([c.strip() == "" for c in k1], dtype=bool)[c1]
-            | np.array([c.strip() == "" for c in k2], dtype=bool)[c2]
-        )
-        empty &= blank
-        short |= blank
-    keep &= ~empty  # blank lines pandas did not skip
-    short &= keep
-    bad = (bad_chrom | bad_pos | bad_call) & keep
-    if bad.any() or short.any():  # raises, naming the line; short cells of a CSV may be empty cells
-        _explain(body, encoding, body_text, np.flatnonzero(bad | short), bad, ids, lay, path)
-    if "sample" in cols:
-        names = pd.unique(df[cols["sample"]].to_numpy(dtype=object)[keep])
-        if len(names) > 1:
-            raise GenofaceError(
-                f"{path}: a {lay.source} report of {len(names)} samples ({', '.join(map(str, names[:3]))}, ...); "
-                "a raw-data file holds one person: export one sample"
-            )
-    if "id2" in cols:  # Illumina: the rsID where the report gives one, else the SNP name
-        alt = text_col("id2")
-        ids = np.where((ids == "") | (ids == "."), alt, ids)
-    if "chrom" not in cols and keep.any():  # GSA names such as "1:101" give the place
-        place = pd.Series(ids, dtype=object).str.extract(_CHR_POS_ID)
-        found = place[0].notna().to_numpy()
-        if found.any():
-            chrom = chrom.copy()
-            chrom[found] = [_chrom_value(c) or "" for c in place[0][found]]
-            if "pos" not in cols:
-                pos[found] = place[1][found].astype(np.int64).to_numpy()
-    ids, chrom, pos, a1, a2 = (v[keep] for v in (ids, chrom, pos, a1, a2))
-    if _may_name_several(body, lay.sep):
-        ids, chrom, pos, a1, a2 = _split_multi_ids(ids, chrom, pos, a1, a2)
-    return ids.astype(str), chrom.astype(str), pos.astype(np.int64, copy=False), a1.astype(str), a2.astype(str)
+        return a1, a2, bad, blank
+    (c1, k1), (c2, k2) = table.categories("allele1"), table.categories("allele2")
+    (v1, bad1, blank1), (v2, bad2, blank2) = (
+        _each_category(c1, k1, _allele_value),
+        _each_category(c2, k2, _allele_value),
+    )
+    x = np.array([v or "" for v in v1], dtype=str)[c1]
+    y = np.array([v or "" for v in v2], dtype=str)[c2]
+    missing = (x == "") | (y == "")
+    return np.where(missing, "", x), np.where(missing, "", y), bad1 | bad2, blank1 | blank2
+
+
+def _places_from_names(ids: np.ndarray, chrom: np.ndarray, pos: np.ndarray, *, has_pos: bool):
+    """(chrom, pos) with the place named by ids such as "1:101" (GSA names) where one is; the
+    positions only where the file has no position column (``pos`` is then updated in place)."""
+    place = pd.Series(ids, dtype=object).str.extract(_CHR_POS_ID)
+    found = place[0].notna().to_numpy()
+    if found.any():
+        chrom = chrom.copy()
+        chrom[found] = [_chrom_value(c) or "" for c in place[0][found]]
+        if not has_pos:
+            pos[found] = place[1][found].astype(np.int64).to_numpy()
+    return chrom, pos
 
 
 def _may_name_several(body: bytes, sep: str) -> bool:

@@ -359,19 +359,39 @@ def select_snps(
     window_bp : LD clumping by distance: a SNP is kept only if no better SNP already kept lies
         on its chromosome within ±window_bp base pairs.
     """
+    p = _snp_p_values(result)
+    _check_selection(len(p), n_snps, p_threshold, variants, window_bp)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
+    order = order[~np.isnan(p[order])]
+    if p_threshold is not None:
+        order = order[p[order] < p_threshold]
+    if window_bp is None:
+        return order[:n_snps] if n_snps is not None else order
+    return _clump(order, variants, window_bp, n_snps)
+
+
+def _snp_p_values(result: GwasResult | MultivariateGwasResult | np.ndarray) -> np.ndarray:
+    """(m,) p-value per SNP: the joint p, the smallest over phenotypes (NaN where all are), or
+    the array given."""
     if isinstance(result, GwasResult):
         with np.errstate(all="ignore"):
-            p = np.where(
+            return np.where(
                 np.isnan(result.p).all(axis=1),
                 np.nan,
                 np.nanmin(np.where(np.isnan(result.p), np.inf, result.p), axis=1),
             )
-    elif isinstance(result, MultivariateGwasResult):
-        p = np.asarray(result.p, dtype=np.float64)
-    else:
-        p = np.asarray(result, dtype=np.float64)
-        if p.ndim != 1:
-            raise GenofaceError(f"p-values must be a 1-D array (one per SNP), got shape {p.shape}")
+    if isinstance(result, MultivariateGwasResult):
+        return np.asarray(result.p, dtype=np.float64)
+    p = np.asarray(result, dtype=np.float64)
+    if p.ndim != 1:
+        raise GenofaceError(f"p-values must be a 1-D array (one per SNP), got shape {p.shape}")
+    return p
+
+
+def _check_selection(
+    m: int, n_snps: int | None, p_threshold: float | None, variants: pd.DataFrame | None, window_bp: int | None
+) -> None:
+    """Refuse arguments of :func:`select_snps` that do not fit ``m`` SNPs."""
     if n_snps is not None and (not isinstance(n_snps, (int, np.integer)) or n_snps < 0):
         raise GenofaceError(f"n_snps must be a non-negative integer, got {n_snps!r}")
     if p_threshold is not None and not 0 < p_threshold <= 1:
@@ -381,18 +401,17 @@ def select_snps(
             raise GenofaceError(f"window_bp must be non-negative, got {window_bp!r}")
         if variants is None:
             raise GenofaceError("window_bp needs variants (a table with chrom and pos) for clumping")
-        if len(variants) != len(p):
-            raise GenofaceError(f"variants has {len(variants)} rows but there are {len(p)} SNPs")
-    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
-    order = order[~np.isnan(p[order])]
-    if p_threshold is not None:
-        order = order[p[order] < p_threshold]
-    if window_bp is None:
-        return order[:n_snps] if n_snps is not None else order
+        if len(variants) != m:
+            raise GenofaceError(f"variants has {len(variants)} rows but there are {m} SNPs")
+
+
+def _clump(order: np.ndarray, variants: pd.DataFrame, window_bp: int, n_snps: int | None) -> np.ndarray:
+    """The SNPs of ``order`` (best first) with no better one kept on their chromosome within
+    ±window_bp, at most ``n_snps``."""
     chrom = np.asarray(variants["chrom"], dtype=str)
     pos = np.asarray(variants["pos"], dtype=np.int64)
     kept: list[int] = []
-    taken: dict[str, list[int]] = {}
+    taken: dict[str, list[int]] = {}  # sorted positions kept, per chromosome
     for j in order:
         if n_snps is not None and len(kept) >= n_snps:
             break

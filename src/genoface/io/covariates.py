@@ -104,6 +104,29 @@ def validate_covariates(
     ``header_line`` that of the header)."""
     raw = raw.rename(columns=lambda c: str(c).strip()).astype(object).map(lambda v: "" if v is None else str(v).strip())
     lines = np.asarray(raw.index)
+    _check_columns(raw, source, required, known_only, header_line)
+    ids = _sample_ids(raw, lines, source)
+    out = pd.DataFrame(index=pd.Index(ids.to_numpy(dtype=str), name=SAMPLE_ID))
+    if "sex" in raw.columns:
+        out["sex"] = _sex(raw, lines, ids, source)
+    for col in raw.columns:
+        if col in (SAMPLE_ID, "sex"):
+            continue
+        values = raw[col].str.strip()
+        if col in NUMERIC_COLUMNS:
+            out[col] = _numeric(values, col, lines, ids, source)
+        elif col in OPTIONAL_COLUMNS:
+            out[col] = _text(values)
+        else:
+            out[col] = _extra(values)
+    return out
+
+
+def _check_columns(
+    raw: pd.DataFrame, source: str, required: tuple[str, ...], known_only: bool, header_line: int
+) -> None:
+    """Refuse a header lacking a required column, naming an unknown one (``known_only``) or one
+    twice, and a table without rows."""
     missing = [c for c in (SAMPLE_ID, *required) if c not in raw.columns]
     if missing:
         raise GenofaceError(
@@ -123,6 +146,9 @@ def validate_covariates(
     if raw.empty:
         raise GenofaceError(f"{source}: no rows below the header; add one row per person")
 
+
+def _sample_ids(raw: pd.DataFrame, lines: np.ndarray, source: str) -> pd.Series:
+    """The sample_id column; refused where one is empty or repeated."""
     ids = raw[SAMPLE_ID].str.strip()
     empty = ids == ""
     if empty.any():
@@ -136,28 +162,19 @@ def validate_covariates(
         raise GenofaceError(
             f"{source}: sample_id {first!r} appears on lines {', '.join(map(str, at))}; sample ids must be unique"
         )
+    return ids
 
-    out = pd.DataFrame(index=pd.Index(ids.to_numpy(dtype=str), name=SAMPLE_ID))
-    if "sex" in raw.columns:
-        sex = raw["sex"].str.strip().str.upper()
-        bad = ~sex.isin(SEXES).to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise GenofaceError(
-                f"{source}: line {lines[i]}: sex is {raw['sex'].iloc[i]!r} for {ids.iloc[i]}; write F or M (missing sex is not allowed)"
-            )
-        out["sex"] = sex.to_numpy(dtype=str)
-    for col in raw.columns:
-        if col in (SAMPLE_ID, "sex"):
-            continue
-        values = raw[col].str.strip()
-        if col in NUMERIC_COLUMNS:
-            out[col] = _numeric(values, col, lines, ids, source)
-        elif col in OPTIONAL_COLUMNS:
-            out[col] = _text(values)
-        else:
-            out[col] = _extra(values)
-    return out
+
+def _sex(raw: pd.DataFrame, lines: np.ndarray, ids: pd.Series, source: str) -> np.ndarray:
+    """The sex column as "F" / "M"; anything else refused (missing included)."""
+    sex = raw["sex"].str.strip().str.upper()
+    bad = ~sex.isin(SEXES).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise GenofaceError(
+            f"{source}: line {lines[i]}: sex is {raw['sex'].iloc[i]!r} for {ids.iloc[i]}; write F or M (missing sex is not allowed)"
+        )
+    return sex.to_numpy(dtype=str)
 
 
 def write_covariates(path: str | os.PathLike, df: pd.DataFrame) -> Path:

@@ -39,7 +39,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,11 @@ _BASES = frozenset("ACGTN")
 _SEQUENCE = re.compile(r"[ACGTNacgtn]+").fullmatch  # an allele spelled in bases (not symbolic)
 _READ_CHUNK = 1024  # variants decoded per vectorized step when reading
 _WRITE_BYTES = 1 << 24  # about this much VCF text per chunk when writing
+# What is wrong with a VCF record ({place}: which record; see _VcfRows.error).
+_NOT_TEXT = "the record at {place} holds bytes that are not text (UTF-8); fix that line"
+_NO_PLACE = "the record at {place} has no chromosome or position; fix that line"
+_NO_GT = "no GT field at {place}; genoface reads GT only"
+_PLOIDY = "ploidy {ploidy} at {place}; only haploid and diploid calls are supported"
 
 
 @dataclass
@@ -276,49 +281,38 @@ def _read_vcf(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
 
 def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
     """(sample ids, (n, m) int8 dosages, variant columns with raw chromosome names and "" for no id)."""
+    samples = _vcf_samples(vcf, path)
+    rows = _VcfRows(path, snps_only, _text_header(path), len(samples))
+    _read_records(vcf, rows)
+    genotypes = rows.finish()
+    return (
+        samples,
+        genotypes,
+        {"chrom": rows.chrom, "pos": rows.pos, "id": rows.ids, "ref": rows.refs, "alt": rows.alts},
+    )
+
+
+def _vcf_samples(vcf, path: Path) -> np.ndarray:
+    """The sample ids of the #CHROM line: text, at least one, unique."""
     try:
         samples = np.asarray(vcf.samples, dtype=str)
     except UnicodeDecodeError:
         raise GenofaceError(
             f"{path}: the sample names in the #CHROM line are not text (UTF-8); fix that line"
         ) from None
-    n = len(samples)
-    if n == 0:
+    if len(samples) == 0:
         raise GenofaceError(f"{path}: the VCF has no sample columns; genotypes of at least one sample are needed")
     dups = _duplicates(list(samples))
     if dups:
         raise GenofaceError(f"{path}: duplicate sample ids {_some(dups)}; make sample ids unique")
-    header = _text_header(path)  # None for BCF: there only record numbers can be given
+    return samples
 
-    chrom: list[str] = []
-    pos: list[int] = []
-    ids: list[str] = []
-    refs: list[str] = []
-    alts: list[str] = []
-    blocks: list[np.ndarray] = []  # (k, n) int8 dosage blocks, variant-major
-    buf = np.empty((_READ_CHUNK, n, 2), dtype=np.int16)  # alleles (a0, a1); a1 = -2: haploid
-    target = np.ones(_READ_CHUNK, dtype=np.int16)  # the ALT allele index each row counts
-    n_alt = np.ones(_READ_CHUNK, dtype=np.int16)  # ALT alleles its record lists: higher indices are errors
-    record = np.empty(_READ_CHUNK, dtype=np.int64)  # record number (0-based) of each row, for errors
-    k = 0
-    n_records = 0
-    skipped = 0  # records without a row
-    skipped_alleles = 0  # symbolic ALT alleles of records that do have rows
 
-    def where(rec_no: int = -1) -> str:
-        rec_no = n_records if rec_no < 0 else rec_no
-        return f"line {header[0] + rec_no + 1}" if header else f"record {rec_no + 1}"
-
-    def flush() -> None:
-        def locate(j: int) -> str:
-            row = len(chrom) - k + j
-            return f"{where(int(record[j]))} ({chrom[row]}:{pos[row]})"
-
-        blocks.append(_alleles_to_dosage(buf[:k], target[:k], n_alt[:k], path, locate))
-        if not snps_only:
-            target[:k] = 1
-            n_alt[:k] = 1
-
+def _read_records(vcf, rows: _VcfRows) -> None:
+    """Add each record of ``vcf`` to ``rows``: a loop once per record, so its state is in locals."""
+    snps_only, buf, target, n_alt, record = rows.snps_only, rows.buf, rows.target, rows.n_alt, rows.record
+    chrom, pos, ids, refs, alts = rows.chrom, rows.pos, rows.ids, rows.refs, rows.alts
+    k = n_records = skipped = skipped_alleles = 0  # k: rows in the chunk buffers
     it = iter(vcf)
     while True:
         try:
@@ -326,12 +320,7 @@ def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarra
         except StopIteration:
             break
         except Exception as e:
-            log.debug("cyvcf2: %s", e)
-            after = f" (after {chrom[-1]}:{pos[-1]})" if chrom else ""
-            raise GenofaceError(
-                f"{path}: cannot parse the record at {where()}{after}: wrong number of columns, a bad field "
-                "or a file cut short (htslib's reason is on stderr); fix that line or re-export the file"
-            ) from None
+            raise rows.unparsable(e, n_records) from None
         try:
             alt = rec.ALT
             if not alt:  # no ALT allele, or an empty line: cyvcf2 crashes reading the REF of that
@@ -340,37 +329,24 @@ def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarra
                 continue
             ref, c, p, i = rec.REF, rec.CHROM, rec.POS, rec.ID or ""
         except UnicodeDecodeError:
-            raise GenofaceError(
-                f"{path}: the record at {where()} holds bytes that are not text (UTF-8); fix that line"
-            ) from None
-        if not c or p < 1:
-            # htslib reads on after such a record and can crash on the next one: stop here.
-            raise GenofaceError(f"{path}: the record at {where()} has no chromosome or position; fix that line")
-        if snps_only:
-            if len(alt) != 1 or not _is_snp(ref, alt[0]):
-                skipped += 1
-                n_records += 1
-                continue
-            rows: Sequence[tuple[int, str]] = ((1, alt[0]),)
-        else:
-            if _SEQUENCE(ref):
-                rows = [(a, s) for a, s in enumerate(alt, start=1) if _SEQUENCE(s) and s.upper() != ref.upper()]
-            else:
-                rows = []
-            if not rows:
-                skipped += 1
-                n_records += 1
-                continue
-            skipped_alleles += len(alt) - len(rows)
+            raise rows.error(n_records, _NOT_TEXT) from None
+        if not c or p < 1:  # htslib reads on after such a record and can crash on the next one: stop here
+            raise rows.error(n_records, _NO_PLACE)
+        kept = _kept_alleles(ref, alt, snps_only)
+        if not kept:
+            skipped += 1
+            n_records += 1
+            continue
+        skipped_alleles += len(alt) - len(kept)  # with snps_only: one ALT, one row kept
         try:
             gt = rec.genotype.array()  # (n, ploidy + 1) int16: alleles then the phased flag
         except Exception:
-            raise GenofaceError(f"{path}: no GT field at {where()}; genoface reads GT only") from None
-        ploidy = gt.shape[1] - 1
-        if ploidy not in (1, 2):
-            raise GenofaceError(f"{path}: ploidy {ploidy} at {where()}; only haploid and diploid calls are supported")
-        for a, s in rows:
-            if ploidy == 2:
+            raise rows.error(n_records, _NO_GT) from None
+        diploid = gt.shape[1] == 3
+        if not diploid and gt.shape[1] != 2:
+            raise rows.error(n_records, _PLOIDY, ploidy=gt.shape[1] - 1)
+        for a, s in kept:
+            if diploid:
                 buf[k] = gt[:, :2]
             else:
                 buf[k, :, 0] = gt[:, 0]
@@ -386,19 +362,97 @@ def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarra
             alts.append(s)
             k += 1
             if k == _READ_CHUNK:
-                flush()
+                rows.flush(k)
                 k = 0
         n_records += 1
     if k:
-        flush()
-    kind = "biallelic SNPs" if snps_only else "variants with sequence alleles"
-    if skipped or skipped_alleles:
-        also = f" and {skipped_alleles} symbolic ALT alleles (<...>, *) of other records" if skipped_alleles else ""
-        log.warning("%s: skipped %d records that are not %s%s", path, skipped, kind, also)
-    if not chrom:
-        raise GenofaceError(f"{path}: no {kind} ({n_records} records, {skipped} skipped); genoface needs SNP genotypes")
-    genotypes = _stack_transposed(blocks, n, len(chrom))
-    return samples, genotypes, {"chrom": chrom, "pos": pos, "id": ids, "ref": refs, "alt": alts}
+        rows.flush(k)
+    rows.n_records, rows.skipped, rows.skipped_alleles = n_records, skipped, skipped_alleles
+
+
+def _kept_alleles(ref: str, alt: list[str], snps_only: bool) -> Sequence[tuple[int, str]]:
+    """(ALT index, ALT allele) of the rows a record gives: its one ALT of a biallelic SNP
+    (``snps_only``), else each ALT spelled in bases other than REF; empty: the record is skipped."""
+    if snps_only:
+        return ((1, alt[0]),) if len(alt) == 1 and _is_snp(ref, alt[0]) else ()
+    if not _SEQUENCE(ref):
+        return ()
+    return [(a, s) for a, s in enumerate(alt, start=1) if _SEQUENCE(s) and s.upper() != ref.upper()]
+
+
+@dataclass
+class _VcfRows:
+    """The rows of a VCF read so far: variant columns, finished (k, n) int8 dosage blocks
+    (variant-major), buffers of the chunk of rows to decode next in one vectorized step, and
+    counts of what was skipped, for the messages."""
+
+    path: Path
+    snps_only: bool
+    header: tuple[int, list[str]] | None  # None for BCF: there only record numbers can be given
+    n: int  # samples
+    chrom: list[str] = field(default_factory=list)
+    pos: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    alts: list[str] = field(default_factory=list)
+    blocks: list[np.ndarray] = field(default_factory=list)
+    n_records: int = 0  # these three set by _read_records once every record is read
+    skipped: int = 0  # records without a row
+    skipped_alleles: int = 0  # symbolic ALT alleles of records that do have rows
+
+    def __post_init__(self) -> None:
+        self.buf = np.empty((_READ_CHUNK, self.n, 2), dtype=np.int16)  # alleles (a0, a1); a1 = -2: haploid
+        self.target = np.ones(_READ_CHUNK, dtype=np.int16)  # the ALT allele index each row counts
+        self.n_alt = np.ones(_READ_CHUNK, dtype=np.int16)  # ALT alleles its record lists: higher indices are errors
+        self.record = np.empty(_READ_CHUNK, dtype=np.int64)  # record number (0-based) of each row, for errors
+
+    def where(self, rec_no: int) -> str:
+        """Record ``rec_no``'s place for a message: its line in a text VCF, else its record number."""
+        return f"line {self.header[0] + rec_no + 1}" if self.header else f"record {rec_no + 1}"
+
+    def error(self, rec_no: int, message: str, **values) -> GenofaceError:
+        """The error for record ``rec_no``: ``message`` formatted with ``values`` and the record's
+        place (``{place}``)."""
+        return GenofaceError(f"{self.path}: " + message.format(place=self.where(rec_no), **values))
+
+    def unparsable(self, e: Exception, rec_no: int) -> GenofaceError:
+        """The error for record ``rec_no``, which htslib cannot parse (its reason ``e`` logged)."""
+        log.debug("cyvcf2: %s", e)
+        after = f" (after {self.chrom[-1]}:{self.pos[-1]})" if self.chrom else ""
+        return GenofaceError(
+            f"{self.path}: cannot parse the record at {self.where(rec_no)}{after}: wrong number of columns, a bad "
+            "field or a file cut short (htslib's reason is on stderr); fix that line or re-export the file"
+        )
+
+    def flush(self, k: int) -> None:
+        """Decode the ``k`` rows in the chunk buffers into one dosage block."""
+
+        def locate(j: int) -> str:
+            row = len(self.chrom) - k + j
+            return f"{self.where(int(self.record[j]))} ({self.chrom[row]}:{self.pos[row]})"
+
+        self.blocks.append(_alleles_to_dosage(self.buf[:k], self.target[:k], self.n_alt[:k], self.path, locate))
+        if not self.snps_only:
+            self.target[:k] = 1
+            self.n_alt[:k] = 1
+
+    def finish(self) -> np.ndarray:
+        """The (n, m) int8 dosages of all rows, once every record is read; the skipped records
+        are counted in one warning, and a file without a row is refused."""
+        kind = "biallelic SNPs" if self.snps_only else "variants with sequence alleles"
+        if self.skipped or self.skipped_alleles:
+            also = (
+                f" and {self.skipped_alleles} symbolic ALT alleles (<...>, *) of other records"
+                if self.skipped_alleles
+                else ""
+            )
+            log.warning("%s: skipped %d records that are not %s%s", self.path, self.skipped, kind, also)
+        if not self.chrom:
+            raise GenofaceError(
+                f"{self.path}: no {kind} ({self.n_records} records, {self.skipped} skipped); "
+                "genoface needs SNP genotypes"
+            )
+        return _stack_transposed(self.blocks, self.n, len(self.chrom))
 
 
 def _alleles_to_dosage(
@@ -635,52 +689,93 @@ def write_vcf(
     n, m = genotypes.shape
     # Canonical names, so that a table still saying "chrX" or "23" gets haploid males too.
     is_x = _canonical_chroms(variants["chrom"].to_numpy()) == schema.X
-    hap = None
-    if haploid is not None:
-        hap = np.asarray(haploid, dtype=bool)
-        if hap.shape != (n,):
-            raise GenofaceError(f"haploid mask has shape {hap.shape}, expected ({n},) one flag per sample")
-        if not hap.any():
-            hap = None
-    prefixes = [
-        f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t.\tGT\t".encode()
-        for c, p, i, r, a in zip(
-            variants["chrom"], variants["pos"], variants["id"], variants["ref"], variants["alt"], strict=False
-        )
-    ]
-    step = max(1, _WRITE_BYTES // (4 * n))
-
-    def chunk_text(j0: int) -> bytes:
-        block = genotypes[:, j0 : j0 + step].T  # (k, n) view
-        _check_codes(block, sample_ids, variants, j0)
-        x = is_x[j0 : j0 + step]
-        if hap is None or not x.any():
-            rows = {j: r for j, r in enumerate(_vcf_rows(block, None))}
-        else:
-            bad = block[x][:, hap] == 1
-            if bad.any():
-                jx, i = (int(v[0]) for v in np.nonzero(bad))
-                j = j0 + int(np.flatnonzero(x)[jx])
-                raise GenofaceError(
-                    f"sample {sample_ids[hap][i]} is haploid (male) but heterozygous at {variants['id'].iloc[j]} on X; "
-                    "set that call to 0, 2 or missing, or do not mark the sample haploid"
-                )
-            rows = {}
-            for sel, mask in ((np.flatnonzero(~x), None), (np.flatnonzero(x), hap)):
-                if len(sel):
-                    rows.update(zip(sel.tolist(), _vcf_rows(block[sel], mask), strict=False))
-        return b"".join(prefixes[j0 + j] + rows[j].tobytes() for j in range(len(rows)))
-
+    chunks = _VcfChunks(sample_ids, genotypes, variants, is_x, _haploid_samples(haploid, n))
     header = _vcf_header(sample_ids, variants)
     compress = path.name.endswith((".gz", ".bgz"))
-    sorted_ = _is_sorted(variants) if compress and index else False
-    if compress and index and not sorted_:
-        log.warning(
-            "%s: variants are not sorted by chromosome and position, so no index is written; "
-            "`bcftools sort` and `bcftools index` make an indexable copy",
-            path,
-        )
-    old_indexes = [Path(f"{path}.tbi"), Path(f"{path}.csi")]
+    indexed = _indexable(path, variants) if compress and index else False
+    tbi, csi = Path(f"{path}.tbi"), Path(f"{path}.csi")
+    _write_vcf_text(path, header, chunks, compress, stale_indexes=[tbi, csi] if compress else [])
+    if indexed:
+        end = variants["pos"].to_numpy(np.int64) - 1 + variants["ref"].str.len().to_numpy(np.int64)
+        needs_csi = bool(end.max() >= TBI_MAX_POS)
+        write_tabix_index(path, csi if needs_csi else tbi, csi=needs_csi)
+    log.debug("wrote %s: %d samples x %d variants", path, n, m)
+    return path
+
+
+def _haploid_samples(haploid: np.ndarray | None, n: int) -> np.ndarray | None:
+    """The (n,) bool mask of samples written haploid on X; None where there are none."""
+    if haploid is None:
+        return None
+    hap = np.asarray(haploid, dtype=bool)
+    if hap.shape != (n,):
+        raise GenofaceError(f"haploid mask has shape {hap.shape}, expected ({n},) one flag per sample")
+    return hap if hap.any() else None
+
+
+def _indexable(path: Path, variants: pd.DataFrame) -> bool:
+    """Whether the variants are sorted, so that an index can be written; a warning if not."""
+    if _is_sorted(variants):
+        return True
+    log.warning(
+        "%s: variants are not sorted by chromosome and position, so no index is written; "
+        "`bcftools sort` and `bcftools index` make an indexable copy",
+        path,
+    )
+    return False
+
+
+@dataclass
+class _VcfChunks:
+    """The VCF data lines of a genotype matrix, ``step`` variants (about :data:`_WRITE_BYTES`
+    of text) at a time."""
+
+    sample_ids: np.ndarray
+    genotypes: np.ndarray  # (n, m) int8
+    variants: pd.DataFrame
+    is_x: np.ndarray  # (m,) bool: the variant is on X (not XY)
+    haploid: np.ndarray | None  # (n,) bool: written haploid on X; None where no sample is
+
+    def __post_init__(self) -> None:
+        v = self.variants
+        self.prefixes = [
+            f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t.\tGT\t".encode()
+            for c, p, i, r, a in zip(v["chrom"], v["pos"], v["id"], v["ref"], v["alt"], strict=False)
+        ]
+        self.step = max(1, _WRITE_BYTES // (4 * len(self.sample_ids)))
+
+    def text(self, j0: int) -> bytes:
+        """The lines of variants j0 .. j0 + step; dosages other than -1, 0, 1, 2 refused."""
+        block = self.genotypes[:, j0 : j0 + self.step].T  # (k, n) view
+        _check_codes(block, self.sample_ids, self.variants, j0)
+        x = self.is_x[j0 : j0 + self.step]
+        if self.haploid is None or not x.any():
+            rows = {j: r for j, r in enumerate(_vcf_rows(block, None))}
+        else:
+            self._check_hemizygous(block, x, j0)
+            rows = {}
+            for sel, mask in ((np.flatnonzero(~x), None), (np.flatnonzero(x), self.haploid)):
+                if len(sel):
+                    rows.update(zip(sel.tolist(), _vcf_rows(block[sel], mask), strict=False))
+        return b"".join(self.prefixes[j0 + j] + rows[j].tobytes() for j in range(len(rows)))
+
+    def _check_hemizygous(self, block: np.ndarray, x: np.ndarray, j0: int) -> None:
+        """Refuse a heterozygous call of a haploid sample on X (``block`` (k, n) from variant j0)."""
+        bad = block[x][:, self.haploid] == 1
+        if bad.any():
+            jx, i = (int(v[0]) for v in np.nonzero(bad))
+            j = j0 + int(np.flatnonzero(x)[jx])
+            raise GenofaceError(
+                f"sample {self.sample_ids[self.haploid][i]} is haploid (male) but heterozygous at "
+                f"{self.variants['id'].iloc[j]} on X; "
+                "set that call to 0, 2 or missing, or do not mark the sample haploid"
+            )
+
+
+def _write_vcf_text(path: Path, header: bytes, chunks: _VcfChunks, compress: bool, stale_indexes: list[Path]) -> None:
+    """Write the header and every chunk's lines to ``path`` (BGZF where ``compress``), renamed
+    into place complete; ``stale_indexes`` are removed once the data is complete, just before."""
+    m, step = chunks.genotypes.shape[1], chunks.step
     # Text of the next chunk is built on one thread while this one is compressed on others (numpy
     # and zlib release the GIL): with more cores, BGZF blocks are compressed in parallel. The text
     # stays on one thread so that its large buffers are reused, not held once per thread.
@@ -692,23 +787,16 @@ def write_vcf(
     ):
         out = BgzfWriter(raw, zipper) if compress else raw
         out.write(header)
-        pending = texter.submit(chunk_text, 0)
+        pending = texter.submit(chunks.text, 0)
         for j0 in range(0, m, step):
             text = pending.result()
             if j0 + step < m:
-                pending = texter.submit(chunk_text, j0 + step)
+                pending = texter.submit(chunks.text, j0 + step)
             out.write(text)
         if isinstance(out, BgzfWriter):
             out.close()
-        if compress:  # the data is complete: only now may an old index go
-            for old in old_indexes:
-                old.unlink(missing_ok=True)
-    if sorted_:
-        end = variants["pos"].to_numpy(np.int64) - 1 + variants["ref"].str.len().to_numpy(np.int64)
-        csi = bool(end.max() >= TBI_MAX_POS)
-        write_tabix_index(path, old_indexes[1] if csi else old_indexes[0], csi=csi)
-    log.debug("wrote %s: %d samples x %d variants", path, n, m)
-    return path
+        for old in stale_indexes:  # the data is complete: only now may an old index go
+            old.unlink(missing_ok=True)
 
 
 def _is_sorted(variants: pd.DataFrame) -> bool:
