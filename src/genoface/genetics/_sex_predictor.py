@@ -717,16 +717,39 @@ def _fit_on_file(
 
 
 def fit_sex_caller(genotypes: Any, variants: pd.DataFrame, sex: Any = None) -> SexPredictor | None:
-    """The sex caller fitted on training people: supervised by ``sex`` (F/M per person, or 1/0)
-    when every person has one, else unsupervised (EM). None, with a warning, when the genotypes
-    cannot tell sex (no polymorphic chromosome X SNP): callers then use P(male) = 0.5."""
+    """The sex caller fitted on training people, with the men's heterozygous-call (error) rate
+    learnt from them rather than assumed: a simulated or haploid-coded X has none, a real array
+    a few per thousand, and a fixed 1% makes women with few heterozygous calls look male.
+
+    Supervised by ``sex`` (F/M per person, or 1/0) when every person has one: X frequencies by
+    sex, and the error rate of the labelled men. Otherwise unsupervised, as :func:`genetic_sex`
+    learns from a file (EM on X zygosity). None, with a warning, when the genotypes cannot tell
+    sex (no polymorphic chromosome X SNP): callers then use P(male) = 0.5."""
     is_male = None
     if sex is not None:
         labels = pd.Series(np.asarray(sex, dtype=object)).map({"M": 1.0, "F": 0.0, 1: 1.0, 0: 0.0})  # 1 == 1.0
         if labels.notna().all():
             is_male = labels.to_numpy(dtype=float).astype(bool)
     try:
-        return SexPredictor().fit(genotypes, variants, is_male=is_male)
+        if is_male is None:
+            counts = _SexChromosomeCounts.of(genotypes, *_sex_columns(variants))
+            return _fit_on_file(genotypes, variants, counts.n_x, counts.n_het, prior=0.5, error=0.01)[0]
+        error = _men_error_rate(genotypes, variants, is_male, default=0.01)
+        return SexPredictor(error=error).fit(genotypes, variants, is_male=is_male)
     except GenofaceError as exc:  # e.g. a panel without chromosome X
         log.warning("no genetic sex: %s", exc)
         return None
+
+
+def _sex_columns(variants: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    chrom = np.asarray(variants["chrom"]).astype(str)
+    return np.flatnonzero(is_x(chrom)), np.flatnonzero(is_y(chrom))
+
+
+def _men_error_rate(genotypes: Any, variants: pd.DataFrame, is_male: np.ndarray, default: float) -> float:
+    """The share of heterozygous X calls among labelled men, shrunk towards ``default`` by
+    :data:`_ERROR_PSEUDO_CALLS` and kept within :data:`_ERROR_BOUNDS` (as :func:`_fit_on_file`)."""
+    counts = _SexChromosomeCounts.of(genotypes, *_sex_columns(variants))
+    men = np.asarray(is_male, dtype=bool)
+    rate = (counts.n_het[men].sum() + _ERROR_PSEUDO_CALLS * default) / (counts.n_x[men].sum() + _ERROR_PSEUDO_CALLS)
+    return float(np.clip(rate, *_ERROR_BOUNDS))
