@@ -92,8 +92,19 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def sim_realistic(tmp_path_factory):
-    """The realistic preset at 1,500 people, written to disk (built-in face)."""
+def sim_strong(tmp_path_factory):
+    """The strong-loci preset at 1,500 people, written to disk (built-in face): three populations
+    and loci that a few hundred training people can learn, so that model tests have a signal."""
+    from genoface.shape import builtin_shape_model
+    from genoface.simulate import simulate
+
+    out = tmp_path_factory.mktemp("sim") / "strong"
+    return simulate("strong-loci", n=1500, seed=11, out=out, shape_model=builtin_shape_model())
+
+
+@pytest.fixture(scope="session")
+def sim_calibrated(tmp_path_factory):
+    """The realistic preset (calibrated to published studies) at 1,500 people, on disk."""
     from genoface.shape import builtin_shape_model
     from genoface.simulate import simulate
 

@@ -105,8 +105,8 @@ def test_candidate_tables(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def split(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def split(sim_strong):
+    cohort = Cohort.load(sim_strong.cohort.path)
     train, test = cohort.split(0.2, seed=1)
     return train, test.subset(np.arange(200)), TraitPredictor().fit(train)
 

@@ -15,10 +15,10 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def trained(sim_realistic, tmp_path_factory):
+def trained(sim_strong, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "oracle"
     result = runner.invoke(
-        app, ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "oracle", "--out", str(out)]
+        app, ["train", "--cohort", str(sim_strong.cohort.path), "--model", "oracle", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     return out
@@ -29,8 +29,8 @@ def _genotype_file(cohort) -> str:
     return str(files[0])
 
 
-def test_predict_writes_a_mesh_and_a_render_per_person_and_age(sim_realistic, trained, tmp_path):
-    cohort = sim_realistic.cohort
+def test_predict_writes_a_mesh_and_a_render_per_person_and_age(sim_strong, trained, tmp_path):
+    cohort = sim_strong.cohort
     sid = str(cohort.sample_ids[3])
     out = tmp_path / "pred"
     args = [
@@ -68,8 +68,8 @@ def test_predict_writes_a_mesh_and_a_render_per_person_and_age(sim_realistic, tr
     )
 
 
-def test_predict_errors_are_one_line_and_leave_nothing(sim_realistic, trained, tmp_path):
-    cohort = sim_realistic.cohort
+def test_predict_errors_are_one_line_and_leave_nothing(sim_strong, trained, tmp_path):
+    cohort = sim_strong.cohort
     geno = _genotype_file(cohort)
     out = tmp_path / "pred"
     r = runner.invoke(
@@ -93,9 +93,9 @@ def test_predict_errors_are_one_line_and_leave_nothing(sim_realistic, trained, t
     assert r.exit_code == 1 and "corrupt model configuration" in r.output
 
 
-def test_train_unknown_model_is_one_line(sim_realistic, tmp_path):
+def test_train_unknown_model_is_one_line(sim_strong, tmp_path):
     r = runner.invoke(
-        app, ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "nope", "--out", str(tmp_path / "m")]
+        app, ["train", "--cohort", str(sim_strong.cohort.path), "--model", "nope", "--out", str(tmp_path / "m")]
     )
     assert r.exit_code == 1 and "unknown model 'nope'" in r.output
     assert not (tmp_path / "m").exists()
@@ -117,11 +117,11 @@ def _write_23andme(path, cohort, row: int, keep: np.ndarray) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_predict_from_a_23andme_file(sim_realistic, trained, tmp_path):
+def test_predict_from_a_23andme_file(sim_strong, trained, tmp_path):
     """A consumer file is read against the model's training variants: the face equals the one
     predicted from the same person's calls with unreadable ones missing (absent lines, and A/T
     or C/G calls, whose strand a raw-data file does not state)."""
-    cohort = sim_realistic.cohort
+    cohort = sim_strong.cohort
     row = 5
     keep = np.random.default_rng(0).random(cohort.n_variants) < 0.8
     raw = tmp_path / "person.txt"
@@ -142,8 +142,8 @@ def test_predict_from_a_23andme_file(sim_realistic, trained, tmp_path):
     np.testing.assert_allclose(face, expected, atol=1e-4)
 
 
-def test_match_ranks_every_face_and_finds_its_own(sim_realistic, trained, tmp_path):
-    cohort = sim_realistic.cohort
+def test_match_ranks_every_face_and_finds_its_own(sim_strong, trained, tmp_path):
+    cohort = sim_strong.cohort
     test = cohort.subset(np.arange(40))
     geno = tmp_path / "test.vcf.gz"
     write_vcf(geno, test.sample_ids, test.genotypes, test.variants)
@@ -171,8 +171,8 @@ def test_match_ranks_every_face_and_finds_its_own(sim_realistic, trained, tmp_pa
     assert (pd.read_csv(top, sep="\t").groupby("genome").size() == 3).all()
 
 
-def test_match_errors_are_one_line_and_leave_nothing(sim_realistic, trained, tmp_path):
-    cohort = sim_realistic.cohort
+def test_match_errors_are_one_line_and_leave_nothing(sim_strong, trained, tmp_path):
+    cohort = sim_strong.cohort
     faces = tmp_path / "faces"
     faces.mkdir()
     write_mesh(faces / "a.ply", np.zeros((10, 3)), np.array([[0, 1, 2]]))
@@ -186,8 +186,8 @@ def test_match_errors_are_one_line_and_leave_nothing(sim_realistic, trained, tmp
     assert not out.exists() and not list(tmp_path.glob(".ranks.tsv*"))
 
 
-def test_train_sets_hyper_parameters(sim_realistic, tmp_path):
-    base = ["train", "--cohort", str(sim_realistic.cohort.path), "--model", "lippert"]
+def test_train_sets_hyper_parameters(sim_strong, tmp_path):
+    base = ["train", "--cohort", str(sim_strong.cohort.path), "--model", "lippert"]
     r = runner.invoke(app, [*base, "--set", "n_snps=12", "--set", "n_pcs=3", "--out", str(tmp_path / "m")])
     assert r.exit_code == 0, r.output
     model = FaceModel.load(tmp_path / "m")

@@ -19,10 +19,10 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def setup(sim_realistic, tmp_path_factory):
+def setup(sim_strong, tmp_path_factory):
     """A demographic model (with its trait predictor) trained on 1,200 people; the genotypes
     and candidates of 150 others."""
-    cohort = Cohort.load(sim_realistic.cohort.path)
+    cohort = Cohort.load(sim_strong.cohort.path)
     train, test = cohort.split(0.2, seed=3)
     test = test.subset(np.arange(150))
     root = tmp_path_factory.mktemp("audit")

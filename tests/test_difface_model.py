@@ -16,8 +16,8 @@ TINY = FAST_PARAMS["difface"]
 
 
 @pytest.fixture(scope="module")
-def split(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def split(sim_strong):
+    cohort = Cohort.load(sim_strong.cohort.path)
     train, test = cohort.split(0.2, seed=0)
     return train.subset(np.arange(400)), test.subset(np.arange(30))
 

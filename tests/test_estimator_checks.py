@@ -1,7 +1,7 @@
 """Common estimator checks, run on every registered face model (as scikit-learn's
 ``check_estimator`` runs its checks on every estimator).
 
-Each model is fitted once per module, on a small seeded sample of the simulated ``sim_realistic``
+Each model is fitted once per module, on a small seeded sample of the simulated ``sim_strong``
 cohort (the oracle needs its simulation truth), and the checks reuse that fit:
 
 * ``fit`` leaves the constructor parameters untouched;
@@ -189,15 +189,15 @@ def _json_like(value: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def data(sim_realistic) -> SimpleNamespace:
+def data(sim_strong) -> SimpleNamespace:
     """A small slice of the simulated cohort (it keeps the cohort's path, so the oracle finds the
     simulation truth): training and test people drawn at random (the cohort is ordered by
     population), and the variants the simulation made causal, chromosome X and one in
     ``VARIANT_STEP`` others (fits of the genome-wide models then take seconds). The test people's
     faces, and their covariates with one age, one BMI and one sex missing (people with and
     without covariates share a batch), and a permutation each of genomes and faces."""
-    cohort = Cohort.load(sim_realistic.cohort.path)
-    truth = sim_realistic.truth
+    cohort = Cohort.load(sim_strong.cohort.path)
+    truth = sim_strong.truth
     causal = np.concatenate([truth.shape_snps, truth.bmi_snps, truth.ancestry_snps, truth.x_snps]).astype(str)
     variants = cohort.variants
     keep = np.flatnonzero(

@@ -25,8 +25,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def cohort(sim_realistic):
-    return Cohort.load(sim_realistic.cohort.path)
+def cohort(sim_strong):
+    return Cohort.load(sim_strong.cohort.path)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +84,10 @@ def test_masking_keeps_the_requested_share():
     assert mask_genotypes(g, 1.0, np.random.default_rng(0)) is g
 
 
-def test_cli_evaluate_writes_metrics_and_report(sim_realistic, tmp_path):
+def test_cli_evaluate_writes_metrics_and_report(sim_strong, tmp_path):
     out = tmp_path / "report"
     r = runner.invoke(
-        app, ["evaluate", "--cohort", str(sim_realistic.cohort.path), "--models", "mean,oracle", "--out", str(out)]
+        app, ["evaluate", "--cohort", str(sim_strong.cohort.path), "--models", "mean,oracle", "--out", str(out)]
     )
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
@@ -106,10 +106,10 @@ def test_cli_evaluate_writes_metrics_and_report(sim_realistic, tmp_path):
     assert "not_run" in m["audit"]["conditions"]["dna + face"] and "select" in m["audit"]["conditions"]["dna"]
 
 
-def test_cli_evaluate_unknown_model_fails_before_any_work(sim_realistic, tmp_path):
+def test_cli_evaluate_unknown_model_fails_before_any_work(sim_strong, tmp_path):
     out = tmp_path / "report"
     r = runner.invoke(
-        app, ["evaluate", "--cohort", str(sim_realistic.cohort.path), "--models", "mean,nope", "--out", str(out)]
+        app, ["evaluate", "--cohort", str(sim_strong.cohort.path), "--models", "mean,nope", "--out", str(out)]
     )
     assert r.exit_code == 1 and "unknown model 'nope'" in r.output
     assert not out.exists()

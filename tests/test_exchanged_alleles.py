@@ -17,8 +17,8 @@ from genoface.traits import TraitPredictor
 
 
 @pytest.fixture(scope="module")
-def split(sim_realistic) -> tuple[Cohort, Cohort]:
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def split(sim_strong) -> tuple[Cohort, Cohort]:
+    cohort = Cohort.load(sim_strong.cohort.path)
     small = cohort.subset(np.arange(450))
     return small.split(0.2, seed=0)
 

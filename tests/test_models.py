@@ -17,8 +17,8 @@ from genoface.simulate import GeneticArchitecture, GenomeLayout, Preset, simulat
 
 
 @pytest.fixture(scope="module")
-def cohort(sim_realistic) -> Cohort:
-    return Cohort.load(sim_realistic.cohort.path)
+def cohort(sim_strong) -> Cohort:
+    return Cohort.load(sim_strong.cohort.path)
 
 
 @pytest.mark.parametrize("name", available_models())

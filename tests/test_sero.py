@@ -19,8 +19,8 @@ from genoface.models import FaceModel, make_model
 
 
 @pytest.fixture(scope="module")
-def split(sim_realistic) -> tuple[Cohort, Cohort]:
-    return Cohort.load(sim_realistic.cohort.path).split(0.2, seed=0)
+def split(sim_strong) -> tuple[Cohort, Cohort]:
+    return Cohort.load(sim_strong.cohort.path).split(0.2, seed=0)
 
 
 @pytest.fixture(scope="module")

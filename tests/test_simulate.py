@@ -23,9 +23,9 @@ def _tolerance(requested: float, n: int) -> float:
     return 5 * np.sqrt(2.0 / n) * requested + 0.005
 
 
-def test_variance_decomposition_matches_the_preset(sim_realistic):
-    var = sim_realistic.variance
-    n = sim_realistic.cohort.n_samples
+def test_variance_decomposition_matches_the_preset(sim_strong):
+    var = sim_strong.variance
+    n = sim_strong.cohort.n_samples
     assert set(var["requested"]) == set(COMPONENTS)
     assert sum(var["requested"].values()) == pytest.approx(1.0)
     for c in ("ancestry", "sex", "age", "bmi", "residual"):
@@ -36,12 +36,12 @@ def test_variance_decomposition_matches_the_preset(sim_realistic):
     assert var["realized"]["total"] == pytest.approx(1.0, abs=0.1)
 
 
-def test_face_variance_measured_from_the_written_faces(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def test_face_variance_measured_from_the_written_faces(sim_strong):
+    cohort = Cohort.load(sim_strong.cohort.path)
     faces = cohort.faces.reshape(cohort.n_samples, -1).astype(np.float64)
     total = faces.var(axis=0).sum()
     assert total / builtin_shape_model().total_variance == pytest.approx(
-        sim_realistic.variance["realized"]["total"], rel=1e-3
+        sim_strong.variance["realized"]["total"], rel=1e-3
     )
     # Sex alone: the between-sex variance of the faces.
     male = cohort.covariates["sex"].to_numpy() == "M"
@@ -50,13 +50,13 @@ def test_face_variance_measured_from_the_written_faces(sim_realistic):
     assert share == pytest.approx(0.13, abs=0.03)
 
 
-def test_oracle_with_covariates_leaves_only_the_residual(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def test_oracle_with_covariates_leaves_only_the_residual(sim_strong):
+    cohort = Cohort.load(sim_strong.cohort.path)
     oracle = make_model("oracle").fit(cohort)
     pred = oracle.predict(cohort, covariates=cohort.covariates)
     resid = (cohort.faces - pred).reshape(cohort.n_samples, -1)
     share = resid.var(axis=0).sum() / builtin_shape_model().total_variance
-    assert share == pytest.approx(sim_realistic.variance["requested"]["residual"], rel=0.1)
+    assert share == pytest.approx(sim_strong.variance["requested"]["residual"], rel=0.1)
     # What is left is unrelated to sex and age.
     male = cohort.covariates["sex"].to_numpy() == "M"
     gap = resid[male].mean(0) - resid[~male].mean(0)
@@ -74,14 +74,14 @@ def test_oracle_with_covariates_leaves_only_the_residual(sim_realistic):
     assert (oracle.truth_.populations[post.argmax(1)] == truth_pop).mean() > 0.99
 
 
-def test_nose_lengthens_as_published(sim_realistic):
-    cohort = sim_realistic.cohort
+def test_nose_lengthens_as_published(sim_strong):
+    cohort = sim_strong.cohort
     lm = builtin_shape_model().landmarks
     nose = np.linalg.norm(cohort.faces[:, lm["nasion"]] - cohort.faces[:, lm["subnasale"]], axis=1)
     age = cohort.covariates["age"].to_numpy()
     slope = np.polyfit(age, nose, 1)[0] * 10  # mm per decade
     # Theory: 1.3 mm per unit of g(age); the least-squares slope of g on age over the ages drawn.
-    truth = sim_realistic.truth
+    truth = sim_strong.truth
     expected = 1.3 * np.polyfit(age, truth.age_function(age), 1)[0] * 10
     assert slope == pytest.approx(expected, abs=0.25)
 
@@ -104,8 +104,8 @@ def test_same_seed_same_cohort_other_seed_other_cohort():
     assert not np.array_equal(a.faces, c.faces)
 
 
-def test_written_cohort_reads_back_identical(sim_realistic):
-    mem = sim_realistic.cohort
+def test_written_cohort_reads_back_identical(sim_strong):
+    mem = sim_strong.cohort
     disk = Cohort.load(mem.path)
     np.testing.assert_array_equal(disk.sample_ids, mem.sample_ids)
     np.testing.assert_array_equal(disk.genotypes, mem.genotypes)
@@ -122,8 +122,8 @@ def test_written_cohort_reads_back_identical(sim_realistic):
     )
 
 
-def test_males_are_hemizygous_on_x(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def test_males_are_hemizygous_on_x(sim_strong):
+    cohort = Cohort.load(sim_strong.cohort.path)
     x = cohort.variants["chrom"].to_numpy() == "X"
     male = cohort.covariates["sex"].to_numpy() == "M"
     assert x.sum() > 50
@@ -131,15 +131,15 @@ def test_males_are_hemizygous_on_x(sim_realistic):
     assert (cohort.genotypes[np.ix_(~male, x)] == 1).any()
 
 
-def test_traits_follow_ancestry_and_sex(sim_realistic):
-    cov = sim_realistic.cohort.covariates
+def test_traits_follow_ancestry_and_sex(sim_strong):
+    cov = sim_strong.cohort.covariates
     blue = (cov["eye_colour"] == "blue").groupby(cov["population"]).mean()
     assert blue["CEU"] > 0.1 and blue["CEU"] > 3 * max(blue["YRI"], blue["CHB"])
     dark = cov["skin_colour"].isin(["dark", "dark to black"]).groupby(cov["population"]).mean()
     assert dark["YRI"] > 0.5 > dark["CEU"]
     height = cov.groupby("sex")["height_cm"].mean()
     assert height["M"] - height["F"] == pytest.approx(13.0, abs=2.0)
-    ids = set(sim_realistic.cohort.variants["id"])
+    ids = set(sim_strong.cohort.variants["id"])
     assert {"rs12913832", "rs16891982", "rs1805007"} <= ids  # panel stand-ins are named
 
 

@@ -156,8 +156,8 @@ def test_gaussian_trait_interval_covers_95_percent_of_new_people():
 
 
 @pytest.fixture(scope="module")
-def fitted(sim_realistic):
-    cohort = Cohort.load(sim_realistic.cohort.path)
+def fitted(sim_strong):
+    cohort = Cohort.load(sim_strong.cohort.path)
     train, test = cohort.split(0.3, seed=0)
     return TraitPredictor().fit(train), train, test, cohort
 

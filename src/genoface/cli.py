@@ -208,6 +208,23 @@ def simulate(
         str, typer.Option("--genotype-format", help="vcf, bed, or auto (bed for large cohorts).")
     ] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    snp_heritability: Annotated[
+        float | None,
+        typer.Option("--snp-heritability", help="Share of total shape variance carried by the simulated SNPs."),
+    ] = None,
+    loci: Annotated[
+        int | None, typer.Option("--loci", help="Number of regional (known) loci with localized effects.")
+    ] = None,
+    background_snps: Annotated[
+        int | None, typer.Option("--background-snps", help="Number of polygenic background SNPs.")
+    ] = None,
+    regional_share: Annotated[
+        float | None, typer.Option("--regional-share", help="Share of the genetic variance on the regional loci.")
+    ] = None,
+    max_locus_share: Annotated[
+        float | None,
+        typer.Option("--max-locus-share", help="Largest share of a shape component's variance one SNP may explain."),
+    ] = None,
 ) -> None:
     """Simulate a cohort (genomes, 3D faces, covariates, traits) in the cohort directory format."""
     from genoface.usecases.simulate import print_cohort_summary, simulate_cohort
@@ -228,6 +245,11 @@ def simulate(
             x_length=x_length,
             maf=maf,
             demographic_model=demography,
+            snp_heritability=snp_heritability,
+            n_regional_loci=loci,
+            n_background_snps=background_snps,
+            regional_share=regional_share,
+            max_locus_share=max_locus_share,
         )
     print_cohort_summary(out_console, result.cohort, result.variance)
     out_console.print(f"cohort written to [bold]{out}[/] (simulated)")

@@ -36,10 +36,12 @@ _CHUNK = 1000  # people per chunk when measuring a component's variance
 # age varies about chronological age (SD ~5 years in perceived-age studies), facial fat about
 # what BMI predicts, overall size about what sex predicts; the rest of the residual is split
 # between local variation of each region and global shape-space variation.
-_APPARENT_AGE_SD_DECADES = 0.5
-_FACIAL_FAT_SD_BMI = 1.5
 _SIZE_SD = 0.01  # relative scale
+_MAX_FIXED_SHARE = 0.8  # of the residual budget, at most, along the fixed directions
 _RESIDUAL_REGIONAL_SHARE = 0.4
+# Capping single-locus shares: at most this many shrink-and-rescale rounds, each shrinking a
+# locus to this fraction of the cap so that the rescale that follows leaves it below.
+_CAP_ITERATIONS, _CAP_MARGIN = 30, 0.9
 
 
 def smooth_region_weight(vertices: np.ndarray, mask: np.ndarray, falloff_mm: float = _REGION_FALLOFF_MM) -> np.ndarray:
@@ -152,7 +154,7 @@ def build_face_truth(
     effects = _shape_snp_effects(shape, p.architecture, shape_x.var(axis=0), weights, gen_total, rng)
     noise_share = _measurement_noise_share(shape, p, frac["residual"], total)
     residual_scale, region_weights, directions = _residual_parts(
-        shape, (frac["residual"] - noise_share) * total, weights, _fixed_residual_directions(shape, d_age, bmi)
+        shape, (frac["residual"] - noise_share) * total, weights, _fixed_residual_directions(shape, p, d_age, bmi)
     )
     truth = FaceTruth(
         mean=shape.mean.ravel().copy(),
@@ -182,6 +184,7 @@ def build_face_truth(
         **_snp_fields(ids, freqs.to_numpy(), picks, bmi_x, shape_x),
     )
     _rescale_to_genetic_share(truth, shape_x, gen_total)
+    _cap_locus_shares(truth, shape.basis, shape_x, p.architecture.max_locus_share, gen_total)
     return truth
 
 
@@ -284,11 +287,11 @@ def _measurement_noise_share(shape: ShapeModel, p: Preset, residual_share: float
     return noise_share
 
 
-def _fixed_residual_directions(shape: ShapeModel, d_age: np.ndarray, bmi: _BmiModel) -> list[np.ndarray]:
+def _fixed_residual_directions(shape: ShapeModel, p: Preset, d_age: np.ndarray, bmi: _BmiModel) -> list[np.ndarray]:
     """Apparent age, facial fat and overall size, each scaled to its SD (see _residual_parts)."""
     return [
-        d_age * _APPARENT_AGE_SD_DECADES,
-        bmi.direction * _FACIAL_FAT_SD_BMI,
+        d_age * (p.apparent_age_sd_years / 10.0),
+        bmi.direction * p.facial_fat_sd_bmi,
         _SIZE_SD * (shape.mean - shape.mean.mean(axis=0)).ravel(),
     ]
 
@@ -321,6 +324,67 @@ def _rescale_to_genetic_share(truth: FaceTruth, shape_x: np.ndarray, gen_total: 
         truth.background_effects *= factor
 
 
+def component_loadings(truth: FaceTruth, basis: np.ndarray) -> np.ndarray:
+    """Each causal SNP's effect on each shape component (m, K): mm along the orthonormal
+    ``basis`` columns per ALT allele, regional loci first."""
+    regional = truth.regional_effects @ basis
+    background = truth.background_effects * np.sqrt((truth.scaled_basis**2).sum(axis=0))[None, :]
+    return np.vstack([regional, background])
+
+
+def locus_component_shares(
+    truth: FaceTruth, basis: np.ndarray, dosage_var: np.ndarray, component_var: np.ndarray
+) -> np.ndarray:
+    """Share of each shape component's variance ``component_var`` (K,) that each causal SNP
+    explains alone, 2pq b² / var (m, K), from its dosage variance ``dosage_var`` (m,)."""
+    return dosage_var[:, None] * component_loadings(truth, basis) ** 2 / component_var[None, :]
+
+
+def _genetic_component_variance(truth: FaceTruth, basis: np.ndarray, shape_x: np.ndarray) -> np.ndarray:
+    """Realized variance of the genetic value along each shape component (K,), in chunks."""
+    loadings = component_loadings(truth, basis)
+    n = shape_x.shape[0]
+    total, sq = np.zeros(basis.shape[1]), np.zeros(basis.shape[1])
+    for start in range(0, n, _CHUNK):
+        part = (shape_x[start : start + _CHUNK] - truth.shape_centre[None, :]) @ loadings
+        total += part.sum(axis=0)
+        sq += (part**2).sum(axis=0)
+    return sq / n - (total / n) ** 2
+
+
+def _cap_locus_shares(truth: FaceTruth, basis: np.ndarray, shape_x: np.ndarray, cap: float, gen_total: float) -> None:
+    """Shrink every causal SNP that explains more than ``cap`` of a shape component's variance,
+    and give what they lose to the others so that the genetic share holds (GCTA-style rescale).
+
+    A component's variance is taken at its lower bound: the residual's variance along it plus the
+    genetic variance; sex, age, BMI and ancestry only add to it, so the share a locus explains in
+    the faces is at most what is capped here. Loops because the rescale lifts the capped loci a
+    little again."""
+    if cap >= 1.0:
+        return
+    residual = (basis.T @ truth.residual_factor(age_known=True, bmi_known=True)) ** 2
+    floor = residual.sum(axis=1) + truth.measurement_sd**2
+    dosage_var = shape_x.var(axis=0)
+    mr = truth.regional_effects.shape[0]
+    for _ in range(_CAP_ITERATIONS):
+        component_var = floor + _genetic_component_variance(truth, basis, shape_x)
+        worst = locus_component_shares(truth, basis, dosage_var, component_var).max(axis=1)
+        over = np.flatnonzero(worst > cap)
+        if not len(over):
+            return
+        factor = np.sqrt(_CAP_MARGIN * cap / worst[over])
+        regional, background = over < mr, over >= mr
+        truth.regional_effects[over[regional]] *= factor[regional][:, None]
+        truth.background_effects[over[background] - mr] *= factor[background][:, None]
+        _rescale_to_genetic_share(truth, shape_x, gen_total)
+    share = gen_total / float((truth.scaled_basis**2).sum())
+    raise GenofaceError(
+        f"no causal SNP may explain more than {cap:.3f} of a shape component's variance, but a genetic share of "
+        f"{share:.3f} cannot be spread so over {len(dosage_var)} SNPs; use more causal SNPs, a smaller genetic "
+        "share or a larger max_locus_share"
+    )
+
+
 def _residual_parts(
     shape: ShapeModel, budget: float, region_weight: dict[str, np.ndarray], fixed: list[np.ndarray]
 ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -337,8 +401,8 @@ def _residual_parts(
     """
     directions = np.stack(fixed)
     dir_var = float((directions**2).sum())
-    if dir_var > 0.5 * budget:  # small residual shares: keep the fixed directions a minority
-        directions *= np.sqrt(0.5 * budget / dir_var) if dir_var > 0 else 0.0
+    if dir_var > _MAX_FIXED_SHARE * budget:  # small residual shares: leave room for the rest
+        directions *= np.sqrt(_MAX_FIXED_SHARE * budget / dir_var) if dir_var > 0 else 0.0
         dir_var = float((directions**2).sum())
     rest = max(budget - dir_var, 0.0)
     vertex_var = (shape.scaled_basis**2).sum(axis=1).reshape(-1, 3).sum(axis=1)  # (V,)

@@ -17,7 +17,7 @@ from genoface.cohort import COHORT_FORMAT_VERSION, Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, write_json
 from genoface.shape import ShapeModel, load_shape_model
-from genoface.simulate._effects import build_face_truth
+from genoface.simulate._effects import build_face_truth, component_loadings, locus_component_shares
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, Preset, get_preset
@@ -129,6 +129,7 @@ def simulate(
         meta=_cohort_meta(p, seed, people.n, shape),
     )
     variance["model"] = truth.summary()
+    variance["architecture"] = _architecture_record(truth, shape, p, shape_dosage, faces)
     if out is not None:
         fmt = _resolve_genotype_format(genotype_format, genomes.genotypes.size)
         _write_cohort(cohort, truth, trait_truth, variance, out, fmt, overwrite, progress)
@@ -220,6 +221,32 @@ def _cohort_meta(p: Preset, seed: int, n_people: int, shape: ShapeModel) -> dict
             "shape_model_description": shape.description,
             "genoface_version": __version__,
         },
+    }
+
+
+def _architecture_record(truth: FaceTruth, shape: ShapeModel, p: Preset, shape_dosage, faces: np.ndarray) -> dict:
+    """How the genetic variance came out, per shape component of the shape model: the number
+    of causal SNPs, the SNP heritability (genetic variance over the faces' variance along the
+    component) and the largest share of a component that one causal SNP explains alone."""
+    flat = faces.reshape(faces.shape[0], -1).astype(np.float64)
+    component_var = ((flat - flat.mean(axis=0)) @ shape.basis).var(axis=0)
+    genetic = np.zeros_like(component_var)
+    loadings = component_loadings(truth, shape.basis)
+    sums = np.zeros_like(component_var)
+    for start in range(0, flat.shape[0], _CHUNK):
+        part = (np.asarray(shape_dosage[start : start + _CHUNK], dtype=float) - truth.shape_centre) @ loadings
+        sums += part.sum(axis=0)
+        genetic += (part**2).sum(axis=0)
+    genetic = genetic / flat.shape[0] - (sums / flat.shape[0]) ** 2
+    dosage_var = np.asarray(shape_dosage, dtype=float).var(axis=0)
+    shares = locus_component_shares(truth, shape.basis, dosage_var, component_var)
+    return {
+        "n_regional_loci": int(truth.regional_effects.shape[0]),
+        "n_background_snps": int(truth.background_effects.shape[0]),
+        "max_locus_share_allowed": p.architecture.max_locus_share,
+        "max_locus_share": float(shares.max()) if shares.size else 0.0,
+        "snp_heritability_per_component": (genetic / component_var).tolist(),
+        "note": "per component of the shape model's basis; realized in this cohort (simulated)",
     }
 
 

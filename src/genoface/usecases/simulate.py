@@ -22,7 +22,8 @@ def simulate_cohort(
     **changes,
 ) -> SimulationResult:
     """Simulate preset ``preset`` with ``changes`` (n, populations, contigs, contig_length,
-    x_length, maf, demographic_model; None keeps the preset's) into the cohort directory ``out``."""
+    x_length, maf, demographic_model, snp_heritability and the genetic architecture's fields;
+    None keeps the preset's) into the cohort directory ``out``."""
     chosen = get_preset(preset).customized(**changes)
     return simulate(
         chosen,
