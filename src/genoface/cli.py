@@ -179,6 +179,22 @@ _ShapeOpt = Annotated[
 ]
 
 
+# The simulated genetic architecture's overrides (genoface simulate; None keeps the preset's).
+_SnpHeritabilityOpt = Annotated[
+    float | None,
+    typer.Option("--snp-heritability", help="Share of total shape variance carried by the simulated SNPs."),
+]
+_LociOpt = Annotated[int | None, typer.Option("--loci", help="Number of regional (known) loci with localized effects.")]
+_BackgroundOpt = Annotated[int | None, typer.Option("--background-snps", help="Number of polygenic background SNPs.")]
+_RegionalShareOpt = Annotated[
+    float | None, typer.Option("--regional-share", help="Share of the genetic variance on the regional loci.")
+]
+_MaxLocusShareOpt = Annotated[
+    float | None,
+    typer.Option("--max-locus-share", help="Largest share of a shape component's variance one SNP may explain."),
+]
+
+
 @app.command()
 @_user_errors
 def simulate(
@@ -208,23 +224,11 @@ def simulate(
         str, typer.Option("--genotype-format", help="vcf, bed, or auto (bed for large cohorts).")
     ] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
-    snp_heritability: Annotated[
-        float | None,
-        typer.Option("--snp-heritability", help="Share of total shape variance carried by the simulated SNPs."),
-    ] = None,
-    loci: Annotated[
-        int | None, typer.Option("--loci", help="Number of regional (known) loci with localized effects.")
-    ] = None,
-    background_snps: Annotated[
-        int | None, typer.Option("--background-snps", help="Number of polygenic background SNPs.")
-    ] = None,
-    regional_share: Annotated[
-        float | None, typer.Option("--regional-share", help="Share of the genetic variance on the regional loci.")
-    ] = None,
-    max_locus_share: Annotated[
-        float | None,
-        typer.Option("--max-locus-share", help="Largest share of a shape component's variance one SNP may explain."),
-    ] = None,
+    snp_heritability: _SnpHeritabilityOpt = None,
+    loci: _LociOpt = None,
+    background_snps: _BackgroundOpt = None,
+    regional_share: _RegionalShareOpt = None,
+    max_locus_share: _MaxLocusShareOpt = None,
 ) -> None:
     """Simulate a cohort (genomes, 3D faces, covariates, traits) in the cohort directory format."""
     from genoface.usecases.simulate import print_cohort_summary, simulate_cohort
