@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,16 @@ def tiny_cohort_dir(request, tmp_path: Path, tiny_cohort) -> Path:
 # ---- simulated cohorts (simulator tests) ----------------------------------------------------------
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The HIrisPlex-S tables are shared data, never shipped: tests read them from ../shared (the
+#: published pigmentation models' tests skip without them).
+HIRISPLEX_TABLES = SHARED_DATA / "hirisplex"
+HAVE_HIRISPLEX_TABLES = (HIRISPLEX_TABLES / "eye_webtool.tsv").is_file()
+if HAVE_HIRISPLEX_TABLES:
+    os.environ.setdefault("GENOFACE_HIRISPLEX", str(HIRISPLEX_TABLES))
+needs_hirisplex_tables = pytest.mark.skipif(
+    not HAVE_HIRISPLEX_TABLES,
+    reason="needs the HIrisPlex-S tables of ../shared/data/hirisplex (never shipped)",
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
-"""The shipped HIrisPlex-S webtool models (and the 2011 IrisPlex table): the formula by hand,
-allele orientation, the insertion, the missing-SNP rule, the out-of-the-box `genoface traits`,
-and the webtool's own outputs for the 2,504 people of 1000 Genomes phase 3 (shared data)."""
+"""The published HIrisPlex-S webtool models (and the 2011 IrisPlex table), read from the shared
+data's tables (never shipped): the formula by hand, allele orientation, the insertion, the
+missing-SNP rule, the out-of-the-box `genoface traits`, and the webtool's own outputs for the
+2,504 people of 1000 Genomes phase 3. Without the tables: a clear note or error."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import needs_hirisplex_tables
 from genoface.cli import app
 from genoface.core.errors import GenofaceError
 from genoface.io import GenotypeData, read_genotypes, write_vcf
 from genoface.traits import (
     MAX_MARGINALIZED,
+    TABLE_FILES,
+    TABLES_ENV,
+    hirisplex_folder,
     irisplex_2011_model,
     panel_frequencies,
     predict_published,
@@ -34,7 +39,6 @@ needs_hirisplex = pytest.mark.skipif(
     not (HIRISPLEX / "webtool_output_1000g.tsv").is_file(),
     reason="needs ../shared/data/hirisplex (1000 Genomes VCF and the webtool's outputs)",
 )
-SHIPPED = ("eye_webtool.tsv", "hair_webtool.tsv", "shade_webtool.tsv", "irisplex_2011.tsv", "snp_panel_grch37.tsv")
 # The webtool's output columns, in each model's category order.
 COLUMNS = {
     "eye_colour_hirisplex_s": ["PBlueEye", "PIntermediateEye", "PBrownEye"],
@@ -61,13 +65,31 @@ def _person(snps: dict[str, int], panel: pd.DataFrame | None = None, swap: tuple
     return GenotypeData(np.array(["p"]), np.array([dosage], dtype=np.int8), variants.reset_index(drop=True))
 
 
-def test_shipped_tables_are_the_published_ones():
-    data = resources.files("genoface.traits").joinpath("data")
-    for name in (*SHIPPED, "README.md", "reference_frequencies_1000g.tsv"):
-        assert data.joinpath(name).is_file(), name
-    if (HIRISPLEX / "eye_webtool.tsv").is_file():
-        for name in SHIPPED:
-            assert data.joinpath(name).read_text() == (HIRISPLEX / name).read_text(), name
+def test_the_tables_are_not_shipped_and_their_absence_is_said(tmp_path, monkeypatch):
+    """Shared data is never packaged: only genoface's own frequency table and README ship. With
+    no folder, `genoface traits` gives sex and a note; a folder without the tables is one line."""
+    shipped = {p.name for p in resources.files("genoface.traits").joinpath("data").iterdir()}
+    assert shipped == {"README.md", "reference_frequencies_1000g.tsv"}
+    monkeypatch.delenv(TABLES_ENV, raising=False)
+    with pytest.raises(GenofaceError, match="not shipped with genoface; give --hirisplex DIR"):
+        hirisplex_folder()
+    ids = ["man1", "man2", "woman1", "woman2"]
+    g_x, v_x = _x_calls(np.random.default_rng(5))
+    write_vcf(tmp_path / "people.vcf.gz", np.array(ids), g_x, v_x[["chrom", "pos", "id", "ref", "alt"]])
+    args = ["traits", "--genotypes", str(tmp_path / "people.vcf.gz")]
+    out = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    assert [p["sex_call"]["call"] for p in out["people"]] == ["M", "M", "F", "F"]
+    assert any("published pigmentation models not applied" in n for n in out["notes"])
+    assert "eye_colour_hirisplex_s" not in out["people"][0]
+    for extra in (["--hirisplex", str(tmp_path)], ["--irisplex", "walsh2011"]):
+        bad = runner.invoke(app, [*args, *extra])
+        assert bad.exit_code == 1 and len(bad.output.strip().splitlines()) == 1, bad.output
+        assert "HIrisPlex-S" in bad.output and "Traceback" not in bad.output
+
+
+@needs_hirisplex_tables
+def test_tables_are_the_published_ones():
+    assert hirisplex_folder() == HIRISPLEX and set(TABLE_FILES) <= {p.name for p in HIRISPLEX.iterdir()}
     models = _models()
     assert [len(m.snps) for m in models.values()] == [6, 22, 20]
     assert models["hair_colour_hirisplex_s"].counted[0] == "CA"  # rs312262906: the insertion
@@ -76,6 +98,7 @@ def test_shipped_tables_are_the_published_ones():
         assert np.all(m.coef[ref] == 0) and m.intercept[ref] == 0
 
 
+@needs_hirisplex_tables
 def test_eye_formula_by_hand():
     """P(k) = exp(a_k + b_k.x) / (1 + sum_m exp(a_m + b_m.x)), numbers typed from eye_webtool.tsv."""
     eye = _models()["eye_colour_hirisplex_s"]
@@ -91,6 +114,7 @@ def test_eye_formula_by_hand():
     assert set(record["probabilities"]) == {"blue", "intermediate", "brown"}
 
 
+@needs_hirisplex_tables
 def test_alleles_read_in_either_orientation_and_the_insertion():
     """REF/ALT exchanged (palindromic rs16891982 included: a forward-strand file is read as
     written) gives the same counts; the insertion's ALT CA is the counted allele."""
@@ -113,6 +137,7 @@ def test_alleles_read_in_either_orientation_and_the_insertion():
     )
 
 
+@needs_hirisplex_tables
 def test_missing_snps_withheld_by_default_and_marginalized_on_request():
     eye = _models()["eye_colour_hirisplex_s"]
     x = {"rs12913832": 2, "rs1800407": 0, "rs12896399": 1, "rs16891982": 0, "rs1393350": 1}  # rs12203592 absent
@@ -140,6 +165,7 @@ def test_missing_snps_withheld_by_default_and_marginalized_on_request():
         reference_frequencies("XYZ")
 
 
+@needs_hirisplex_tables
 def test_irisplex_2011_table_on_the_forward_strand():
     """The 2011 table's alleles are on the webtool terms' strand: put on the forward strand they
     give the webtool eye model's counted allele and coefficient sign, except rs12896399 where the
@@ -157,6 +183,15 @@ def test_irisplex_2011_table_on_the_forward_strand():
         published_model("walsh2012")
 
 
+def _x_calls(rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
+    """Two men (hemizygous on 40 X SNPs) and two women (heterozygous at 8 or more)."""
+    g_x = np.where(np.array([[1], [1], [0], [0]]) == 1, 2 * rng.integers(0, 2, (4, 40)), rng.integers(0, 3, (4, 40)))
+    g_x[2:, :8] = 1
+    v_x = pd.DataFrame({"id": [f"x{i}" for i in range(40)], "chrom": "X", "pos": 3_000_000 + 1000 * np.arange(40)})
+    v_x["ref"], v_x["alt"] = "A", "G"
+    return g_x.astype(np.int8), v_x
+
+
 def _vcf_with_sex_and_panel(path: Path) -> tuple[list[str], dict]:
     """Four people: two men (hemizygous on 40 X SNPs), two women (heterozygous at some), all with
     the six eye SNPs; one woman lacks rs12203592."""
@@ -167,17 +202,15 @@ def _vcf_with_sex_and_panel(path: Path) -> tuple[list[str], dict]:
     alt_counted = np.array([panel.loc[s, "counted"] == panel.loc[s, "alt"] for s in eye.snps])
     g_eye = np.where(alt_counted[None, :], counts, 2 - counts)
     g_eye[3, 5] = -1
-    g_x = np.where(np.array([[1], [1], [0], [0]]) == 1, 2 * rng.integers(0, 2, (4, 40)), rng.integers(0, 3, (4, 40)))
-    g_x[2:, :8] = 1  # each woman heterozygous at 8 or more X SNPs
+    g_x, v_x = _x_calls(rng)
     v_eye = panel.loc[list(eye.snps), ["chrom", "pos", "ref", "alt"]].reset_index()
-    v_x = pd.DataFrame({"id": [f"x{i}" for i in range(40)], "chrom": "X", "pos": 3_000_000 + 1000 * np.arange(40)})
-    v_x["ref"], v_x["alt"] = "A", "G"
     variants = pd.concat([v_eye, v_x], ignore_index=True)[["chrom", "pos", "id", "ref", "alt"]]
     ids = ["man1", "man2", "woman1", "woman2"]
     write_vcf(path, np.array(ids), np.column_stack([g_eye, g_x]).astype(np.int8), variants)
     return ids, {"counts": counts, "eye": eye}
 
 
+@needs_hirisplex_tables
 def test_traits_out_of_the_box(tmp_path):
     """No --model: genetic sex and the published models, with citations in --json."""
     ids, spec = _vcf_with_sex_and_panel(tmp_path / "people.vcf.gz")

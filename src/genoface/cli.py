@@ -362,8 +362,16 @@ _IrisplexOpt = Annotated[
     str | None,
     typer.Option(
         "--irisplex",
-        help="Also the original IrisPlex eye model: 'walsh2011' (shipped), a table of that form (.tsv), "
+        help="Also the original IrisPlex eye model: 'walsh2011' (from the --hirisplex folder), a table of that form (.tsv), "
         "or coefficients you transcribed (JSON).",
+    ),
+]
+_HirisplexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--hirisplex",
+        help="Folder of the HIrisPlex-S tables (eye_webtool.tsv, ..., snp_panel_grch37.tsv; not shipped), "
+        "e.g. ../shared/data/hirisplex; default $GENOFACE_HIRISPLEX.",
     ),
 ]
 _TraitOpt = Annotated[
@@ -420,6 +428,7 @@ def traits(
     ] = "dna",
     pgs: _PgsOpt = None,
     irisplex: _IrisplexOpt = None,
+    hirisplex: _HirisplexOpt = None,
     trait: _TraitOpt = None,
     reference: _ReferenceOpt = None,
     reference_labels: _ReferenceLabelsOpt = None,
@@ -428,8 +437,8 @@ def traits(
     pgs_missing: _PgsMissingOpt = "mean",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Predict appearance traits with probabilities or intervals. Out of the box: genetic sex and
-    the published HIrisPlex-S eye colour, hair colour and hair shade models; with --model or
+    """Predict appearance traits with probabilities or intervals. Out of the box: genetic sex and,
+    given the tables (--hirisplex), the published HIrisPlex-S eye colour, hair colour and hair shade models; with --model or
     --reference also ancestry and trained eye / hair / skin colour and height; PGS scores."""
     import json
 
@@ -449,6 +458,7 @@ def traits(
         missing_snps=missing_snps,
         pgs_ambiguous=pgs_ambiguous,
         pgs_missing=pgs_missing,
+        hirisplex=hirisplex,
     )
     if as_json:
         out = {"people": result.records, "notes": result.notes, "models": result.models, "citations": result.citations}

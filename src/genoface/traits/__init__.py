@@ -2,9 +2,9 @@
 and polygenic scores from PGS Catalog scoring files. Every prediction carries probabilities or
 an interval.
 
-Out of the box, without a trained model: genetic sex (:func:`genoface.genetics.genetic_sex`) and the published
-HIrisPlex-S webtool models of eye colour, hair colour and hair shade (:func:`webtool_models`,
-coefficients shipped in ``genoface/traits/data``, see its README for their sources)."""
+Out of the box, without a trained model: genetic sex (:func:`genoface.genetics.genetic_sex`) and, given the
+folder of their tables (not shipped; :func:`hirisplex_folder`), the published HIrisPlex-S webtool models of
+eye colour, hair colour and hair shade (:func:`webtool_models`; sources in ``genoface/traits/data/README.md``)."""
 
 from genoface.traits._ancestry import AncestryModel, admixture_proportions
 from genoface.traits._classifiers import CategoricalTrait, GaussianTrait
@@ -34,8 +34,11 @@ from genoface.traits._webtool import (
     HAIR_SHADES,
     IRISPLEX_2011,
     MAX_MARGINALIZED,
+    TABLE_FILES,
+    TABLES_ENV,
     PublishedModel,
     PublishedPrediction,
+    hirisplex_folder,
     irisplex_2011_model,
     panel_frequencies,
     predict_published,
@@ -47,6 +50,9 @@ from genoface.traits._webtool import (
 
 __all__ = [
     "MAX_MARGINALIZED",
+    "TABLE_FILES",
+    "TABLES_ENV",
+    "hirisplex_folder",
     "panel_frequencies",
     "reference_frequencies",
     "matched_variants",

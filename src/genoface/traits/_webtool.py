@@ -1,5 +1,5 @@
-"""The published pigmentation models that ship with genoface: the HIrisPlex-S webtool's eye
-colour, hair colour and hair shade models, and the original IrisPlex eye model (Walsh 2011).
+"""The published pigmentation models: the HIrisPlex-S webtool's eye colour, hair colour and hair
+shade models, and the original IrisPlex eye model (Walsh 2011).
 
 Each is a multinomial logistic regression on allele counts, applied exactly as the webtool
 applies it::
@@ -9,7 +9,10 @@ applies it::
 with the reference category's a and b equal to 0 and x_j the number of copies (0, 1, 2) of the
 allele the model counts at SNP j, on the GRCh37 forward strand (``count_allele_forward`` in
 ``data/snp_panel_grch37.tsv``; rs312262906 is an insertion whose inserted allele, ALT ``CA``,
-is counted). The coefficient tables are in ``data/`` with their provenance (``data/README.md``).
+is counted). The coefficient tables are not shipped (they are the project's shared data): they
+are read from a folder given as ``folder`` / ``--hirisplex`` or ``$GENOFACE_HIRISPLEX``, such as
+``../shared/data/hirisplex`` (provenance in ``data/README.md``). Only the 1000 Genomes
+frequencies that genoface computed from them ship, in ``data/``.
 
 Missing SNPs. When a SNP is not typed the webtool does not drop its term: it switches to a model
 refitted without it, whose coefficients are not published. genoface does not pretend to be the
@@ -74,6 +77,8 @@ _DATA = "data"
 PANEL_FILE = "snp_panel_grch37.tsv"
 FREQUENCY_FILE = "reference_frequencies_1000g.tsv"
 IRISPLEX_2011_FILE = "irisplex_2011.tsv"
+#: The environment variable naming the folder of the HIrisPlex-S tables.
+TABLES_ENV = "GENOFACE_HIRISPLEX"
 #: The published model that ``--irisplex walsh2011`` names.
 IRISPLEX_2011 = "walsh2011"
 
@@ -105,22 +110,46 @@ _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 _HEADER = re.compile(r"log\(P([A-Za-z]+?)(?:Eye|Hair)/P([A-Za-z]+?)(?:Eye|Hair)\)")
 
 
-# ---- the shipped tables ------------------------------------------------------------------------
+# ---- the tables --------------------------------------------------------------------------------
+
+#: The HIrisPlex-S tables a folder must hold (the coefficients and the panel; not shipped).
+TABLE_FILES = (*(spec[0] for spec in _WEBTOOL.values()), IRISPLEX_2011_FILE, PANEL_FILE)
 
 
-def _read_table(name: str) -> pd.DataFrame:
-    """A shipped TSV of ``data/`` (read from the installed package, zip or folder alike)."""
+def hirisplex_folder(folder: str | os.PathLike | None = None) -> Path:
+    """The folder of the HIrisPlex-S tables: ``folder``, else ``$GENOFACE_HIRISPLEX``; a clear
+    error names what to give when neither holds them."""
+    chosen = folder if folder is not None else os.environ.get(TABLES_ENV)
+    if not chosen:
+        raise GenofaceError(
+            "the HIrisPlex-S coefficient tables are not shipped with genoface; give --hirisplex DIR or set "
+            f"{TABLES_ENV} to a folder holding {', '.join(TABLE_FILES)} (such as ../shared/data/hirisplex)"
+        )
+    path = Path(chosen)
+    missing = [name for name in TABLE_FILES if not (path / name).is_file()]
+    if missing:
+        raise GenofaceError(f"{path}: the HIrisPlex-S tables {', '.join(missing)} are not there; give their folder")
+    return path
+
+
+def _read_table(name: str, folder: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A HIrisPlex-S table from its folder, or the shipped frequency table of ``data/`` (read
+    from the installed package, zip or folder alike)."""
     try:
-        text = resources.files("genoface.traits").joinpath(_DATA, name).read_text()
-    except (OSError, FileNotFoundError) as exc:
-        raise GenofaceError(f"genoface's packaged table {name} is missing ({exc}); reinstall genoface") from None
+        if name == FREQUENCY_FILE:
+            text = resources.files("genoface.traits").joinpath(_DATA, name).read_text()
+        else:
+            text = (hirisplex_folder(folder) / name).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenofaceError(f"{name} could not be read ({exc})") from None
     return pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
 
 
-def webtool_panel() -> pd.DataFrame:
+def webtool_panel(folder: str | os.PathLike | None = None) -> pd.DataFrame:
     """The 41 HIrisPlex-S SNPs: id, term (the webtool's column, e.g. rs12913832_T), chrom, pos
-    (GRCh37), ref, alt, counted (the allele the models count, forward strand) and other."""
-    t = _read_table(PANEL_FILE)
+    (GRCh37), ref, alt, counted (the allele the models count, forward strand) and other.
+    ``folder``: where the tables are (see :func:`hirisplex_folder`)."""
+    t = _read_table(PANEL_FILE, folder)
     counted = t["count_allele_forward"].str.split().str[0]
     ok = (counted == t["alt"]) | (counted == t["ref"])
     if not ok.all():
@@ -203,10 +232,10 @@ def _categories(columns: list[str], expected: tuple[str, ...], name: str) -> tup
     return cats, refs.pop()
 
 
-def _webtool_model(name: str) -> PublishedModel:
+def _webtool_model(name: str, folder: str | os.PathLike | None) -> PublishedModel:
     file, trait, display, title, cites = _WEBTOOL[name]
-    t = _read_table(file)
-    panel = webtool_panel().set_index("term")
+    t = _read_table(file, folder)
+    panel = webtool_panel(folder).set_index("term")
     cats, reference = _categories(list(t.columns[4:]), display, file)
     values = t.iloc[:, 4:].astype(np.float64).to_numpy()
     if t["term"].iloc[0] != "intercept":
@@ -239,15 +268,18 @@ def _webtool_model(name: str) -> PublishedModel:
     )
 
 
-def webtool_models() -> list[PublishedModel]:
-    """The HIrisPlex-S webtool's eye colour, hair colour and hair shade models."""
-    return [_webtool_model(name) for name in _WEBTOOL]
+def webtool_models(folder: str | os.PathLike | None = None) -> list[PublishedModel]:
+    """The HIrisPlex-S webtool's eye colour, hair colour and hair shade models (tables from
+    ``folder``, see :func:`hirisplex_folder`)."""
+    return [_webtool_model(name, folder) for name in _WEBTOOL]
 
 
-def irisplex_2011_model(path: str | os.PathLike | None = None) -> PublishedModel:
+def irisplex_2011_model(
+    path: str | os.PathLike | None = None, folder: str | os.PathLike | None = None
+) -> PublishedModel:
     """The original IrisPlex eye model (Walsh et al. 2011, supplementary table 3), from the
-    shipped table or from ``path``, a table of the same form (term, minor_allele, blue,
-    intermediate; first row alpha, the intercepts).
+    tables' folder (``folder``, see :func:`hirisplex_folder`) or from ``path``, a table of the
+    same form (term, minor_allele, blue, intermediate; first row alpha, the intercepts).
 
     The table's alleles are on the strand of the webtool's terms (rs12913832 T, rs1800407 A,
     ...), so each is put on the GRCh37 forward strand the way the webtool's own term is; that
@@ -256,7 +288,7 @@ def irisplex_2011_model(path: str | os.PathLike | None = None) -> PublishedModel
     """
     source = IRISPLEX_2011_FILE if path is None else str(path)
     if path is None:
-        t = _read_table(IRISPLEX_2011_FILE)
+        t = _read_table(IRISPLEX_2011_FILE, folder)
     else:
         try:
             t = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
@@ -265,7 +297,7 @@ def irisplex_2011_model(path: str | os.PathLike | None = None) -> PublishedModel
     need = {"term", "minor_allele", "blue", "intermediate"}
     if not need <= set(t.columns) or len(t) < 2 or t["term"].iloc[0] != "alpha":
         raise GenofaceError(f"{source}: an IrisPlex table needs columns {sorted(need)} and a first row 'alpha'")
-    panel = webtool_panel().set_index("id")
+    panel = webtool_panel(folder).set_index("id")
     snps = t["term"].iloc[1:].tolist()
     unknown = [s for s in snps if s not in panel.index]
     if unknown:
@@ -315,14 +347,14 @@ def reference_frequencies(population: str = "EUR") -> pd.Series:
     return t[population].astype(np.float64)
 
 
-def panel_frequencies(data: GenotypeData, groups: Any) -> pd.DataFrame:
+def panel_frequencies(data: GenotypeData, groups: Any, folder: str | os.PathLike | None = None) -> pd.DataFrame:
     """Counted-allele frequencies of the 41 HIrisPlex-S SNPs in ``data`` per group (one label
     per person) and over everyone (ALL): how ``data/reference_frequencies_1000g.tsv`` is made
     from the 1000 Genomes VCF. NaN where a SNP was not read."""
     groups = np.asarray(groups, dtype=str)
     if groups.shape != (data.n_samples,):
         raise GenofaceError(f"groups has {groups.size} labels for {data.n_samples} people; give one each")
-    panel = webtool_panel()
+    panel = webtool_panel(folder)
     x = panel_counts(
         data.genotypes,
         data.variants,
@@ -469,15 +501,15 @@ def _marginalize(model: PublishedModel, x: np.ndarray, pattern: np.ndarray, freq
     return out
 
 
-def published_model(name: str | os.PathLike) -> PublishedModel:
-    """A shipped model by name (``eye_colour_hirisplex_s``, ..., or ``walsh2011`` for the 2011
-    IrisPlex table), or an IrisPlex-form table file."""
+def published_model(name: str | os.PathLike, folder: str | os.PathLike | None = None) -> PublishedModel:
+    """A published model by name (``eye_colour_hirisplex_s``, ..., or ``walsh2011`` for the
+    2011 IrisPlex table; tables from ``folder``), or an IrisPlex-form table file."""
     if str(name) in _WEBTOOL:
-        return _webtool_model(str(name))
+        return _webtool_model(str(name), folder)
     if str(name) in (IRISPLEX_2011, "eye_colour_irisplex_2011"):
-        return irisplex_2011_model()
+        return irisplex_2011_model(folder=folder)
     if Path(name).is_file():
-        return irisplex_2011_model(name)
+        return irisplex_2011_model(name, folder)
     raise GenofaceError(
         f"unknown published model {str(name)!r}; use one of {', '.join([*_WEBTOOL, IRISPLEX_2011])} or a table file"
     )

@@ -103,9 +103,9 @@ def _read(
     return data, report.summary()
 
 
-def _published_panel() -> pd.DataFrame:
+def _published_panel(folder: str | os.PathLike | None) -> pd.DataFrame:
     """The HIrisPlex-S SNPs as a panel a consumer file is read against (GRCh37, ALT counted)."""
-    return webtool_panel()[["id", "chrom", "pos", "ref", "alt"]]
+    return webtool_panel(folder)[["id", "chrom", "pos", "ref", "alt"]]
 
 
 def _consumer_sex_data(path: Path) -> GenotypeData:
@@ -169,12 +169,15 @@ def traits_for_file(
     missing_snps: str = "withhold",
     pgs_ambiguous: str = "drop",
     pgs_missing: str = "mean",
+    hirisplex: str | os.PathLike | None = None,
 ) -> TraitsReport:
     """Predict every available trait for the people in ``genotypes``.
 
     With no other input: genetic sex (:func:`genoface.genetics.genetic_sex`, no trained
     model) and the published HIrisPlex-S webtool models, under their own names
-    (``eye_colour_hirisplex_s``, ``hair_colour_hirisplex_s``, ``hair_shade_hirisplex_s``).
+    (``eye_colour_hirisplex_s``, ``hair_colour_hirisplex_s``, ``hair_shade_hirisplex_s``), when
+    their tables are at hand: in the folder ``hirisplex`` or ``$GENOFACE_HIRISPLEX`` (they are not
+    shipped; without them a note says the published models were not applied).
     ``model``: a trait predictor (its directory or a model directory holding one in traits/),
     whose trained traits are added under their usual names (eye_colour, ...; its sex replaces the
     out-of-the-box one); ``basis``: "dna" or "demographic" (sex and ancestry only: no published
@@ -203,7 +206,7 @@ def traits_for_file(
         _add_sex(found)
     used: list[PublishedModel] = []
     if basis == "dna":
-        used = _add_published(found, irisplex, rule, population)
+        used = _add_published(found, irisplex, rule, population, hirisplex)
     if irisplex is not None and not _is_published_table(irisplex):
         _add_irisplex_json(found, irisplex)
     for file in pgs:
@@ -278,15 +281,29 @@ def _add_sex(found: _Found) -> None:
 
 
 def _add_published(
-    found: _Found, irisplex: str | os.PathLike | None, rule: str, population: str | None
+    found: _Found,
+    irisplex: str | os.PathLike | None,
+    rule: str,
+    population: str | None,
+    folder: str | os.PathLike | None,
 ) -> list[PublishedModel]:
-    """The published HIrisPlex-S models (and a published IrisPlex table given as ``irisplex``)."""
-    published = webtool_models()
+    """The published HIrisPlex-S models (and a published IrisPlex table given as ``irisplex``),
+    their tables from ``folder`` or ``$GENOFACE_HIRISPLEX``. Without either, and with no
+    published table asked for, a note says they were not applied; a folder given that lacks
+    them is an error."""
+    asked = folder is not None or (irisplex is not None and _is_published_table(irisplex))
+    try:
+        published = webtool_models(folder)
+    except GenofaceError as exc:
+        if asked:
+            raise
+        found.note(f"published pigmentation models not applied: {exc}")
+        return []
     if irisplex is not None and _is_published_table(irisplex):
-        published.append(published_model(irisplex))
+        published.append(published_model(irisplex, folder))
     # Consumer files state the GRCh37 forward strand: A/T and C/G panel SNPs read as written.
     try:
-        data, note = _read(found.file.path, _published_panel(), found.file.everything, ambiguous="keep")
+        data, note = _read(found.file.path, _published_panel(folder), found.file.everything, ambiguous="keep")
     except GenofaceError as exc:  # a consumer file without any HIrisPlex-S SNP
         found.note(f"published pigmentation models not applied: {exc}")
         return []
@@ -345,7 +362,7 @@ def _missing_rule(missing_snps: str) -> tuple[str, str | None]:
 
 
 def _is_published_table(irisplex: str | os.PathLike) -> bool:
-    """``walsh2011`` (the shipped 2011 IrisPlex table) or a .tsv table of that form."""
+    """``walsh2011`` (the 2011 IrisPlex table of the HIrisPlex-S folder) or a .tsv table of that form."""
     return str(irisplex) == IRISPLEX_2011 or Path(irisplex).suffix.lower() in (".tsv", ".txt")
 
 
