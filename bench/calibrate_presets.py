@@ -125,13 +125,8 @@ def run_lippert(design: Design, seed: int) -> dict:
     return {name: conditions[name]["select"][10] for name in ("dna + face", "dna", "demographics + face")}
 
 
-def _published(condition: str, metric: str) -> float | None:
-    table = published_operating_points()
-    key = f"sero2019_euro_{condition}_{metric.lower()}"
-    return float(table.loc[key, "value"]) if key in table.index else None
-
-
 def print_sero(runs: list[dict]) -> None:
+    table = published_operating_points()
     print("\nSero et al. 2019, EURO cohort (real, gallery 295) against the realistic preset in CEU (simulated)")
     print(f"{'condition':10s} {'metric':6s} {'published':>9s} {'simulated':>9s}  95% interval    difference")
     for condition in SERO_CONDITIONS:
@@ -139,7 +134,8 @@ def print_sero(runs: list[dict]) -> None:
             values = [r[condition][metric]["value"] for r in runs]
             lo = min(r[condition][metric]["ci"][0] for r in runs)
             hi = max(r[condition][metric]["ci"][1] for r in runs)
-            pub = _published(condition, metric)
+            key = f"sero2019_euro_{condition}_{metric.lower()}"
+            pub = float(table.loc[key, "value"]) if key in table.index else None
             mean = float(np.mean(values))
             diff = f"{mean - pub:+.3f}" if pub is not None else ""
             pub_s = f"{pub:.3f}" if pub is not None else "-"

@@ -1,6 +1,6 @@
 """The cohort simulator: genoface's embedded default data (always labelled simulated)."""
 
-from genoface.simulate._effects import component_loadings, locus_component_shares
+from genoface.simulate._effects import locus_component_shares
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, PRESETS, GeneticArchitecture, Preset, get_preset
@@ -10,7 +10,6 @@ from genoface.simulate._traits import TraitTruth, trait_probabilities
 
 __all__ = [
     "TraitTruth",
-    "component_loadings",
     "locus_component_shares",
     "published_operating_points",
     "trait_probabilities",

@@ -151,7 +151,8 @@ def build_face_truth(
     shape_x = genomes.genotypes[:, picks["shape"]].astype(float)
     gen_total = frac["genetic"] * total
     weights = {r: smooth_region_weight(shape.mean, shape.region_mask(r)) for r in REGION_NAMES}
-    effects = _shape_snp_effects(shape, p.architecture, shape_x.var(axis=0), weights, gen_total, rng)
+    dosage_var = shape_x.var(axis=0)
+    effects = _shape_snp_effects(shape, p.architecture, dosage_var, weights, gen_total, rng)
     noise_share = _measurement_noise_share(shape, p, frac["residual"], total)
     residual_scale, region_weights, directions = _residual_parts(
         shape, (frac["residual"] - noise_share) * total, weights, _fixed_residual_directions(shape, p, d_age, bmi)
@@ -184,7 +185,7 @@ def build_face_truth(
         **_snp_fields(ids, freqs.to_numpy(), picks, bmi_x, shape_x),
     )
     _rescale_to_genetic_share(truth, shape_x, gen_total)
-    _cap_locus_shares(truth, shape.basis, shape_x, p.architecture.max_locus_share, gen_total)
+    _cap_locus_shares(truth, shape.basis, shape_x, dosage_var, p.architecture.max_locus_share, gen_total)
     return truth
 
 
@@ -352,7 +353,9 @@ def _genetic_component_variance(truth: FaceTruth, basis: np.ndarray, shape_x: np
     return sq / n - (total / n) ** 2
 
 
-def _cap_locus_shares(truth: FaceTruth, basis: np.ndarray, shape_x: np.ndarray, cap: float, gen_total: float) -> None:
+def _cap_locus_shares(
+    truth: FaceTruth, basis: np.ndarray, shape_x: np.ndarray, dosage_var: np.ndarray, cap: float, gen_total: float
+) -> None:
     """Shrink every causal SNP that explains more than ``cap`` of a shape component's variance,
     and give what they lose to the others so that the genetic share holds (GCTA-style rescale).
 
@@ -364,7 +367,6 @@ def _cap_locus_shares(truth: FaceTruth, basis: np.ndarray, shape_x: np.ndarray, 
         return
     residual = (basis.T @ truth.residual_factor(age_known=True, bmi_known=True)) ** 2
     floor = residual.sum(axis=1) + truth.measurement_sd**2
-    dosage_var = shape_x.var(axis=0)
     mr = truth.regional_effects.shape[0]
     for _ in range(_CAP_ITERATIONS):
         component_var = floor + _genetic_component_variance(truth, basis, shape_x)

@@ -2,24 +2,28 @@
 
 Every preset states the share of total facial shape variance (the trace of the vertex
 coordinate covariance, mm²) that each source contributes. The simulator scales each
-component to its share, so ``fractions`` is a contract that the tests check against the
-faces it produces. What is not assigned to a named source is non-genetic individual
-variation (``residual``).
+component to its share, so ``fractions`` is a contract that the tests check against the faces
+it produces. What is not assigned to a named source is non-genetic individual variation and the
+heritable variation of the genome that is not simulated (``residual``).
 
-Published anchors for the ``realistic`` calibration:
+The ``realistic``, ``han`` and ``mixed`` presets are calibrated to published studies
+(``bench/calibrate_presets.py`` measures them against ``data/published_operating_points.tsv``;
+docs/simulation.md says why each number is what it is):
 - sex explains about 13% of facial shape variance, and continental ancestry about 10% in an
   admixed sample (Claes et al. 2014, PLoS Genet 10:e1004224);
 - in adults the nose lengthens about 1.3 mm per decade (e.g. Sforza et al. 2010; Farkas);
-- twin heritability of shape components is 0.4-0.8 (e.g. Tsagkrasoulis 2017; Cole 2017), while
-  SNP-based prediction at n = 10,000 explains only a few percent per component: here SNP
-  heritability of shape is 0.25 of total variance over 300 regional loci and 10,000 background
-  SNPs, so even an ideal linear predictor at n = 10,000 explains at most about 5%
-  (Daetwyler et al. 2008: h2 / (1 + M / (N h2))).
+- the simulated SNPs carry 200 known loci of small effect and a polygenic background, 1.3% of
+  shape variance in all: a few simulated Mb given a whole genome's SNP heritability would be far
+  more learnable than a real genome (Daetwyler et al. 2008), so the rest of the genome's heritable
+  variation is drawn with the residual;
+- the residual's spread along the face's age and BMI directions is set so that Sero et al.'s
+  classifiers read age and BMI from a face as well as they did (AUC 0.671 and 0.661).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from numbers import Integral
 
 from genoface.core.errors import GenofaceError
 from genoface.simulate._genomes import GenomeLayout
@@ -52,7 +56,7 @@ class GeneticArchitecture:
     def __post_init__(self) -> None:
         for key in ("n_regional_loci", "n_background_snps"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
                 raise GenofaceError(f"{key} must be a whole number >= 0, got {value!r}")
         checks = {
             "regional_share": 0.0 <= self.regional_share <= 1.0,
@@ -180,27 +184,37 @@ class Preset:
         return replace(self, populations=dict(zip(pops, counts, strict=True)))
 
 
-#: Shares of shape variance calibrated to published studies (see the module docstring and
-#: bench/calibrate_presets.py, which measures them against the published operating points).
-_REALISTIC = {"ancestry": 0.10, "sex": 0.13, "age": 0.08, "bmi": 0.06, "genetic": 0.013}
-#: What a face tells of its owner's age and BMI beyond those shares (see Preset): calibrated to
-#: Sero et al.'s single-classifier AUCs (age 0.671, BMI 0.661 in a European gallery of 295).
-_REALISTIC_RESIDUAL = {"apparent_age_sd_years": 22.0, "facial_fat_sd_bmi": 6.0}
-#: 200 known loci of small effect, none explaining more than 5% of a shape component (the
-#: largest published share is a few percent), and 5,000 common background SNPs carrying the
-#: sliver of the polygenic background that a few simulated Mb hold of a 2,900 Mb genome.
-_POLYGENIC = GeneticArchitecture(
-    n_regional_loci=200,
-    n_background_snps=5_000,
-    regional_share=0.95,
-    effect_shape=2.0,
-    min_maf=0.05,
-    max_locus_share=0.05,
-)
+#: The calibrated presets' shares of shape variance, genetic architecture and residual spread
+#: along the age and BMI directions (see the module docstring):
+#: - 200 known loci of small effect, none explaining more than 5% of a shape component (the
+#:   largest published share is a few percent), and 5,000 common background SNPs carrying the
+#:   sliver of the polygenic background that a few simulated Mb hold of a 2,900 Mb genome;
+#: - apparent age and facial fat calibrated to Sero et al.'s single-classifier AUCs (age 0.671,
+#:   BMI 0.661 in a European gallery of 295).
+_CALIBRATED = {
+    "fractions": {"ancestry": 0.10, "sex": 0.13, "age": 0.08, "bmi": 0.06, "genetic": 0.013},
+    "architecture": GeneticArchitecture(
+        n_regional_loci=200,
+        n_background_snps=5_000,
+        regional_share=0.95,
+        effect_shape=2.0,
+        min_maf=0.05,
+        max_locus_share=0.05,
+    ),
+    "apparent_age_sd_years": 22.0,
+    "facial_fat_sd_bmi": 6.0,
+}
 #: The first wave's architecture, kept for testing methods: few loci of large effect that a GWAS
-#: of a few thousand people finds. Not a picture of real faces.
-_STRONG = GeneticArchitecture(n_regional_loci=300, n_background_snps=10_000, regional_share=0.4, effect_shape=1.0)
-_STRONG_FRACTIONS = {"ancestry": 0.10, "sex": 0.13, "age": 0.08, "bmi": 0.06, "genetic": 0.25}
+#: of a few thousand people finds, SNP heritability 0.25. Not a picture of real faces.
+_STRONG = {
+    "fractions": {**_CALIBRATED["fractions"], "genetic": 0.25},
+    "architecture": GeneticArchitecture(
+        n_regional_loci=300, n_background_snps=10_000, regional_share=0.4, effect_shape=1.0
+    ),
+}
+#: The small default genome and the three continental populations of the realistic preset.
+_SMALL_GENOME = GenomeLayout(contig_lengths=(2_000_000,) * 4, x_length=1_000_000, maf=0.01)
+_THREE_CONTINENTS = {"YRI": 200, "CEU": 200, "CHB": 200}
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -209,16 +223,14 @@ PRESETS: dict[str, Preset] = {
             name="realistic",
             description=(
                 "Calibrated to published studies: sex 13% and ancestry 10% of shape variance, age and "
-                "BMI a further 14%, SNP heritability 0.20 spread over 5,000 common background SNPs and "
-                "200 known loci, none explaining more than 5% of a shape component; three continental "
-                "populations (YRI, CEU, CHB; stdpopsim OutOfAfrica_3G09). Small by default so that it "
-                "runs in seconds."
+                "BMI a further 14%; 200 known loci of small effect (none over 5% of a shape component) "
+                "and 5,000 background SNPs carry 1.3%; faces tell age, BMI and SNPs as Sero et al. "
+                "measured; three continental populations (YRI, CEU, CHB; stdpopsim OutOfAfrica_3G09). "
+                "Small by default so that it runs in seconds."
             ),
-            populations={"YRI": 200, "CEU": 200, "CHB": 200},
-            layout=GenomeLayout(contig_lengths=(2_000_000,) * 4, x_length=1_000_000, maf=0.01),
-            fractions=_REALISTIC,
-            architecture=_POLYGENIC,
-            **_REALISTIC_RESIDUAL,
+            populations=_THREE_CONTINENTS,
+            layout=_SMALL_GENOME,
+            **_CALIBRATED,
         ),
         Preset(
             name="han",
@@ -228,9 +240,7 @@ PRESETS: dict[str, Preset] = {
             ),
             populations={"CHB": 9674},
             layout=GenomeLayout(contig_lengths=(5_000_000,) * 8, x_length=2_000_000, maf=0.01),
-            fractions=_REALISTIC,
-            architecture=_POLYGENIC,
-            **_REALISTIC_RESIDUAL,
+            **_CALIBRATED,
             age_range=(18.0, 70.0),
         ),
         Preset(
@@ -241,9 +251,7 @@ PRESETS: dict[str, Preset] = {
             ),
             populations={"YRI": 480, "CEU": 420, "CHB": 161},
             layout=GenomeLayout(contig_lengths=(3_000_000,) * 6, x_length=1_000_000, maf=0.01),
-            fractions=_REALISTIC,
-            architecture=_POLYGENIC,
-            **_REALISTIC_RESIDUAL,
+            **_CALIBRATED,
         ),
         Preset(
             name="strong-loci",
@@ -252,10 +260,9 @@ PRESETS: dict[str, Preset] = {
                 "regional loci of large effect (a few explain much of a shape component) and 10,000 "
                 "background SNPs, SNP heritability 0.25; the realistic preset's populations and shares."
             ),
-            populations={"YRI": 200, "CEU": 200, "CHB": 200},
-            layout=GenomeLayout(contig_lengths=(2_000_000,) * 4, x_length=1_000_000, maf=0.01),
-            fractions=_STRONG_FRACTIONS,
-            architecture=_STRONG,
+            populations=_THREE_CONTINENTS,
+            layout=_SMALL_GENOME,
+            **_STRONG,
         ),
         Preset(
             name="oligogenic",
@@ -264,7 +271,7 @@ PRESETS: dict[str, Preset] = {
                 "shape variance in one population (CEU), with no polygenic background."
             ),
             populations={"CEU": 2000},
-            layout=GenomeLayout(contig_lengths=(2_000_000,) * 4, x_length=1_000_000, maf=0.01),
+            layout=_SMALL_GENOME,
             fractions={"sex": 0.10, "age": 0.08, "bmi": 0.05, "genetic": 0.50},
             architecture=GeneticArchitecture(
                 n_regional_loci=20, n_background_snps=0, regional_share=1.0, effect_shape=4.0, min_maf=0.1

@@ -17,7 +17,7 @@ from genoface.cohort import COHORT_FORMAT_VERSION, Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, write_json
 from genoface.shape import ShapeModel, load_shape_model
-from genoface.simulate._effects import build_face_truth, component_loadings, locus_component_shares
+from genoface.simulate._effects import build_face_truth, locus_component_shares
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, Preset, get_preset
@@ -113,7 +113,7 @@ def simulate(
     bmi_dosage = genomes.genotypes[:, picks["bmi"]].astype(float)
     bmi = np.round(_draw_bmi(truth, people.pop_idx, people.is_male, people.age, bmi_dosage, rngs.bmi), 2)
     shape_dosage = genomes.genotypes[:, picks["shape"]]
-    faces, variance = _draw_faces(
+    faces, variance, components = _draw_faces(
         truth, shape, p, shape_dosage, people.pop_idx, people.is_male, people.age, bmi, rngs.faces, progress
     )
     trait_truth, traits = _simulate_traits(genomes, picks, ids, people, rngs.traits)
@@ -129,7 +129,7 @@ def simulate(
         meta=_cohort_meta(p, seed, people.n, shape),
     )
     variance["model"] = truth.summary()
-    variance["architecture"] = _architecture_record(truth, shape, p, shape_dosage, faces)
+    variance["architecture"] = _architecture_record(truth, shape, p, components)
     if out is not None:
         fmt = _resolve_genotype_format(genotype_format, genomes.genotypes.size)
         _write_cohort(cohort, truth, trait_truth, variance, out, fmt, overwrite, progress)
@@ -224,28 +224,20 @@ def _cohort_meta(p: Preset, seed: int, n_people: int, shape: ShapeModel) -> dict
     }
 
 
-def _architecture_record(truth: FaceTruth, shape: ShapeModel, p: Preset, shape_dosage, faces: np.ndarray) -> dict:
+def _architecture_record(truth: FaceTruth, shape: ShapeModel, p: Preset, components: dict[str, np.ndarray]) -> dict:
     """How the genetic variance came out, per shape component of the shape model: the number
     of causal SNPs, the SNP heritability (genetic variance over the faces' variance along the
-    component) and the largest share of a component that one causal SNP explains alone."""
-    flat = faces.reshape(faces.shape[0], -1).astype(np.float64)
-    component_var = ((flat - flat.mean(axis=0)) @ shape.basis).var(axis=0)
-    genetic = np.zeros_like(component_var)
-    loadings = component_loadings(truth, shape.basis)
-    sums = np.zeros_like(component_var)
-    for start in range(0, flat.shape[0], _CHUNK):
-        part = (np.asarray(shape_dosage[start : start + _CHUNK], dtype=float) - truth.shape_centre) @ loadings
-        sums += part.sum(axis=0)
-        genetic += (part**2).sum(axis=0)
-    genetic = genetic / flat.shape[0] - (sums / flat.shape[0]) ** 2
-    dosage_var = np.asarray(shape_dosage, dtype=float).var(axis=0)
-    shares = locus_component_shares(truth, shape.basis, dosage_var, component_var)
+    component) and the largest share of a component that one causal SNP explains alone.
+    ``components``: the variances :func:`_draw_faces` measured (faces and genetic part along
+    each component, each causal SNP's dosage)."""
+    total = components["total"]
+    shares = locus_component_shares(truth, shape.basis, components["dosage"], total)
     return {
         "n_regional_loci": int(truth.regional_effects.shape[0]),
         "n_background_snps": int(truth.background_effects.shape[0]),
         "max_locus_share_allowed": p.architecture.max_locus_share,
         "max_locus_share": float(shares.max()) if shares.size else 0.0,
-        "snp_heritability_per_component": (genetic / component_var).tolist(),
+        "snp_heritability_per_component": (components["genetic"] / total).tolist(),
         "note": "per component of the shape model's basis; realized in this cohort (simulated)",
     }
 
@@ -365,34 +357,47 @@ def _draw_bmi(truth: FaceTruth, pop_idx, is_male, age, bmi_dosage, rng) -> np.nd
 
 def _draw_faces(
     truth: FaceTruth, shape: ShapeModel, p: Preset, shape_dosage, pop_idx, is_male, age, bmi, rng, progress: Progress
-) -> tuple[np.ndarray, dict]:
-    """Faces (n, V, 3) in chunks, with the realized variance of each component."""
+) -> tuple[np.ndarray, dict, dict]:
+    """Faces (n, V, 3) in chunks, with the realized variance of each component, and (in the same
+    pass) the variance of the faces and of their genetic part along each shape component and of
+    each causal SNP's dosage (what :func:`_architecture_record` reports)."""
     n, dim = len(age), truth.mean.shape[0]
     faces = np.empty((n, shape.n_vertices, 3), dtype=np.float32)
     names = (*COMPONENTS, "total")
     sums = {c: np.zeros(dim) for c in names}
     sumsq = dict.fromkeys(names, 0.0)
+    moments = {k: [0.0, 0.0] for k in ("genetic", "total", "dosage")}  # per key: sum, sum of squares
     for start in range(0, n, _CHUNK):
         sl = slice(start, min(start + _CHUNK, n))
+        dosage = np.asarray(shape_dosage[sl], dtype=float)
         parts = {
             "ancestry": truth.population_offsets[pop_idx[sl]],
             "sex": truth.sex_sign(is_male[sl])[:, None] * truth.sex_direction[None, :],
             "age": truth.age_function(age[sl])[:, None] * truth.age_direction[None, :],
             "bmi": (bmi[sl] - truth.bmi_reference)[:, None] * truth.bmi_direction[None, :],
-            "genetic": truth.genetic_value(np.asarray(shape_dosage[sl], dtype=float)),
+            "genetic": truth.genetic_value(dosage),
             "residual": truth.draw_residual(sl.stop - sl.start, rng),
         }
         parts["total"] = sum(parts[c] for c in COMPONENTS)
         for c, x in parts.items():
             sums[c] += x.sum(axis=0)
             sumsq[c] += float((x**2).sum())
+        for key, x in (
+            ("genetic", parts["genetic"] @ shape.basis),
+            ("total", parts["total"] @ shape.basis),
+            ("dosage", dosage),
+        ):
+            moments[key][0] += x.sum(axis=0)
+            moments[key][1] += (x**2).sum(axis=0)
         faces[sl] = (truth.mean[None, :] + parts["total"]).reshape(-1, shape.n_vertices, 3)
         progress("faces", sl.stop, n)
     total = shape.total_variance
     realized = {c: (sumsq[c] / n - float(sums[c] @ sums[c]) / n**2) / total for c in names}
-    return faces, {
+    variance = {
         "total_variance_mm2": total,
         "requested": p.variance_fractions(),
         "realized": realized,
         "note": "shares of the shape model's total variance (trace of the vertex covariance), simulated",
     }
+    components = {key: sq / n - (s / n) ** 2 for key, (s, sq) in moments.items()}
+    return faces, variance, components
