@@ -233,3 +233,12 @@ def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_
     assert set(written) == {"cohort", "results", "training", "traits", "audit"}
     assert written == json.loads(json.dumps(evaluation.metrics))
     assert set(written["training"]) == {"difface"}  # loss curves of the models trained by epochs
+
+
+def test_the_command_line_default_is_the_default_model_list():
+    import inspect
+
+    from genoface import cli
+
+    default = inspect.signature(cli.evaluate).parameters["models"].default
+    assert tuple(default.split(",")) == DEFAULT_MODELS

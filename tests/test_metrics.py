@@ -155,3 +155,27 @@ def test_bootstrap_refuses_bad_input():
         bootstrap_ci(np.mean, values=np.zeros(1))
     with pytest.raises(GenofaceError, match="n_people"):
         bootstrap_ci(np.mean)
+
+
+# ---- cllr and the joint assignment ------------------------------------------------------------------
+
+
+def test_cllr_by_hand():
+    from genoface.evaluate import cllr
+
+    assert cllr(np.zeros((2, 2))) == pytest.approx(1.0)  # LR = 1 everywhere: no information
+    llr = np.log(3.0)
+    s = np.array([[llr, -llr], [-llr, llr]])
+    assert cllr(s) == pytest.approx(np.log2(1 + 1 / 3))  # every ratio 3 the right way
+    assert cllr(-s) == pytest.approx(np.log2(1 + 3))  # every ratio 3 the wrong way: above chance
+
+
+def test_top1_assigned_by_hand():
+    from genoface.evaluate import identification_metrics, top1_assigned
+
+    s = np.array([[5.0, 6.0, 0.0], [1.0, 7.0, 0.0], [0.0, 0.0, 1.0]])
+    # genome 0 prefers face 1, but face 1 is worth more to genome 1: the assignment fixes it
+    assert identification_metrics(s)["top1"] == pytest.approx(2 / 3)
+    assert top1_assigned(s) == 1.0
+    s2 = np.array([[5.0, 4.0, 0.0], [4.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert top1_assigned(s2) == pytest.approx(1 / 3)  # 4 + 4.5 beats 5 + 1: both swapped

@@ -5,6 +5,7 @@ from genoface.evaluate._metrics import (
     RANK_SHARES,
     auc,
     bootstrap_ci,
+    cllr,
     cmc,
     eer,
     genuine_impostor,
@@ -12,6 +13,7 @@ from genoface.evaluate._metrics import (
     rank_threshold,
     ranks,
     select_among,
+    top1_assigned,
 )
 from genoface.evaluate._runner import (
     DEFAULT_MODELS,
@@ -50,6 +52,7 @@ __all__ = [
     "RANK_SHARES",
     "auc",
     "bootstrap_ci",
+    "cllr",
     "cmc",
     "eer",
     "genuine_impostor",
@@ -57,4 +60,5 @@ __all__ = [
     "rank_threshold",
     "ranks",
     "select_among",
+    "top1_assigned",
 ]

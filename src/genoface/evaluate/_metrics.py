@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaln
 from scipy.stats import bootstrap
 
@@ -123,6 +124,24 @@ def identification_metrics(scores: np.ndarray) -> dict[str, float]:
     out["eer"], out["chance_eer"] = eer(g, i), 0.5
     out["mean_rank"] = float(r.mean())
     return out
+
+
+def cllr(scores: np.ndarray) -> float:
+    """Log-likelihood-ratio cost (Brümmer and du Preez 2006) of scores that are natural-log
+    likelihood ratios: 0.5 [mean over genuine pairs of log2(1 + 1/LR) + mean over impostor pairs
+    of log2(1 + LR)]. 0 is perfect, 1.0 is a system that always says LR = 1; above 1, the
+    ratios mislead (miscalibrated), whatever their ranking."""
+    g, i = genuine_impostor(scores)
+    return float(0.5 * (np.logaddexp(0, -g).mean() + np.logaddexp(0, i).mean()) / np.log(2))
+
+
+def top1_assigned(scores: np.ndarray) -> float:
+    """Share of genomes given their own face when every genome is assigned a distinct face at
+    once, maximizing the summed score (the Hungarian algorithm; Lippert et al.'s joint
+    assignment). Meaningful in a closed set: every genome's face is in the gallery."""
+    s = _check_square(scores)
+    rows, cols = linear_sum_assignment(s, maximize=True)
+    return float(np.mean(cols[np.argsort(rows)] == np.arange(len(s))))
 
 
 def bootstrap_ci(

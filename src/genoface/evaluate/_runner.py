@@ -12,13 +12,21 @@ import pandas as pd
 
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
-from genoface.evaluate._metrics import bootstrap_ci, identification_metrics, rank_threshold, ranks, select_among
+from genoface.evaluate._metrics import (
+    bootstrap_ci,
+    cllr,
+    identification_metrics,
+    rank_threshold,
+    ranks,
+    select_among,
+    top1_assigned,
+)
 from genoface.models import FaceModel
 from genoface.shape import REGION_NAMES, aligned_error, per_vertex_error, region_errors, segment_regions
 
 SETTINGS = ("dna", "dna+cov")
 SNP_FRACTIONS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
-DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "difface", "oracle")
+DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "difface", "bayes", "oracle")
 # Seed stream of the example people, apart from the SNP-mask streams ([seed, 1000 * fraction]).
 _EXAMPLES_STREAM = 1_000_003
 
@@ -141,7 +149,7 @@ def evaluate_face_model(
                     out.dna_scores = scores
             record = {"model": model.name, "setting": setting, "snp_fraction": fraction}
             record.update(_face_metrics(pred, faces, regions, n_boot, seed))
-            record.update(_match_metrics(scores, n_boot, seed))
+            record.update(_match_metrics(scores, n_boot, seed, log_lr=model.score_is_log_lr))
             out.records.append(record)
             step()
         if setting not in out.predicted:  # 1.0 is not among the fractions
@@ -202,8 +210,13 @@ def _face_metrics(pred: np.ndarray, faces: np.ndarray, regions: np.ndarray | Non
     return out
 
 
-def _match_metrics(scores: np.ndarray, n_boot: int, seed: int) -> dict:
+def _match_metrics(scores: np.ndarray, n_boot: int, seed: int, log_lr: bool = False) -> dict:
+    """Identification metrics, the closed-set joint assignment's top1 and, for a model whose
+    score is a log likelihood ratio, its cost cllr (chance level 1.0)."""
     out = identification_metrics(scores)
+    out["top1_assigned"] = top1_assigned(scores)
+    if log_lr:
+        out["cllr"], out["chance_cllr"] = cllr(scores), 1.0
     r = ranks(scores)
     n = len(r)
     per_person = {

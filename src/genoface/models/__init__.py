@@ -6,9 +6,11 @@ from genoface.models._mean import MeanFaceModel
 from genoface.models._oracle import OracleModel
 from genoface.models._registry import available_models, fit_model, get_model_class, make_model, register_model
 from genoface.models._sero import SeroModel
+from genoface.models.bayes import BayesModel
 from genoface.models.difface import DiffaceModel
 
 __all__ = [
+    "BayesModel",
     "DemographicModel",
     "DiffaceModel",
     "FaceModel",

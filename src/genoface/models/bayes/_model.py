@@ -1,0 +1,369 @@
+"""``bayes``: genoface's own model. A multivariate Bayesian regression of the face's shape-space
+scores on three parts fitted together by backfitting:
+
+- the demographic part, not shrunk (:mod:`._covariates`): sex, ancestry PCs, an age spline and
+  BMI, by sex where the data support it;
+- sparse effects of thousands of GWAS-selected SNPs on all shape components at once, under a
+  mixture prior over sharing patterns fitted by variational empirical Bayes (:mod:`._mrmash`);
+- a polygenic background, GBLUP on all SNPs with per-component variances by maximum
+  likelihood (:mod:`._background`).
+
+Each genome gets a predictive distribution over shape scores, N(mu, Sigma): the residual
+covariance, plus what its record leaves unknown (age, BMI, an uncertain sex) integrated out,
+plus the sparse effects' posterior uncertainty and the background's prediction error. ``predict``
+returns the mean face, ``sample`` draws faces, and ``score_matrix`` matches by the likelihood
+ratio log N(y; mu, Sigma) - log N(y; population), calibrated into a log likelihood ratio by a
+logistic map learnt on held-out halves of the training people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from genoface.core.errors import GenofaceError
+from genoface.core.schema import non_autosomal
+from genoface.core.state import with_prefix, without_prefix
+from genoface.features import DemographicFeatures, select_face_snps
+from genoface.genetics import align_dosages, alt_frequencies, standardize
+from genoface.models._base import FaceModel, genotype_arrays
+from genoface.models._registry import register_model
+from genoface.models.bayes._background import Kernel, fit_background
+from genoface.models.bayes._covariates import CovariatePart
+from genoface.models.bayes._mrmash import (
+    MixturePrior,
+    canonical_prior,
+    fit_mr_mash,
+    prior_weights_from_marginals,
+)
+from genoface.shape import ShapePCA
+
+Progress = Callable[[str, int, int], None]
+
+#: SNPs drawn at random to learn the prior's mixture weights.
+_PRIOR_SNPS = 2000
+#: Non-matching pairs drawn per held-out half to calibrate the scores (all matching pairs are used).
+_CALIBRATION_PAIRS = 20_000
+#: The two states of knowledge whose scores are calibrated apart: the genome alone, and the
+#: genome with age, sex and BMI recorded.
+_STATES = ("dna", "dna+cov")
+
+
+@register_model
+class BayesModel(FaceModel):
+    """Multivariate Bayesian regression of shape scores with calibrated likelihood-ratio matching.
+
+    Parameters
+    ----------
+    n_shape_components : shape PCs modelled (and matched).
+    n_pcs : ancestry principal components.
+    n_snps : SNPs given sparse effects, chosen by the multivariate GWAS inside the training
+        people and clumped within ``clump_bp``; 0 for none.
+    clump_bp : keep only the best SNP within this distance on a chromosome.
+    background : fit the polygenic background (GBLUP on all autosomal SNPs).
+    min_maf : minor-allele frequency below which a SNP is left out of the background.
+    n_backfit : backfitting rounds of the three parts.
+    calibrate : learn the score-to-likelihood-ratio map on held-out halves (two more fits on
+        half the people each).
+    full_covariance : match with the full predictive covariance; False keeps only its
+        diagonal (independent shape components, as ``lippert`` matches), for the ablation.
+    random_state : seed of the ancestry PCA and of the calibration halves.
+    """
+
+    name = "bayes"
+    score_is_log_lr = True
+
+    def __init__(
+        self,
+        n_shape_components: int = 30,
+        n_pcs: int = 4,
+        n_snps: int = 2000,
+        clump_bp: int = 20_000,
+        background: bool = True,
+        min_maf: float = 0.01,
+        n_backfit: int = 3,
+        calibrate: bool = True,
+        full_covariance: bool = True,
+        random_state: int = 0,
+    ) -> None:
+        self.n_shape_components = n_shape_components
+        self.n_pcs = n_pcs
+        self.n_snps = n_snps
+        self.clump_bp = clump_bp
+        self.background = background
+        self.min_maf = min_maf
+        self.n_backfit = n_backfit
+        self.calibrate = calibrate
+        self.full_covariance = full_covariance
+        self.random_state = random_state
+
+    # ---- fitting ---------------------------------------------------------------------------------
+
+    def fit(self, cohort, progress: Progress | None = None) -> Self:
+        progress = progress or (lambda stage, done, total: None)
+        n = cohort.n_samples
+        if n < 40:
+            raise GenofaceError(f"the {self.name} model needs at least 40 training people, got {n}")
+        if int(self.n_snps) < 0 or int(self.n_backfit) < 1 or not 0 <= float(self.min_maf) < 0.5:
+            raise GenofaceError(
+                f"bayes needs n_snps >= 0, n_backfit >= 1 and 0 <= min_maf < 0.5; got {self.n_snps}, "
+                f"{self.n_backfit}, {self.min_maf}"
+            )
+        self._fit_parts(cohort, progress)
+        self._remember_cohort(cohort)
+        self.fitted_ = True
+        if self.calibrate:
+            self.calibration_ = self._calibration(cohort, progress)
+        else:
+            self.calibration_ = np.array([[1.0, 0.0], [1.0, 0.0]])
+        return self
+
+    def _fit_parts(self, cohort, progress: Progress) -> None:
+        faces = np.asarray(cohort.faces, dtype=np.float64)
+        self.n_vertices_ = cohort.n_vertices
+        self.shape_pca_ = ShapePCA(n_components=min(int(self.n_shape_components), cohort.n_samples - 2)).fit(faces)
+        y = self.shape_pca_.transform(faces)
+        self.population_var_ = y.var(0)
+        self.demographics_ = DemographicFeatures(self.n_pcs, self.random_state)
+        people = self.demographics_.fit(cohort, self.name)
+        full = people.complete
+        if full is None or full.sum() < 20:
+            have = 0 if full is None else int(full.sum())
+            raise GenofaceError(f"only {have} training people have both age and BMI; bayes needs at least 20")
+        self.covariates_ = CovariatePart().fit(people, y)
+        progress("bayes: SNPs", 0, 1)
+        self.snps_, xs = self._sparse_snps(cohort, y, people)
+        self.bg_snps_, xb = self._background_snps(cohort)
+        kernel = Kernel(xb) if xb.shape[1] else None
+        g_sparse, g_bg = np.zeros_like(y), np.zeros_like(y)
+        coef = None
+        for round_ in range(int(self.n_backfit)):
+            progress("bayes: backfitting", round_, int(self.n_backfit))
+            c = self.covariates_.fit_coef(people, y - g_sparse - g_bg)
+            if xs.shape[1]:
+                target = y - c - g_bg
+                target = target - target.mean(0)
+                if coef is None:
+                    self.prior_ = self._prior(cohort, xs, target)
+                sparse = fit_mr_mash(
+                    xs, target, self.prior_, coef_init=coef, update_weights=False, max_iter=50, tol=1e-3
+                )
+                coef = sparse.coef
+                g_sparse = xs @ coef
+            if kernel is not None:
+                target = y - c - g_sparse
+                bg = fit_background(kernel, target - target.mean(0))
+                g_bg = xb @ bg.coef
+        progress("bayes: backfitting", int(self.n_backfit), int(self.n_backfit))
+        d = y.shape[1]
+        if xs.shape[1]:
+            # kept in float32 precision (the saved model's), so that a loaded model scores the same
+            self.sparse_coef_, self.sparse_cov_ = sparse.coef, sparse.coef_cov.astype(np.float32).astype(np.float64)
+            self.prior_weights_ = sparse.weights
+            # Degrees of freedom per component, as trace of the hat matrix in ridge: each SNP's
+            # posterior variance against its sampling variance (1 unshrunk, 0 at the null).
+            xx = (xs**2).sum(0)
+            sparse_df = np.einsum("j,jcc->c", xx, sparse.coef_cov) / np.diag(sparse.residual_cov)
+        else:
+            self.sparse_coef_, self.sparse_cov_ = np.zeros((0, d)), np.zeros((0, d, d))
+            self.prior_weights_, sparse_df = np.zeros(0), np.zeros(d)
+        if kernel is not None:
+            self.bg_coef_ = bg.coef.astype(np.float32)
+            self.bg_h2_ = bg.h2
+            # A new genome's background error: the genetic variance its BLUP does not reach.
+            bg_error = bg.genetic_var * (1 - bg.reliability)
+            bg_df = np.array([(h * kernel.lam / (h * kernel.lam + 1 - h)).sum() for h in bg.h2])
+        else:
+            self.bg_coef_, self.bg_h2_ = np.zeros((0, d), dtype=np.float32), np.zeros(d)
+            bg_error, bg_df = np.zeros(d), np.zeros(d)
+        resid = y - c - g_sparse - g_bg
+        resid = resid - resid.mean(0)
+        df = self.covariates_.n_columns_ + sparse_df + bg_df  # per component
+        # Residual variance on n - df degrees of freedom, as RSS / (n - p) in least squares.
+        inflate = np.sqrt(cohort.n_samples / np.maximum(cohort.n_samples - df, 1.0))
+        self.residual_cov_ = (resid.T @ resid / cohort.n_samples) * np.outer(inflate, inflate) + np.diag(bg_error)
+
+    def _prior(self, cohort, xs: np.ndarray, target: np.ndarray) -> MixturePrior:
+        """The mixture prior: sharing patterns from the selected SNPs' marginal effects, weights
+        learnt on SNPs drawn at random from the autosomes (not on the selected ones: see
+        :func:`prior_weights_from_marginals`)."""
+        v = np.cov(target, rowvar=False)
+        prior = canonical_prior(xs, target, v)
+        auto = np.flatnonzero(~non_autosomal(cohort.variants["chrom"]))
+        rng = np.random.default_rng(self.random_state)
+        cols = np.sort(rng.choice(auto, min(len(auto), _PRIOR_SNPS), replace=False))
+        g = cohort.genotypes[:, cols]
+        z = standardize(g, alt_frequencies(g)).astype(np.float64)
+        prior.weights = prior_weights_from_marginals(z - z.mean(0), target, prior, v)
+        return prior
+
+    def _sparse_snps(self, cohort, y: np.ndarray, people) -> tuple[np.ndarray, np.ndarray]:
+        """The GWAS-selected SNPs' ids and their standardized, centred dosages."""
+        if int(self.n_snps) == 0:
+            self.sparse_freq_, self.sparse_centre_ = np.zeros(0), np.zeros(0)
+            return np.array([], dtype=str), np.zeros((cohort.n_samples, 0))
+        cols = select_face_snps(cohort, y, people.genome_block(), self.n_snps, self.clump_bp)
+        snps = cohort.variants["id"].to_numpy()[cols].astype(str)
+        g = cohort.genotypes[:, cols]
+        self.sparse_freq_ = alt_frequencies(g)
+        z = standardize(g, self.sparse_freq_).astype(np.float64)
+        self.sparse_centre_ = z.mean(0)
+        return snps, z - self.sparse_centre_
+
+    def _background_snps(self, cohort) -> tuple[np.ndarray, np.ndarray]:
+        """The autosomal SNPs of the background (minor-allele frequency >= ``min_maf``) and
+        their standardized, centred dosages (float32: the largest matrix the model builds)."""
+        if not self.background:
+            self.bg_freq_, self.bg_centre_ = np.zeros(0), np.zeros(0, dtype=np.float32)
+            return np.array([], dtype=str), np.zeros((cohort.n_samples, 0), dtype=np.float32)
+        freq = alt_frequencies(cohort.genotypes)
+        maf = np.minimum(freq, 1 - freq)
+        cols = np.flatnonzero(~non_autosomal(cohort.variants["chrom"]) & (maf >= float(self.min_maf)))
+        self.bg_freq_ = freq[cols]
+        z = standardize(cohort.genotypes[:, cols], self.bg_freq_)
+        self.bg_centre_ = z.mean(0)
+        return cohort.variants["id"].to_numpy()[cols].astype(str), z - self.bg_centre_
+
+    def _calibration(self, cohort, progress: Progress) -> np.ndarray:
+        """(2, 2): slope and intercept, per state of knowledge, of the logistic map from raw
+        score to log likelihood ratio, learnt on held-out halves: fit on one half, score the
+        other half's genomes against its faces, and the other way round."""
+        rng = np.random.default_rng(self.random_state)
+        order = rng.permutation(cohort.n_samples)
+        halves = (order[: len(order) // 2], order[len(order) // 2 :])
+        scores: dict[str, list[np.ndarray]] = {s: [] for s in _STATES}
+        labels: list[np.ndarray] = []
+        for i, (a, b) in enumerate((halves, halves[::-1])):
+            progress("bayes: calibration", i, 2)
+            params = self.get_params() | {"calibrate": False}
+            half = type(self)(**params).fit(cohort.subset(a))
+            test = cohort.subset(b)
+            faces = np.asarray(test.faces, dtype=np.float64)
+            m = len(b)
+            same = np.eye(m, dtype=bool)
+            other = np.flatnonzero(~same.ravel())
+            pick = np.concatenate(
+                [np.flatnonzero(same.ravel()), rng.choice(other, min(len(other), _CALIBRATION_PAIRS))]
+            )
+            labels.append(same.ravel()[pick])
+            for state in _STATES:
+                raw = half._raw_scores(test, faces, test.covariates if state == "dna+cov" else None)
+                scores[state].append(raw.ravel()[pick])
+        progress("bayes: calibration", 2, 2)
+        y = np.concatenate(labels)
+        out = np.empty((2, 2))
+        for k, state in enumerate(_STATES):
+            x = np.concatenate(scores[state])[:, None]
+            logistic = LogisticRegression(class_weight="balanced", C=1e4).fit(x, y)
+            out[k] = logistic.coef_[0, 0], logistic.intercept_[0]
+        return out
+
+    # ---- the predictive distribution ------------------------------------------------------------------
+
+    def predictive(
+        self, genotypes, covariates: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predictive mean (n, K) and covariance (n, K, K) of each person's shape scores, and
+        whether their age and BMI were recorded (n,)."""
+        self._check_fitted()
+        genotypes = self.on_panel(genotypes)
+        _, g_all, variant_ids = genotype_arrays(genotypes)
+        people = self.demographics_.transform(genotypes, covariates)
+        mean, cov = self.covariates_.moments(people)
+        if len(self.snps_):
+            xs = self._standardized(g_all, variant_ids, self.snps_, self.sparse_freq_, self.sparse_centre_)
+            mean = mean + xs @ self.sparse_coef_
+            cov = cov + np.einsum("nj,jab->nab", xs**2, self.sparse_cov_)
+        if len(self.bg_snps_):
+            xb = self._standardized(g_all, variant_ids, self.bg_snps_, self.bg_freq_, self.bg_centre_)
+            mean = mean + xb @ self.bg_coef_.astype(np.float64)
+        cov = cov + self.residual_cov_
+        known = people.complete if people.complete is not None else np.zeros(len(mean), dtype=bool)
+        return mean, cov, known
+
+    @staticmethod
+    def _standardized(g_all, variant_ids, snps, freq, centre) -> np.ndarray:
+        g = align_dosages(g_all, variant_ids, snps)
+        z = standardize(np.where(np.isnan(g), -1, g).astype(np.int8), freq).astype(np.float64)
+        return np.where(np.isnan(g), 0.0, z - centre)  # an absent call: the training mean
+
+    def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        mean, _, _ = self.predictive(genotypes, covariates)
+        return self.shape_pca_.inverse_transform(mean).reshape(len(mean), self.n_vertices_, 3)
+
+    def sample(self, genotypes, n: int, seed: int = 0, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """``n`` faces per person (n_people, n, V, 3) drawn from the predictive distribution."""
+        if int(n) < 1:
+            raise GenofaceError(f"n must be at least 1, got {n}")
+        mean, cov, _ = self.predictive(genotypes, covariates)
+        rng = np.random.default_rng(int(seed))
+        chol = np.linalg.cholesky(cov)
+        draws = mean[:, None, :] + np.einsum(
+            "nab,nsb->nsa", chol, rng.standard_normal((len(mean), int(n), mean.shape[1]))
+        )
+        faces = self.shape_pca_.inverse_transform(draws.reshape(-1, mean.shape[1]))
+        return faces.reshape(len(mean), int(n), self.n_vertices_, 3)
+
+    # ---- matching ----------------------------------------------------------------------------------------
+
+    def _raw_scores(self, genotypes, faces: np.ndarray, covariates) -> np.ndarray:
+        """log N(y_j; mu_i, Sigma_i) - log N(y_j; 0, population covariance) for every genome i
+        and face j (the denominator: a random person of the population, whose shape scores
+        are centred with the training variances)."""
+        mean, cov, _ = self.predictive(genotypes, covariates)
+        if not self.full_covariance:
+            cov = cov * np.eye(cov.shape[1])
+        y = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
+        pop = -0.5 * ((y**2 / self.population_var_).sum(1) + np.log(self.population_var_).sum())
+        out = np.empty((len(mean), len(y)))
+        for i in range(len(mean)):
+            chol = np.linalg.cholesky(cov[i])
+            z = np.linalg.solve(chol, (y - mean[i]).T)
+            out[i] = -0.5 * (z * z).sum(0) - np.log(np.diag(chol)).sum() - pop
+        return out
+
+    def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
+        """Calibrated log likelihood ratio (natural log) that face j is genome i's owner rather
+        than a random person: the raw ratio of the predictive and the population density,
+        mapped by the logistic calibration of the genome's state of knowledge."""
+        self.check_faces(faces)
+        raw = self._raw_scores(genotypes, faces, covariates)
+        _, _, known = self.predictive(genotypes, covariates)
+        slope = np.where(known, self.calibration_[1, 0], self.calibration_[0, 0])[:, None]
+        intercept = np.where(known, self.calibration_[1, 1], self.calibration_[0, 1])[:, None]
+        return slope * raw + intercept
+
+    # ---- storage -------------------------------------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"n_vertices": self.n_vertices_, "population_var": self.population_var_}
+        state |= {"snps": self.snps_, "sparse_freq": self.sparse_freq_, "sparse_centre": self.sparse_centre_}
+        state |= {"sparse_coef": self.sparse_coef_, "sparse_cov": self.sparse_cov_.astype(np.float32)}
+        state |= {"prior_weights": self.prior_weights_}
+        state |= {"bg_snps": self.bg_snps_, "bg_freq": self.bg_freq_, "bg_centre": self.bg_centre_}
+        state |= {"bg_coef": self.bg_coef_, "bg_h2": self.bg_h2_}
+        state |= {"residual_cov": self.residual_cov_, "calibration": self.calibration_}
+        state |= with_prefix(self.shape_pca_.to_arrays(), "shape")
+        state |= with_prefix(self.demographics_.to_arrays(), "demographics")
+        return state | with_prefix(self.covariates_.to_arrays(), "covariates")
+
+    def _from_arrays(self, state: dict[str, Any]) -> None:
+        self.n_vertices_ = int(state["n_vertices"])
+        self.population_var_ = np.asarray(state["population_var"], dtype=np.float64)
+        self.snps_ = np.asarray(state["snps"]).astype(str)
+        self.sparse_freq_, self.sparse_centre_ = state["sparse_freq"], state["sparse_centre"]
+        self.sparse_coef_ = np.asarray(state["sparse_coef"], dtype=np.float64)
+        self.sparse_cov_ = np.asarray(state["sparse_cov"], dtype=np.float64)
+        self.prior_weights_ = state["prior_weights"]
+        self.bg_snps_ = np.asarray(state["bg_snps"]).astype(str)
+        self.bg_freq_, self.bg_centre_ = state["bg_freq"], state["bg_centre"]
+        self.bg_coef_, self.bg_h2_ = state["bg_coef"], state["bg_h2"]
+        self.residual_cov_ = np.asarray(state["residual_cov"], dtype=np.float64)
+        self.calibration_ = np.asarray(state["calibration"], dtype=np.float64)
+        self.shape_pca_ = ShapePCA.from_arrays(without_prefix(state, "shape"))
+        self.demographics_ = DemographicFeatures.from_arrays(without_prefix(state, "demographics"))
+        self.covariates_ = CovariatePart.from_arrays(without_prefix(state, "covariates"))
