@@ -157,7 +157,7 @@ FAST_PARAMS = {
         n_snps=60, max_tokens=16, dim=32, heads=2, latent_dim=16, channels=(8, 8, 8, 8), epochs=1,
         prior_epochs=2, batch_size=64, diffusion_steps=50, ddim_steps=5,
     ),
-    "bayes": dict(n_snps=100),
+    "bayes": dict(n_snps=100, calibrate=False),
 }  # fmt: skip
 
 

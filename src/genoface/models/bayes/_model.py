@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import non_autosomal
 from genoface.core.state import with_prefix, without_prefix
-from genoface.features import DemographicFeatures, select_face_snps
+from genoface.features import DemographicFeatures, PersonFeatures, select_face_snps
 from genoface.genetics import align_dosages, alt_frequencies, standardize
 from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
@@ -122,7 +122,9 @@ class BayesModel(FaceModel):
             self.calibration_ = np.array([[1.0, 0.0], [1.0, 0.0]])
         return self
 
-    def _fit_parts(self, cohort, progress: Progress) -> None:
+    def _fit_demographics(self, cohort) -> tuple[np.ndarray, PersonFeatures]:
+        """Shape scores of the training faces and the training people's demographic features;
+        the covariate part's bases and moments."""
         faces = np.asarray(cohort.faces, dtype=np.float64)
         self.n_vertices_ = cohort.n_vertices
         self.shape_pca_ = ShapePCA(n_components=min(int(self.n_shape_components), cohort.n_samples - 2)).fit(faces)
@@ -135,6 +137,10 @@ class BayesModel(FaceModel):
             have = 0 if full is None else int(full.sum())
             raise GenofaceError(f"only {have} training people have both age and BMI; bayes needs at least 20")
         self.covariates_ = CovariatePart().fit(people, y)
+        return y, people
+
+    def _fit_parts(self, cohort, progress: Progress) -> None:
+        y, people = self._fit_demographics(cohort)
         progress("bayes: SNPs", 0, 1)
         self.snps_, xs = self._sparse_snps(cohort, y, people)
         self.bg_snps_, xb = self._background_snps(cohort)

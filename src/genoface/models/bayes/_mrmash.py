@@ -192,6 +192,24 @@ def mixture_weights(log_lik: np.ndarray, start: np.ndarray, max_iter: int = 1000
     return w
 
 
+def _sweep(x, xx, active, post: _Posterior, log_w, move_scale, state) -> float:
+    """One pass of coordinate ascent over the SNPs ``active``, updating ``state`` (coef,
+    coef_cov, log_ml, resp, resid) in place; returns the largest standardized move."""
+    coef, coef_cov, log_ml, resp, resid = state
+    largest_move = 0.0
+    for j in active:
+        xj = x[:, j]
+        s = 1.0 / xx[j]
+        old = coef[j].copy()
+        bhat = old + (xj @ resid) * s
+        log_ml[j], resp[j], mean = post.update(bhat, s, log_w)
+        coef_cov[j] = post.covariance(bhat, s, resp[j], mean)
+        resid -= np.outer(xj, mean - old)
+        coef[j] = mean
+        largest_move = max(largest_move, float((np.abs(mean - old) * move_scale[j]).max()))
+    return largest_move
+
+
 def fit_mr_mash(
     x: np.ndarray,
     y: np.ndarray,
@@ -237,17 +255,8 @@ def fit_mr_mash(
     for it in range(1, int(max_iter) + 1):
         post = _Posterior(prior.covariances, v)
         log_w = np.log(np.maximum(weights, _MIN_WEIGHT))
-        largest_move = 0.0
-        for j in active:
-            xj = x[:, j]
-            s = 1.0 / xx[j]
-            old = coef[j].copy()
-            bhat = old + (xj @ resid) * s
-            log_ml[j], resp[j], mean = post.update(bhat, s, log_w)
-            coef_cov[j] = post.covariance(bhat, s, resp[j], mean)
-            resid -= np.outer(xj, mean - old)
-            coef[j] = mean
-            largest_move = max(largest_move, float((np.abs(mean - old) * move_scale[j]).max()))
+        state = (coef, coef_cov, log_ml, resp, resid)
+        largest_move = _sweep(x, xx, active, post, log_w, move_scale, state)
         if update_weights and len(active):
             weights = mixture_weights(log_ml[active], weights)
         if update_residual_cov:
