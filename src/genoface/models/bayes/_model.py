@@ -257,7 +257,7 @@ class BayesModel(FaceModel):
             )
             labels.append(same.ravel()[pick])
             for state in _STATES:
-                raw = half._raw_scores(test, faces, test.covariates if state == "dna+cov" else None)
+                raw, _ = half._raw_scores(test, faces, test.covariates if state == "dna+cov" else None)
                 scores[state].append(raw.ravel()[pick])
         progress("bayes: calibration", 2, 2)
         y = np.concatenate(labels)
@@ -316,11 +316,11 @@ class BayesModel(FaceModel):
 
     # ---- matching ----------------------------------------------------------------------------------------
 
-    def _raw_scores(self, genotypes, faces: np.ndarray, covariates) -> np.ndarray:
+    def _raw_scores(self, genotypes, faces: np.ndarray, covariates) -> tuple[np.ndarray, np.ndarray]:
         """log N(y_j; mu_i, Sigma_i) - log N(y_j; 0, population covariance) for every genome i
         and face j (the denominator: a random person of the population, whose shape scores
-        are centred with the training variances)."""
-        mean, cov, _ = self.predictive(genotypes, covariates)
+        are centred with the training variances), and which genomes had age and BMI recorded."""
+        mean, cov, known = self.predictive(genotypes, covariates)
         if not self.full_covariance:
             cov = cov * np.eye(cov.shape[1])
         y = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
@@ -330,15 +330,14 @@ class BayesModel(FaceModel):
             chol = np.linalg.cholesky(cov[i])
             z = np.linalg.solve(chol, (y - mean[i]).T)
             out[i] = -0.5 * (z * z).sum(0) - np.log(np.diag(chol)).sum() - pop
-        return out
+        return out, known
 
     def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
         """Calibrated log likelihood ratio (natural log) that face j is genome i's owner rather
         than a random person: the raw ratio of the predictive and the population density,
         mapped by the logistic calibration of the genome's state of knowledge."""
         self.check_faces(faces)
-        raw = self._raw_scores(genotypes, faces, covariates)
-        _, _, known = self.predictive(genotypes, covariates)
+        raw, known = self._raw_scores(genotypes, faces, covariates)
         slope = np.where(known, self.calibration_[1, 0], self.calibration_[0, 0])[:, None]
         intercept = np.where(known, self.calibration_[1, 1], self.calibration_[0, 1])[:, None]
         return slope * raw + intercept
