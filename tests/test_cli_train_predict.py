@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.optimize import linear_sum_assignment
 from typer.testing import CliRunner
 
 from genoface.cli import app
@@ -169,6 +170,22 @@ def test_match_ranks_every_face_and_finds_its_own(sim_strong, trained, tmp_path)
     args = ["match", "--model", str(trained), "--genotypes", str(geno), "--faces", str(faces), "--out", str(top)]
     assert runner.invoke(app, [*args, "--top", "3"]).exit_code == 0
     assert (pd.read_csv(top, sep="\t").groupby("genome").size() == 3).all()
+    # --assign: one distinct face per genome, the Hungarian optimum of the summed scores, kept even
+    # outside the top 1.
+    assigned_out = tmp_path / "assigned.tsv"
+    args[-1] = str(assigned_out)
+    r = runner.invoke(app, [*args, "--top", "1", "--assign"])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(assigned_out, sep="\t", dtype={"genome": str, "face": str})
+    chosen = table[table["assigned"] == 1]
+    assert len(chosen) == 40 and chosen["face"].is_unique and chosen["genome"].is_unique
+    assert (table[table["assigned"] == 0]["rank"] == 1).all()
+    rows, cols = linear_sum_assignment(scores, maximize=True)
+    position = {sid: i for i, sid in enumerate(test.sample_ids)}
+    total = sum(scores[position[g], position[f]] for g, f in zip(chosen["genome"], chosen["face"], strict=True))
+    assert total == pytest.approx(scores[rows, cols].sum(), rel=1e-6)
+    hits = (chosen["genome"] == chosen["face"]).mean()
+    assert f"top1 assigned {hits:.3f}" in r.output
 
 
 def test_match_errors_are_one_line_and_leave_nothing(sim_strong, trained, tmp_path):

@@ -130,11 +130,12 @@ def test_audit_with_faces_writes_json_and_html(setup):
         app,
         [
             "audit", "--genotypes", str(root / "genomes.bed"), "--candidates", str(root / "candidates"),
-            "--model", str(root / "model"), "--baseline-model", str(root / "model"), "--out", str(out),
+            "--model", str(root / "model"), "--baseline-model", str(root / "model"), "--out", str(out), "--assign",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     audit = json.loads((out / "audit.json").read_text())
+    assert all(0 <= m["top1_assigned"] <= 1 for m in audit["conditions"].values())
     assert audit["n_owners_present"] == 150 and audit["simulated"] is True
     assert all("not_run" not in m for m in audit["conditions"].values())
     assert audit["conditions"]["demographics"]["select"]["10"] > 0.1  # beyond chance in a mixed cohort

@@ -77,6 +77,30 @@ def test_baselines_order_and_missing_snps_hurt(metrics):
     assert get[("oracle", "dna+cov", 1.0)]["face_error_mm"] < get[("oracle", "dna", 1.0)]["face_error_mm"]
 
 
+def test_comparisons_and_shares_come_from_the_same_records(metrics):
+    errors = {
+        r["model"]: r["face_error_mm"]
+        for r in metrics["results"]
+        if r["snp_fraction"] == 1.0 and r["setting"] == "dna+cov"
+    }
+    learnt = [m for m in DEFAULT_MODELS if m not in ("mean", "oracle")]
+    compared = [c for c in metrics["comparisons"] if c["setting"] == "dna+cov" and c["metric"] == "face_error_mm"]
+    assert sorted(c["model"] for c in compared) == sorted(learnt)
+    for c in compared:
+        best_other = min((m for m in learnt if m != c["model"]), key=errors.get)
+        assert c["versus"] == best_other
+        # The mean of per-person differences is the difference of the means.
+        assert c["difference"] == pytest.approx(errors[c["model"]] - errors[best_other], abs=1e-9)
+        lo, hi = c["difference_ci"]
+        assert lo <= c["difference"] <= hi
+    shares = {s["model"]: s for s in metrics["shares"]}
+    assert shares["oracle"]["genetic_share"] == pytest.approx(1.0) and shares["demographic"]["genetic_share"] == 0
+    assert shares["mean"]["gain_share"] == 0
+    for name in learnt:
+        expected = (errors["mean"] - errors[name]) / (errors["mean"] - errors["oracle"])
+        assert shares[name]["gain_share"] == pytest.approx(expected)
+
+
 def test_masking_keeps_the_requested_share():
     g = np.ones((200, 500), dtype=np.int8)
     masked = mask_genotypes(g, 0.7, np.random.default_rng(0))
@@ -96,7 +120,10 @@ def test_cli_evaluate_writes_metrics_and_report(sim_strong, tmp_path):
     assert "SIMULATED DATA" in html and "face_error_mm" in html and html.count("data:image/png;base64") >= 2
     # The face panels: 4 people x 2 models in the report, no face arrays in metrics.json.
     assert html.count('<figure class="face-panel"') == 4 * 2
-    assert set(m) == {"cohort", "results", "traits", "audit"} and "examples" not in json.dumps(m)
+    assert set(m) == {"cohort", "results", "comparisons", "shares", "traits", "audit"}
+    assert "examples" not in json.dumps(m)
+    # Neither model is learnt, and without the demographic baseline there is no genetic share.
+    assert m["comparisons"] == [] and m["shares"] == []
     assert all(set(x) >= {"model", "setting", "snp_fraction"} and "predicted" not in x for x in m["results"])
     # Traits: held-out figures per basis, predicted traits beside each example person, and the
     # audit (no lippert / demographic evaluated here, so only the trait conditions run).
@@ -228,9 +255,14 @@ def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_
     assert f"{vmin:.1f} to {vmax:.1f} mm" in html
     all_errors = np.concatenate([e.ravel() for by in two.errors.values() for e in by.values()])
     assert (all_errors <= vmax).mean() >= 0.99
+    # The honest-comparison tables, one row per comparison and per model.
+    assert "Paired comparisons" in html and html.count("not resolved</td>") + html.count("better</td>") + html.count(
+        "worse</td>"
+    ) == len(evaluation.metrics["comparisons"])
+    assert "Share of the gap to the oracle" in html
     # metrics.json holds the metrics only.
     written = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert set(written) == {"cohort", "results", "training", "traits", "audit"}
+    assert set(written) == {"cohort", "results", "comparisons", "shares", "training", "traits", "audit"}
     assert written == json.loads(json.dumps(evaluation.metrics))
     assert set(written["training"]) == {"difface"}  # loss curves of the models trained by epochs
 

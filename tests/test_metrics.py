@@ -12,8 +12,10 @@ from genoface.evaluate import (
     bootstrap_ci,
     cmc,
     eer,
+    gap_shares,
     genuine_impostor,
     identification_metrics,
+    paired_comparisons,
     rank_threshold,
     ranks,
     select_among,
@@ -179,3 +181,47 @@ def test_top1_assigned_by_hand():
     assert top1_assigned(s) == 1.0
     s2 = np.array([[5.0, 4.0, 0.0], [4.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
     assert top1_assigned(s2) == pytest.approx(1 / 3)  # 4 + 4.5 beats 5 + 1: both swapped
+
+
+def test_assignment_breaks_ties_at_random_and_leaves_extra_genomes_out():
+    from genoface.evaluate import assign_faces, top1_assigned
+
+    # A model that knows nothing scores every pair alike: taking the gallery's order would give
+    # every genome its own face. Shuffled, the assignment is a random permutation: chance.
+    flat = np.zeros((400, 400))
+    assert top1_assigned(flat) < 0.02
+    assert sorted(assign_faces(flat)) == list(range(400))  # still one distinct face each
+    wide = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(assign_faces(wide), [0, 2])
+    tall = np.array([[1.0, 0.0], [0.0, 2.0], [5.0, 0.0]])
+    np.testing.assert_array_equal(assign_faces(tall), [-1, 1, 0])
+
+
+def test_paired_comparison_by_hand():
+    # Three test people; b beats c, so a is compared with b; the difference is a - b per person.
+    per_person = {
+        "a": {"dna": {"face_error_mm": np.array([1.0, 2.0, 3.0]), "top1": np.array([1.0, 1.0, 1.0])}},
+        "b": {"dna": {"face_error_mm": np.array([2.0, 3.0, 4.0]), "top1": np.array([0.0, 1.0, 0.0])}},
+        "c": {"dna": {"face_error_mm": np.array([5.0, 5.0, 5.0]), "top1": np.array([0.0, 0.0, 0.0])}},
+        "oracle": {"dna": {"face_error_mm": np.zeros(3), "top1": np.ones(3)}},
+    }
+    records = {(r["model"], r["metric"]): r for r in paired_comparisons(per_person, n_boot=200)}
+    a_err = records[("a", "face_error_mm")]
+    # The oracle is never the comparator; every person is 1 mm better: the interval is that point.
+    assert a_err["versus"] == "b" and a_err["difference"] == pytest.approx(-1.0)
+    assert a_err["difference_ci"] == pytest.approx((-1.0, -1.0)) and a_err["better"] and not a_err["worse"]
+    a_top1 = records[("a", "top1")]
+    assert a_top1["versus"] == "b" and a_top1["difference"] == pytest.approx(2 / 3)
+    b_err = records[("b", "face_error_mm")]
+    assert b_err["versus"] == "a" and b_err["worse"] and not b_err["better"]
+    assert ("oracle", "face_error_mm") not in records
+
+
+def test_gap_shares_by_hand():
+    rows = [
+        {"model": m, "setting": "dna+cov", "snp_fraction": 1.0, "face_error_mm": e}
+        for m, e in (("mean", 5.0), ("demographic", 4.0), ("x", 3.0), ("oracle", 2.0))
+    ]
+    shares = {s["model"]: s for s in gap_shares(rows)}
+    assert shares["x"]["gain_share"] == pytest.approx(2 / 3) and shares["x"]["genetic_share"] == pytest.approx(0.5)
+    assert gap_shares(rows[:3]) == []  # no oracle, no shares

@@ -96,7 +96,7 @@ def test_audit_report_escapes_names_and_is_one_file(tmp_path):
     path = write_audit_report(tmp_path / "audit", _audit())
     html = path.read_text()
     _assert_escaped_and_self_contained(html)
-    assert f"<td colspan=6>not run: {ESCAPED} holds no faces</td>" in html
+    assert f"<td colspan=7>not run: {ESCAPED} holds no faces</td>" in html
     assert f"<li>note about {ESCAPED}</li>" in html and f"Traits on record: sex, {ESCAPED}." in html
     assert "<html" not in audit_section(_audit())
 

@@ -339,18 +339,27 @@ def match(
         Path | None, typer.Option("--covariates", help="TSV of the genomes' sex/age/BMI (the dna+cov setting).")
     ] = None,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Keep only the best N faces per genome.")] = None,
+    assign: Annotated[
+        bool,
+        typer.Option(
+            "--assign",
+            help="Also give every genome a distinct face at once (closed-set joint assignment, Hungarian "
+            "algorithm): column 'assigned' (1 for that face). Meaningful when every genome's face is in the gallery.",
+        ),
+    ] = False,
 ) -> None:
     """Rank candidate faces for each genome by the model's match score (best first)."""
     from genoface.usecases.match import match_to_file
 
     with _progress_bar() as bar:
         own, report = match_to_file(
-            model, genotypes, faces, out, covariates=covariates, top=top, progress=_RichProgress(bar)
+            model, genotypes, faces, out, covariates=covariates, top=top, assign=assign, progress=_RichProgress(bar)
         )
     _print_match(report)
     if len(own):
+        assigned = f", top1 assigned {own.attrs['assigned'].mean():.3f}" if "assigned" in own.attrs else ""
         out_console.print(
-            f"{len(own)} genomes have their own face in the gallery: top1 {(own == 1).mean():.3f}, "
+            f"{len(own)} genomes have their own face in the gallery: top1 {(own == 1).mean():.3f}{assigned}, "
             f"median rank {own.median():g} of {own.attrs.get('gallery', '?')}"
         )
     out_console.print(f"ranks written to [bold]{out}[/]")
@@ -542,6 +551,14 @@ def audit(
     traits_model: Annotated[
         Path | None, typer.Option("--traits", help="Trait predictor to use instead of the one in --model.")
     ] = None,
+    assign: Annotated[
+        bool,
+        typer.Option(
+            "--assign",
+            help="Also assign every genome a distinct candidate at once (closed-set joint assignment): "
+            "'top1 assigned'. Meaningful when every genome's owner is among the candidates.",
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
 ) -> None:
     """How well each genome picks out its owner among candidates: with and without faces, from
@@ -549,7 +566,14 @@ def audit(
     from genoface.usecases.audit import audit_to_folder, print_audit
 
     result = audit_to_folder(
-        genotypes, candidates, out, model=model, baseline_model=baseline_model, traits=traits_model, overwrite=overwrite
+        genotypes,
+        candidates,
+        out,
+        model=model,
+        baseline_model=baseline_model,
+        traits=traits_model,
+        assign=assign,
+        overwrite=overwrite,
     )
     print_audit(out_console, result)
     for note in result["notes"]:
@@ -606,10 +630,12 @@ def _print_metrics(metrics: dict) -> None:
     from rich.table import Table
 
     table = Table(title="Held-out test people, all SNPs" + (" (simulated)" if metrics["cohort"]["simulated"] else ""))
-    for col in ("model", "setting", "face_error_mm", "top1", "R10", "select10", "auc"):
+    for col in ("model", "setting", "face_error_mm", "top1", "R10", "select10", "auc", "genetic share"):
         table.add_column(col, justify="left" if col in ("model", "setting") else "right")
     rows = [r for r in metrics["results"] if r["snp_fraction"] == 1.0]
+    shares = {(s["model"], s["setting"]): s["genetic_share"] for s in metrics.get("shares", [])}
     for r in rows:
+        share = shares.get((r["model"], r["setting"]))
         table.add_row(
             r["model"],
             r["setting"],
@@ -618,6 +644,7 @@ def _print_metrics(metrics: dict) -> None:
             f"{r['R10']:.3f}",
             f"{r.get('select10', float('nan')):.3f}",
             f"{r['auc']:.3f}",
+            "" if share is None else f"{share:.2f}",
         )
     if rows:
         c = rows[0]
@@ -629,6 +656,7 @@ def _print_metrics(metrics: dict) -> None:
             f"{c['chance_R10']:.3f}",
             f"{c.get('chance_select10', float('nan')):.3f}",
             f"{c['chance_auc']:.3f}",
+            "",
         )
     out_console.print(table)
 

@@ -22,7 +22,7 @@ from scipy.special import gammaln
 from genoface.audit._candidates import MATCHED_TRAITS
 from genoface.audit._scoring import trait_log_lr
 from genoface.core.errors import GenofaceError
-from genoface.evaluate import RANK_SHARES, rank_threshold
+from genoface.evaluate import RANK_SHARES, assign_faces, rank_threshold
 from genoface.traits import TraitPredictions, TraitPredictor
 
 #: (name, trait basis, with faces)
@@ -113,6 +113,7 @@ def run_audit(
     face_scores: dict[str, np.ndarray | None] | None = None,
     sizes: Sequence[int] = SELECT_SIZES,
     predictions: dict[str, TraitPredictions] | None = None,
+    assign: bool = False,
 ) -> AuditResult:
     """Audit ``genomes`` (GenotypeData or Cohort) against ``candidates`` (indexed by sample id;
     recorded traits as columns: sex, population, eye_colour, hair_colour, skin_colour,
@@ -159,6 +160,9 @@ def run_audit(
             continue
         higher, tied = owner_ranks(score[present], owner[present])
         result.conditions[name] = rank_metrics(higher, tied, len(cand), sizes)
+        if assign:
+            hits = assign_faces(score[present]) == owner[present]
+            result.conditions[name]["top1_assigned"] = float(hits.mean())
     return result
 
 
@@ -172,7 +176,7 @@ def audit_on_test(
     predictor: TraitPredictor, test, preds: dict[str, TraitPredictions], dna_scores: dict[str, np.ndarray]
 ) -> dict:
     """The re-identification audit among the test people (candidates = the test people with
-    their recorded traits and faces), faces scored by the first of AUDIT_FACE_MODELS evaluated
+    their recorded traits and faces; a closed set, so with the joint assignment), faces scored by the first of AUDIT_FACE_MODELS evaluated
     and, for the baseline, by the demographic model (``dna_scores``: model -> score matrix of
     the ``dna`` setting at all SNPs)."""
     cov = test.covariates.reindex(test.sample_ids)
@@ -183,7 +187,7 @@ def audit_on_test(
         "demographic": dna_scores.get(AUDIT_BASELINE_FACE_MODEL),
     }
     faces = {k: v for k, v in faces.items() if v is not None}
-    audit = run_audit(test, candidates, predictor, face_scores=faces, predictions=preds)
+    audit = run_audit(test, candidates, predictor, face_scores=faces, predictions=preds, assign=True)
     return audit.to_dict() | {
         "face_model": face_model,
         "baseline_face_model": AUDIT_BASELINE_FACE_MODEL if "demographic" in faces else None,

@@ -1,8 +1,10 @@
 """The evaluation protocol: metrics, confidence intervals, and the steps that measure a fitted
 model on held-out people (the use case ``genoface.usecases.evaluate_models`` runs them)."""
 
+from genoface.evaluate._compare import gap_shares, paired_comparisons
 from genoface.evaluate._metrics import (
     RANK_SHARES,
+    assign_faces,
     auc,
     bootstrap_ci,
     cllr,
@@ -47,9 +49,12 @@ __all__ = [
     "split_for_evaluation",
     "template_regions",
     "trait_metrics",
+    "gap_shares",
+    "paired_comparisons",
     "example_people",
     "mask_genotypes",
     "RANK_SHARES",
+    "assign_faces",
     "auc",
     "bootstrap_ci",
     "cllr",

@@ -135,13 +135,27 @@ def cllr(scores: np.ndarray) -> float:
     return float(0.5 * (np.logaddexp(0, -g).mean() + np.logaddexp(0, i).mean()) / np.log(2))
 
 
-def top1_assigned(scores: np.ndarray) -> float:
-    """Share of genomes given their own face when every genome is assigned a distinct face at
-    once, maximizing the summed score (the Hungarian algorithm; Lippert et al.'s joint
-    assignment). Meaningful in a closed set: every genome's face is in the gallery."""
+def assign_faces(scores: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The face given to each genome (row) when every genome is assigned a distinct face at once,
+    maximizing the summed score (the Hungarian algorithm; Lippert et al.'s joint assignment); -1
+    for the genomes left without one when there are more genomes than faces. Faces are shuffled
+    (seeded) first, so that tied scores are broken at random, never in the order of the gallery
+    (which would favour the true face wherever it shares its genome's position)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or not np.isfinite(s).all():
+        raise GenofaceError(f"assignment needs a finite 2-D score matrix, got shape {s.shape}")
+    perm = np.random.default_rng(seed).permutation(s.shape[1])
+    rows, cols = linear_sum_assignment(s[:, perm], maximize=True)
+    faces = np.full(s.shape[0], -1)
+    faces[rows] = perm[cols]
+    return faces
+
+
+def top1_assigned(scores: np.ndarray, seed: int = 0) -> float:
+    """Share of genomes given their own face (face i for genome i) by :func:`assign_faces`.
+    Meaningful in a closed set: every genome's face is in the gallery."""
     s = _check_square(scores)
-    rows, cols = linear_sum_assignment(s, maximize=True)
-    return float(np.mean(cols[np.argsort(rows)] == np.arange(len(s))))
+    return float(np.mean(assign_faces(s, seed) == np.arange(len(s))))
 
 
 def bootstrap_ci(

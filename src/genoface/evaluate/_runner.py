@@ -5,7 +5,7 @@ runs them for every model, with the traits and the audit, is ``genoface.usecases
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,8 @@ class ModelEvaluation:
     records: list[dict]  # one per setting and SNP fraction (the rows of metrics.json "results")
     predicted: dict[str, np.ndarray]  # setting -> (k, V, 3) faces of the example people, all SNPs
     dna_scores: np.ndarray | None  # the score matrix of the "dna" setting at all SNPs, if a log LR
+    # setting -> metric -> one value per test person at all SNPs (for the paired comparisons)
+    per_person: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def evaluate_face_model(
@@ -143,12 +145,17 @@ def evaluate_face_model(
             masked = replace(test, genotypes=mask_genotypes(test.genotypes, fraction, rng))
             pred = model.predict(masked, covariates)
             scores = model.score_matrix(masked, faces, covariates)
+            vertex_error = per_vertex_error(pred, faces)  # (n, V)
             if fraction == 1.0:
                 out.predicted[setting] = np.asarray(pred[shown], dtype=np.float64)
+                out.per_person[setting] = {
+                    "face_error_mm": vertex_error.mean(axis=1),
+                    "top1": (ranks(scores) == 1).astype(float),
+                }
                 if setting == "dna" and model.score_is_log_lr:
                     out.dna_scores = scores
             record = {"model": model.name, "setting": setting, "snp_fraction": fraction}
-            record.update(_face_metrics(pred, faces, regions, n_boot, seed))
+            record.update(_face_metrics(pred, faces, vertex_error, regions, n_boot, seed))
             record.update(_match_metrics(scores, n_boot, seed, log_lr=model.score_is_log_lr))
             out.records.append(record)
             step()
@@ -196,8 +203,10 @@ def cohort_record(
     }
 
 
-def _face_metrics(pred: np.ndarray, faces: np.ndarray, regions: np.ndarray | None, n_boot: int, seed: int) -> dict:
-    err = per_vertex_error(pred, faces)  # (n, V)
+def _face_metrics(
+    pred: np.ndarray, faces: np.ndarray, err: np.ndarray, regions: np.ndarray | None, n_boot: int, seed: int
+) -> dict:
+    """Face error figures of the predictions ``pred`` of ``faces``, whose per-vertex error is ``err``."""
     per_person = err.mean(axis=1)
     aligned = aligned_error(pred, faces).mean(axis=1)
     out = {
@@ -214,7 +223,7 @@ def _match_metrics(scores: np.ndarray, n_boot: int, seed: int, log_lr: bool = Fa
     """Identification metrics, the closed-set joint assignment's top1 and, for a model whose
     score is a log likelihood ratio, its cost cllr (chance level 1.0)."""
     out = identification_metrics(scores)
-    out["top1_assigned"] = top1_assigned(scores)
+    out["top1_assigned"] = top1_assigned(scores, seed)
     if log_lr:
         out["cllr"], out["chance_cllr"] = cllr(scores), 1.0
     r = ranks(scores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Columns of the audit tables after the condition's name.
-COLUMNS = ("top1", "R1", "R10", "select 2", "select 10", "select 100")
+COLUMNS = ("top1", "R1", "R10", "select 2", "select 10", "select 100", "top1 assigned")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,14 @@ def _select_at(m: dict, n: int) -> str:
 
 
 def _cells(m: dict) -> list[str]:
-    return [f"{m['top1']:.3f}", f"{m['R1']:.3f}", f"{m['R10']:.3f}", *(_select_at(m, n) for n in (2, 10, 100))]
+    assigned = f"{m['top1_assigned']:.3f}" if "top1_assigned" in m else ""  # only audits run with --assign
+    return [
+        f"{m['top1']:.3f}",
+        f"{m['R1']:.3f}",
+        f"{m['R10']:.3f}",
+        *(_select_at(m, n) for n in (2, 10, 100)),
+        assigned,
+    ]
 
 
 def condition_rows(audit: dict) -> list[ConditionRow]:
@@ -51,5 +58,6 @@ def chance_cells(audit: dict) -> list[str] | None:
         0.5,
         0.1 if g >= 10 else None,
         0.01 if g >= 100 else None,
+        first["chance_top1"] if "top1_assigned" in first else None,  # a random one-to-one assignment
     ]
     return ["" if c is None else f"{c:.3f}" for c in chance]

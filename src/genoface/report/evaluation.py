@@ -131,6 +131,8 @@ def evaluation_view(metrics: dict, examples: Examples | None = None) -> dict:
     return {
         "cohort": metrics["cohort"],
         "full_coverage": full_coverage,
+        "comparisons": metrics.get("comparisons", []),
+        "shares": metrics.get("shares", []),
         "regions": [r for r in full_coverage if "region_error_mm" in r],
         "cmc": figure_data_uri(cmc_figure(results)),
         "missing_snps": figure_data_uri(missing_snp_figure(results)),

@@ -58,11 +58,13 @@ def print_audit(console: Console, audit: dict) -> None:
     table = Table(
         title=f"Re-identification audit: {audit['n_owners_present']} genomes, {audit['n_candidates']} candidates"
     )
-    for col in ("condition", *COLUMNS):
-        table.add_column(col, justify="left" if col == "condition" else "right")
+    # The condition's name is never cut (the figures' headers wrap instead on a narrow terminal).
+    table.add_column("condition", justify="left", no_wrap=True, min_width=len("demographics + face"))
+    for col in COLUMNS:
+        table.add_column(col, justify="right")
     for row in condition_rows(audit):
         if row.not_run is not None:
-            table.add_row(row.name, f"not run: {row.not_run}", "", "", "", "", "")
+            table.add_row(row.name, f"not run: {row.not_run}", *[""] * (len(COLUMNS) - 1))
         else:
             table.add_row(row.name, *row.cells)
     console.print(table)

@@ -48,13 +48,15 @@ def audit_to_folder(
     model: str | os.PathLike | None = None,
     baseline_model: str | os.PathLike | None = None,
     traits: str | os.PathLike | None = None,
+    assign: bool = False,
     overwrite: bool = False,
 ) -> dict:
     """Run the audit and write ``out/audit.json`` + ``out/audit.html``; returns the audit dict.
 
     ``traits``: the trait predictor (its directory, or a model directory holding one); default
     the one in ``model``. ``model`` scores the candidates' faces in the "dna + face" condition,
-    ``baseline_model`` (e.g. a ``demographic`` model) in "demographics + face".
+    ``baseline_model`` (e.g. a ``demographic`` model) in "demographics + face". ``assign``: add
+    each condition's ``top1_assigned`` (the closed-set joint assignment).
     """
     out, genotypes = check_output(out, overwrite=overwrite), Path(genotypes)
     source = traits if traits is not None else model
@@ -73,7 +75,7 @@ def audit_to_folder(
             notes.append(f"{people.source} holds no faces: the face conditions were not run")
             break
         face_scores[basis] = face_log_lr(FaceModel.load(path), genotypes, people.faces, data.sample_ids, plain)
-    result = run_audit(data, people.traits, predictor, face_scores=face_scores)
+    result = run_audit(data, people.traits, predictor, face_scores=face_scores, assign=assign)
     audit = result.to_dict()
     audit["notes"] = notes + audit["notes"] + [f"alleles (the trait predictor's panel): {report.summary()}"]
     audit |= {

@@ -22,7 +22,9 @@ from genoface.evaluate import (
     cohort_record,
     evaluate_face_model,
     example_people,
+    gap_shares,
     make_examples,
+    paired_comparisons,
     split_for_evaluation,
     template_regions,
     trait_metrics,
@@ -67,7 +69,7 @@ def evaluate_models(
         raise GenofaceError(f"only {test.n_samples} test people; the protocol needs at least 10")
     regions = template_regions(cohort)
     shown = example_people(test.n_samples, int(n_examples), seed)
-    predicted, dna_scores, training, results = {}, {}, {}, []
+    predicted, dna_scores, training, results, per_person = {}, {}, {}, [], {}
     total, done = len(models) * len(SETTINGS) * len(fractions), [0]
 
     def step() -> None:
@@ -83,9 +85,15 @@ def evaluate_models(
         )
         results += measured.records
         predicted[name] = measured.predicted
+        per_person[name] = measured.per_person
         if measured.dna_scores is not None:  # the audit's face evidence
             dna_scores[name] = measured.dna_scores
-    metrics = {"cohort": cohort_record(cohort, train, test, test_cohort, test_fraction, seed), "results": results}
+    metrics = {
+        "cohort": cohort_record(cohort, train, test, test_cohort, test_fraction, seed),
+        "results": results,
+        "comparisons": paired_comparisons(per_person, n_boot=n_boot, seed=seed),
+        "shares": gap_shares(results),
+    }
     if training:
         metrics["training"] = training
     trait_table = None

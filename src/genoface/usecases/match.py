@@ -22,6 +22,7 @@ import pandas as pd
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_stream, check_output
+from genoface.evaluate import assign_faces
 from genoface.genetics import MatchReport, read_genotypes_on_panel
 from genoface.io import GenotypeData, read_covariates, read_mesh_vertices
 from genoface.models import FaceModel
@@ -63,32 +64,68 @@ def iter_matches(
     covariates: pd.DataFrame | None = None,
     *,
     top: int | None = None,
+    assign: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Blocks of the long table genome, face, score, rank (best first within each genome;
-    only the ``top`` best faces per genome when given)."""
+    only the ``top`` best faces per genome when given).
+
+    With ``assign``, every genome is also given a distinct face at once (the closed-set joint
+    assignment, :func:`genoface.evaluate.assign_faces`), marked 1 in a column ``assigned`` and
+    kept even when it is not among the ``top``. The assignment needs the whole score matrix, so
+    it is held (n_genomes x n_faces floats) and the table follows once every block is scored."""
     model.check_faces(gallery.faces)
     if top is not None and top < 1:
         raise GenofaceError(f"--top must be at least 1, got {top}")
     progress = progress or (lambda stage, done, total: None)
-    n, keep = genotypes.n_samples, len(gallery.ids) if top is None else min(top, len(gallery.ids))
+    keep = len(gallery.ids) if top is None else min(top, len(gallery.ids))
+    blocks = _score_blocks(model, genotypes, gallery, covariates, progress)
+    if not assign:
+        for ids, scores in blocks:
+            yield _ranked_table(ids, scores, gallery, keep)
+        return
+    blocks = list(blocks)
+    assigned = assign_faces(np.vstack([scores for _, scores in blocks]))
+    start = 0
+    for ids, scores in blocks:
+        yield _ranked_table(ids, scores, gallery, keep, assigned[start : start + len(ids)])
+        start += len(ids)
+
+
+def _score_blocks(model, genotypes, gallery, covariates, progress) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(genome ids, scores against every gallery face) of each block of genomes."""
+    n = genotypes.n_samples
     for start in range(0, n, _BLOCK):
         rows = np.arange(start, min(start + _BLOCK, n))
         block = genotypes.take(rows)
-        scores = model.score_matrix(block, gallery.faces, covariates)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        ranked = np.take_along_axis(scores, order, axis=1)
-        # rank = 1 + number of strictly higher scores: ties share the better rank.
-        ranks = np.vstack([np.searchsorted(-s, -s, side="left") + 1 for s in ranked])
-        yield pd.DataFrame(
-            {
-                "genome": np.repeat(block.sample_ids, keep),
-                "face": gallery.ids[order[:, :keep]].ravel(),
-                "score": ranked[:, :keep].ravel(),
-                "rank": ranks[:, :keep].ravel(),
-            }
-        )
+        yield np.asarray(block.sample_ids), model.score_matrix(block, gallery.faces, covariates)
         progress("matching", int(rows[-1]) + 1, n)
+
+
+def _ranked_table(
+    ids: np.ndarray, scores: np.ndarray, gallery: Gallery, keep: int, assigned: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The rows genome, face, score, rank of one block, best first per genome, the ``keep`` best
+    (and, with ``assigned`` (face index per genome, -1 for none), the assigned face as well)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    # rank = 1 + number of strictly higher scores: ties share the better rank.
+    ranks = np.vstack([np.searchsorted(-s, -s, side="left") + 1 for s in ranked])
+    table = pd.DataFrame(
+        {
+            "genome": np.repeat(ids, scores.shape[1]),
+            "face": gallery.ids[order].ravel(),
+            "score": ranked.ravel(),
+            "rank": ranks.ravel(),
+        }
+    )
+    shown = np.zeros(order.shape, dtype=bool)
+    shown[:, :keep] = True
+    if assigned is not None:
+        is_assigned = order == assigned[:, None]
+        table["assigned"] = is_assigned.ravel().astype(int)
+        shown |= is_assigned
+    return table[shown.ravel()].reset_index(drop=True)
 
 
 def match_to_file(
@@ -99,13 +136,17 @@ def match_to_file(
     *,
     covariates: str | os.PathLike | None = None,
     top: int | None = None,
+    assign: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[pd.Series, MatchReport]:
     """Score every genome in ``genotypes`` against every face in ``faces`` and write ``out``
-    (TSV, streamed block by block, appearing only when complete).
+    (TSV, streamed block by block, appearing only when complete; with ``assign``, a column
+    ``assigned`` marks the face each genome gets in the closed-set joint assignment).
 
     Returns the rank of each genome's own face where the genome id is also a face id (empty
-    otherwise; ``.attrs["gallery"]`` is the gallery size), and the allele match report of the genotype file.
+    otherwise; ``.attrs["gallery"]`` is the gallery size; with ``assign``, ``.attrs["assigned"]``
+    says for each of them whether the assignment gave it its own face), and the allele match
+    report of the genotype file.
     """
     if top is not None and top < 1:
         raise GenofaceError(f"--top must be at least 1, got {top}")
@@ -116,14 +157,20 @@ def match_to_file(
     cov = None if covariates is None else read_covariates(covariates)
     own = pd.Index(data.sample_ids).intersection(gallery.ids)
     own_ranks = pd.Series(index=pd.Index(own, name="genome"), dtype="float64", name="rank")
+    own_assigned = pd.Series(False, index=own_ranks.index)
     with atomic_stream(out) as fh:
-        fh.write(b"genome\tface\tscore\trank\n")
-        for block in iter_matches(model, data, gallery, cov, top=None, progress=progress):
+        fh.write(b"genome\tface\tscore\trank" + (b"\tassigned" if assign else b"") + b"\n")
+        for block in iter_matches(model, data, gallery, cov, top=None, assign=assign, progress=progress):
             mine = block[block["genome"] == block["face"]]
             own_ranks.loc[mine["genome"].to_numpy()] = mine["rank"].to_numpy()
+            if assign:
+                own_assigned.loc[mine["genome"].to_numpy()] = mine["assigned"].to_numpy() == 1
             if top is not None:
-                block = block[block["rank"].groupby(block["genome"], sort=False).cumcount() < top]
+                shown = block["rank"].groupby(block["genome"], sort=False).cumcount() < top
+                block = block[shown | (block["assigned"] == 1)] if assign else block[shown]
             fh.write(block.to_csv(sep="\t", index=False, header=False, float_format="%.6g").encode())
     own_ranks = own_ranks.astype(int)
     own_ranks.attrs["gallery"] = len(gallery.ids)
+    if assign:
+        own_ranks.attrs["assigned"] = own_assigned
     return own_ranks, report
