@@ -663,6 +663,50 @@ def _print_metrics(metrics: dict) -> None:
 
 @app.command()
 @_user_errors
+def plan(
+    out: Annotated[Path, typer.Option("--out", help="Folder to create: plan.tsv, plan.json, plan.html.")],
+    preset: Annotated[str | None, typer.Option("--preset", help=f"Simulate this preset: {', '.join(PRESETS)}.")] = None,
+    cohort: Annotated[
+        Path | None, typer.Option("--cohort", help="Your own cohort instead of --preset: nested subsets of it.")
+    ] = None,
+    sizes: Annotated[
+        str | None,
+        typer.Option("--sizes", help="Increasing training sizes [default: 500,...,10000, or what --cohort holds]."),
+    ] = None,
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated models; demographic and (simulated) oracle join them.")
+    ] = "bayes,lippert",
+    test_size: Annotated[
+        int | None,
+        typer.Option("--test-size", help="Held-out test people [default: a fifth of everyone, at most 500]."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation, the people's order, the bootstrap.")] = 0,
+    shape_model: _ShapeOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """How many people does a study need? Learning curves of each model on nested training sets,
+    measured on one fixed test set, beside a linear predictor's expected accuracy (Daetwyler)."""
+    from genoface.usecases.plan import parse_sizes, plan_to_folder, print_plan
+
+    with _progress_bar() as bar:
+        result, page = plan_to_folder(
+            out,
+            preset=preset,
+            cohort=cohort,
+            sizes=None if sizes is None else parse_sizes(sizes),
+            models=[m.strip() for m in models.split(",") if m.strip()],
+            test_size=test_size,
+            seed=seed,
+            shape_model=shape_model,
+            overwrite=overwrite,
+            progress=_RichProgress(bar),
+        )
+    print_plan(out_console, result)
+    out_console.print(f"learning curves: [bold]{page}[/] (table: {Path(out) / 'plan.tsv'})")
+
+
+@app.command()
+@_user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_output"),
     seed: Annotated[int, typer.Option("--seed")] = 0,

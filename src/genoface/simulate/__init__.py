@@ -1,6 +1,7 @@
 """The cohort simulator: genoface's embedded default data (always labelled simulated)."""
 
 from genoface.simulate._effects import locus_component_shares
+from genoface.simulate._expectation import LinearExpectation, daetwyler_r2, linear_expectation
 from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, PRESETS, GeneticArchitecture, Preset, get_preset
@@ -9,6 +10,9 @@ from genoface.simulate._simulator import SimulationResult, simulate
 from genoface.simulate._traits import TraitTruth, trait_probabilities
 
 __all__ = [
+    "LinearExpectation",
+    "daetwyler_r2",
+    "linear_expectation",
     "TraitTruth",
     "locus_component_shares",
     "published_operating_points",

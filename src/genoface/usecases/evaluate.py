@@ -69,42 +69,39 @@ def evaluate_models(
         raise GenofaceError(f"only {test.n_samples} test people; the protocol needs at least 10")
     regions = template_regions(cohort)
     shown = example_people(test.n_samples, int(n_examples), seed)
-    predicted, dna_scores, training, results, per_person = {}, {}, {}, [], {}
     total, done = len(models) * len(SETTINGS) * len(fractions), [0]
 
     def step() -> None:
         done[0] += 1
         progress("evaluating", done[0], total)
 
+    training, measured = {}, {}  # training: loss per epoch of the models that train by epochs
     for name in models:
         model = fit_model(make_model(name, **(model_params or {}).get(name, {})), train, progress)
-        if getattr(model, "history_", None):  # loss per epoch of the models that train by epochs
-            training[name] = model.history_
-        measured = evaluate_face_model(
+        training |= {name: model.history_} if getattr(model, "history_", None) else {}
+        measured[name] = evaluate_face_model(
             model, test, fractions=fractions, shown=shown, regions=regions, n_boot=n_boot, seed=seed, step=step
         )
-        results += measured.records
-        predicted[name] = measured.predicted
-        per_person[name] = measured.per_person
-        if measured.dna_scores is not None:  # the audit's face evidence
-            dna_scores[name] = measured.dna_scores
+    results = [record for m in measured.values() for record in m.records]
     metrics = {
         "cohort": cohort_record(cohort, train, test, test_cohort, test_fraction, seed),
         "results": results,
-        "comparisons": paired_comparisons(per_person, n_boot=n_boot, seed=seed),
+        "comparisons": paired_comparisons({k: m.per_person for k, m in measured.items()}, n_boot=n_boot, seed=seed),
         "shares": gap_shares(results),
     }
     if training:
         metrics["training"] = training
     trait_table = None
     if traits and "sex" in train.covariates:
+        dna_scores = {name: m.dna_scores for name, m in measured.items() if m.dna_scores is not None}
         trait_table = _traits_and_audit(train, test, shown, dna_scores, seed, progress, metrics)
+    predicted = {name: m.predicted for name, m in measured.items()}
     return EvaluationResult(metrics=metrics, examples=make_examples(cohort, test, shown, predicted, trait_table))
 
 
 def _traits_and_audit(train, test, shown, dna_scores, seed, progress, metrics: dict):
     """Fit the trait predictor on ``train``; add its held-out figures and the audit among the test
-    people to ``metrics``; return the predicted traits of the ``shown`` people (None without)."""
+    people (face evidence: ``dna_scores``, of the models whose score is a log LR) to ``metrics``; return the predicted traits of the ``shown`` people (None without)."""
     try:
         predictor = TraitPredictor(random_state=seed).fit(train, progress)
         table = predictor.predict(test.subset(shown)).table() if len(shown) else None
