@@ -702,7 +702,8 @@ def plan(
             progress=_RichProgress(bar),
         )
     print_plan(out_console, result)
-    out_console.print(f"learning curves: [bold]{page}[/] (table: {Path(out) / 'plan.tsv'})")
+    # soft_wrap: a long path stays on one line, to be copied
+    out_console.print(f"learning curves: [bold]{page}[/] (table: {Path(out) / 'plan.tsv'})", soft_wrap=True)
 
 
 @app.command()
