@@ -118,7 +118,7 @@ class ModelEvaluation:
     records: list[dict]  # one per setting and SNP fraction (the rows of metrics.json "results")
     predicted: dict[str, np.ndarray]  # setting -> (k, V, 3) faces of the example people, all SNPs
     dna_scores: np.ndarray | None  # the score matrix of the "dna" setting at all SNPs, if a log LR
-    # setting -> metric -> one value per test person at all SNPs (for the paired comparisons)
+    # setting -> metric -> one value per test person at all SNPs (paired comparisons, learning curves)
     per_person: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
@@ -146,17 +146,18 @@ def evaluate_face_model(
             pred = model.predict(masked, covariates)
             scores = model.score_matrix(masked, faces, covariates)
             vertex_error = per_vertex_error(pred, faces)  # (n, V)
+            record = {"model": model.name, "setting": setting, "snp_fraction": fraction}
+            record.update(_face_metrics(pred, faces, vertex_error, regions, n_boot, seed))
+            record.update(_match_metrics(scores, n_boot, seed, log_lr=model.score_is_log_lr))
             if fraction == 1.0:
                 out.predicted[setting] = np.asarray(pred[shown], dtype=np.float64)
                 out.per_person[setting] = {
                     "face_error_mm": vertex_error.mean(axis=1),
-                    "top1": (ranks(scores) == 1).astype(float),
+                    "squared_mm2": (vertex_error**2).sum(axis=1),  # its mean: the variance left unexplained
+                    "top1": (np.asarray(record["ranks"]) == 1).astype(float),
                 }
                 if setting == "dna" and model.score_is_log_lr:
                     out.dna_scores = scores
-            record = {"model": model.name, "setting": setting, "snp_fraction": fraction}
-            record.update(_face_metrics(pred, faces, vertex_error, regions, n_boot, seed))
-            record.update(_match_metrics(scores, n_boot, seed, log_lr=model.score_is_log_lr))
             out.records.append(record)
             step()
         if setting not in out.predicted:  # 1.0 is not among the fractions

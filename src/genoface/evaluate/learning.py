@@ -12,7 +12,6 @@ import numpy as np
 
 from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import bootstrap_ci
-from genoface.shape import per_vertex_error
 
 #: Training sizes of ``genoface plan`` without ``--sizes``.
 DEFAULT_SIZES = (500, 1000, 2000, 5000, 10000)
@@ -80,18 +79,12 @@ def training_set(order: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PersonErrors:
-    """A model's errors on each test person: the mean vertex distance (mm, what face_error_mm
+    """A model's errors on each test person (the evaluation's per-person figures): the mean vertex distance (mm, what face_error_mm
     averages) and the squared distance summed over all coordinates (mm², whose mean is the
     face variance the model leaves unexplained)."""
 
     face_error_mm: np.ndarray  # (n,)
     squared_mm2: np.ndarray  # (n,)
-
-
-def person_errors(pred: np.ndarray, faces: np.ndarray) -> PersonErrors:
-    """Per-person errors of the predictions ``pred`` of ``faces`` (both (n, V, 3), mm)."""
-    distance = per_vertex_error(pred, faces)
-    return PersonErrors(face_error_mm=distance.mean(axis=1), squared_mm2=(distance**2).sum(axis=1))
 
 
 def gain_over_baseline(

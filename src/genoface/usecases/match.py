@@ -111,21 +111,22 @@ def _ranked_table(
     ranked = np.take_along_axis(scores, order, axis=1)
     # rank = 1 + number of strictly higher scores: ties share the better rank.
     ranks = np.vstack([np.searchsorted(-s, -s, side="left") + 1 for s in ranked])
-    table = pd.DataFrame(
-        {
-            "genome": np.repeat(ids, scores.shape[1]),
-            "face": gallery.ids[order].ravel(),
-            "score": ranked.ravel(),
-            "rank": ranks.ravel(),
-        }
-    )
     shown = np.zeros(order.shape, dtype=bool)
     shown[:, :keep] = True
     if assigned is not None:
         is_assigned = order == assigned[:, None]
-        table["assigned"] = is_assigned.ravel().astype(int)
         shown |= is_assigned
-    return table[shown.ravel()].reset_index(drop=True)
+    table = pd.DataFrame(  # only the rows shown are built (boolean indexing keeps each genome's order)
+        {
+            "genome": np.repeat(ids, shown.sum(axis=1)),
+            "face": gallery.ids[order[shown]],
+            "score": ranked[shown],
+            "rank": ranks[shown],
+        }
+    )
+    if assigned is not None:
+        table["assigned"] = is_assigned[shown].astype(int)
+    return table
 
 
 def match_to_file(

@@ -20,12 +20,12 @@ from genoface.evaluate.learning import (
     DEFAULT_SIZES,
     MIN_TEST,
     MIN_TRAINING,
+    PersonErrors,
     check_sizes,
     default_test_size,
     gain_over_baseline,
     nested_split,
     parse_sizes,
-    person_errors,
     training_set,
 )
 from genoface.models import fit_model, get_model_class, make_model
@@ -111,14 +111,12 @@ def _measure(name: str, train: Cohort, test: Cohort, params: dict, n_boot: int, 
     """The evaluation protocol's records of model ``name`` fitted on ``train``, and its errors on
     every test person, by setting."""
     model = fit_model(make_model(name, **params), train, progress)
-    everyone = np.arange(test.n_samples)  # the protocol's "example people": all of them
-    result = evaluate_face_model(model, test, fractions=[1.0], shown=everyone, regions=None, n_boot=n_boot, seed=seed)
-    faces = np.asarray(test.faces, dtype=np.float64)
-    return {
-        r["setting"]: (r, person_errors(result.predicted[r["setting"]], faces))
-        for r in result.records
-        if r["snp_fraction"] == 1.0
-    }
+    no_examples = np.arange(0)
+    result = evaluate_face_model(
+        model, test, fractions=[1.0], shown=no_examples, regions=None, n_boot=n_boot, seed=seed
+    )
+    errors = {s: PersonErrors(p["face_error_mm"], p["squared_mm2"]) for s, p in result.per_person.items()}
+    return {r["setting"]: (r, errors[r["setting"]]) for r in result.records}
 
 
 def _rows(sizes, names, measured, expectation, n_boot: int, seed: int) -> list[dict]:
