@@ -21,25 +21,43 @@ def cohort(sim_strong) -> Cohort:
     return Cohort.load(sim_strong.cohort.path)
 
 
-@pytest.mark.parametrize("name", available_models())
-def test_fit_predict_shapes_and_determinism(name, cohort):
-    train, test = cohort.split(0.2, seed=0)
-    a = make_model(name, **FAST_PARAMS.get(name, {})).fit(train).predict(test)
+@pytest.fixture(scope="module")
+def split(cohort) -> tuple[Cohort, Cohort]:
+    return cohort.split(0.2, seed=0)
+
+
+@pytest.fixture(scope="module", params=available_models())
+def fitted(request, split) -> tuple[str, FaceModel]:
+    """Each registered model fitted once on the training split (fits are the suite's cost)."""
+    name = request.param
+    return name, make_model(name, **FAST_PARAMS.get(name, {})).fit(split[0])
+
+
+def test_fit_predict_shapes_and_determinism(fitted, split, cohort):
+    name, model = fitted
+    train, test = split
+    a = model.predict(test)
     b = make_model(name, **FAST_PARAMS.get(name, {})).fit(train).predict(test)
     assert a.shape == (test.n_samples, cohort.n_vertices, 3)
     assert np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("name", available_models())
-def test_save_load_round_trip(name, cohort, tmp_path):
-    model = make_model(name, **FAST_PARAMS.get(name, {})).fit(cohort)
+def test_save_load_round_trip(fitted, split, tmp_path):
+    _, model = fitted
     model.save(tmp_path / "m")
     loaded = FaceModel.load(tmp_path / "m")
     assert type(loaded) is type(model)
-    test = cohort.subset(np.arange(20))
+    test = split[1].subset(np.arange(20))
     np.testing.assert_array_equal(loaded.predict(test, test.covariates), model.predict(test, test.covariates))
     np.testing.assert_array_equal(loaded.score_matrix(test, test.faces), model.score_matrix(test, test.faces))
+
+
+def test_faces_from_another_template_are_refused(fitted, split):
+    _, model = fitted
+    test = split[1].subset(np.arange(5))
+    with pytest.raises(GenofaceError, match="vertex template"):
+        model.score_matrix(test, test.faces[:, :-1])
 
 
 @pytest.mark.parametrize("name", available_models())
@@ -139,14 +157,6 @@ def test_oracle_handles_missing_snps(cohort):
     err = lambda p: np.linalg.norm(p - test.faces, axis=2).mean()  # noqa: E731
     assert np.isfinite(half).all()
     assert err(full) < err(half) < err(np.broadcast_to(cohort.faces.mean(0), test.faces.shape))
-
-
-@pytest.mark.parametrize("name", available_models())
-def test_faces_from_another_template_are_refused(name, cohort):
-    model = make_model(name, **FAST_PARAMS.get(name, {})).fit(cohort)
-    test = cohort.subset(np.arange(5))
-    with pytest.raises(GenofaceError, match="vertex template"):
-        model.score_matrix(test, test.faces[:, :-1])
 
 
 def test_baselines_are_ordered_mean_demographic_oracle(cohort):

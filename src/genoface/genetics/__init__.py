@@ -25,12 +25,14 @@ from genoface.genetics._gwas import GwasResult, MultivariateGwasResult, gwas, mu
 from genoface.genetics._pca import AncestryPCA, ld_prune
 from genoface.genetics._qc import (
     DEFAULT_CHUNK,
+    ColumnView,
     check_chunk,
     hwe_exact_p,
     iter_blocks,
     matrix_shape,
     sample_call_rate,
     standardize,
+    take_columns,
     variant_qc,
     variant_stats,
 )
@@ -39,6 +41,7 @@ from genoface.genetics._sex import check_sex, x_heterozygosity, x_inbreeding
 from genoface.genetics._sex_predictor import CALL_CONFIDENCE, SEX_COLUMNS, SexPredictor, fit_sex_caller, genetic_sex
 
 __all__ = [
+    "ColumnView",
     "CALL_CONFIDENCE",
     "SEX_COLUMNS",
     "SexPredictor",
@@ -76,6 +79,7 @@ __all__ = [
     "select_samples",
     "select_snps",
     "standardize",
+    "take_columns",
     "variant_qc",
     "variant_stats",
     "x_heterozygosity",

@@ -14,7 +14,15 @@ import pandas as pd
 
 from genoface.core.errors import GenofaceError
 from genoface.core.schema import non_autosomal
-from genoface.genetics._qc import DEFAULT_CHUNK, check_chunk, iter_blocks, matrix_shape, standardize, variant_stats
+from genoface.genetics._qc import (
+    DEFAULT_CHUNK,
+    ColumnView,
+    check_chunk,
+    iter_blocks,
+    matrix_shape,
+    standardize,
+    variant_stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +40,9 @@ def _prune_window(z: np.ndarray, norms: np.ndarray, maf: np.ndarray, keep: np.nd
     idx = np.flatnonzero(keep)
     if len(idx) < 2:
         return
-    zz = z[:, idx]
-    c = zz.T @ zz
+    # The whole window's cross-products, then the kept variants' rows and columns: gathering
+    # their columns out of the row-major block first costs several times the product itself.
+    c = (z.T @ z)[np.ix_(idx, idx)]
     denom = np.outer(norms[idx], norms[idx])
     with np.errstate(invalid="ignore", divide="ignore"):
         rr = np.where(denom > 0, c * c / denom, 0.0)
@@ -172,12 +181,12 @@ class AncestryPCA:
             raise GenofaceError(f"variants has {len(variants)} rows but genotypes have {m} columns")
         auto = ~non_autosomal(variants["chrom"])
         cols = np.flatnonzero(auto)
-        stats = variant_stats(_Columns(genotypes, cols), chunk=self.chunk, hwe=False)
+        stats = variant_stats(ColumnView(genotypes, cols), chunk=self.chunk, hwe=False)
         ok = (stats["maf"].to_numpy() >= self.min_maf) & (stats["call_rate"].to_numpy() >= self.min_call_rate)
         cols, p = cols[ok], stats["alt_freq"].to_numpy()[ok]
         sub_variants = variants.iloc[cols].reset_index(drop=True)
         pruned = ld_prune(
-            _Columns(genotypes, cols),
+            ColumnView(genotypes, cols),
             sub_variants,
             window=self.ld_window,
             step=self.ld_step,
@@ -307,16 +316,3 @@ _STATE = (
 def _scalar(v: Any) -> Any:
     a = np.asarray(v)
     return a.item() if a.ndim == 0 else v
-
-
-class _Columns:
-    """A column subset of a genotype matrix, read lazily (only the selected columns of each block)."""
-
-    def __init__(self, genotypes: Any, cols: np.ndarray) -> None:
-        self._g = genotypes
-        self._cols = np.asarray(cols)
-        self.shape = (matrix_shape(genotypes)[0], len(self._cols))
-
-    def __getitem__(self, key: tuple) -> np.ndarray:
-        rows, sel = key
-        return np.asarray(self._g[rows, self._cols[sel]], dtype=np.int8)

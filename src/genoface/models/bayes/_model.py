@@ -29,10 +29,10 @@ from genoface.core.errors import GenofaceError
 from genoface.core.schema import non_autosomal
 from genoface.core.state import with_prefix, without_prefix
 from genoface.features import DemographicFeatures, PersonFeatures, select_face_snps
-from genoface.genetics import align_dosages, alt_frequencies, standardize
+from genoface.genetics import alt_frequencies, standardize, take_columns
 from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
-from genoface.models.bayes._background import Kernel, fit_background
+from genoface.models.bayes._background import Kernel, StandardizedSNPs, fit_background
 from genoface.models.bayes._covariates import CovariatePart
 from genoface.models.bayes._mrmash import (
     MixturePrior,
@@ -51,6 +51,11 @@ _CALIBRATION_PAIRS = 20_000
 #: The two states of knowledge whose scores are calibrated apart: the genome alone, and the
 #: genome with age, sex and BMI recorded.
 _STATES = ("dna", "dna+cov")
+#: Dosages standardized at once when predicting (people x SNPs, 128 MB in float64): 1,000
+#: people x 100,000 SNPs whole would take 0.8 GB.
+_PREDICT_BLOCK = 2**24
+#: Genomes scored against all faces at once.
+_SCORE_BLOCK = 1024
 
 
 @register_model
@@ -143,12 +148,26 @@ class BayesModel(FaceModel):
         y, people = self._fit_demographics(cohort)
         progress("bayes: SNPs", 0, 1)
         self.snps_, xs = self._sparse_snps(cohort, y, people)
-        self.bg_snps_, xb = self._background_snps(cohort)
-        kernel = Kernel(xb) if xb.shape[1] else None
+        self.bg_snps_, zb = self._background_snps(cohort)
+        kernel = None
+        if zb is not None:
+            progress("bayes: background kernel", 0, 1)
+            kernel = Kernel(zb)
+            self.bg_centre_ = zb.centre  # computed by the kernel's pass over the SNPs
+        fit = self._backfit(cohort, y, people, xs, kernel, progress)
+        self._keep_parts(y, xs, kernel, fit)
+
+    def _backfit(self, cohort, y, people, xs, kernel, progress: Progress) -> dict[str, Any]:
+        """Each part refitted in turn to what the other two leave, ``n_backfit`` rounds; the
+        last round's fits and contributions."""
         g_sparse, g_bg = np.zeros_like(y), np.zeros_like(y)
-        coef = None
+        coef, sparse, bg = None, None, None
         for round_ in range(int(self.n_backfit)):
             progress("bayes: backfitting", round_, int(self.n_backfit))
+            # Only the last round's posterior covariances and background SNP effects are kept:
+            # the SNP effects take a pass over all the SNPs; until then the BLUP of the
+            # training people's genetic values, Z beta, is what backfitting needs.
+            last = round_ == int(self.n_backfit) - 1
             c = self.covariates_.fit_coef(people, y - g_sparse - g_bg)
             if xs.shape[1]:
                 target = y - c - g_bg
@@ -156,16 +175,28 @@ class BayesModel(FaceModel):
                 if coef is None:
                     self.prior_ = self._prior(cohort, xs, target)
                 sparse = fit_mr_mash(
-                    xs, target, self.prior_, coef_init=coef, update_weights=False, max_iter=50, tol=1e-3
+                    xs,
+                    target,
+                    self.prior_,
+                    coef_init=coef,
+                    update_weights=False,
+                    max_iter=50,
+                    tol=1e-3,
+                    posterior_covariances=last,
                 )
                 coef = sparse.coef
                 g_sparse = xs @ coef
             if kernel is not None:
                 target = y - c - g_sparse
-                bg = fit_background(kernel, target - target.mean(0))
-                g_bg = xb @ bg.coef
+                bg = fit_background(kernel, target - target.mean(0), snp_effects=last)
+                g_bg = bg.fitted
         progress("bayes: backfitting", int(self.n_backfit), int(self.n_backfit))
-        d = y.shape[1]
+        return {"c": c, "g_sparse": g_sparse, "g_bg": g_bg, "sparse": sparse, "bg": bg}
+
+    def _keep_parts(self, y, xs, kernel, fit: dict[str, Any]) -> None:
+        """The fitted parts' state, and the residual covariance on its degrees of freedom."""
+        d, n = y.shape[1], len(y)
+        sparse, bg = fit["sparse"], fit["bg"]
         if xs.shape[1]:
             # kept in float32 precision (the saved model's), so that a loaded model scores the same
             self.sparse_coef_, self.sparse_cov_ = sparse.coef, sparse.coef_cov.astype(np.float32).astype(np.float64)
@@ -186,12 +217,12 @@ class BayesModel(FaceModel):
         else:
             self.bg_coef_, self.bg_h2_ = np.zeros((0, d), dtype=np.float32), np.zeros(d)
             bg_error, bg_df = np.zeros(d), np.zeros(d)
-        resid = y - c - g_sparse - g_bg
+        resid = y - fit["c"] - fit["g_sparse"] - fit["g_bg"]
         resid = resid - resid.mean(0)
         df = self.covariates_.n_columns_ + sparse_df + bg_df  # per component
         # Residual variance on n - df degrees of freedom, as RSS / (n - p) in least squares.
-        inflate = np.sqrt(cohort.n_samples / np.maximum(cohort.n_samples - df, 1.0))
-        self.residual_cov_ = (resid.T @ resid / cohort.n_samples) * np.outer(inflate, inflate) + np.diag(bg_error)
+        inflate = np.sqrt(n / np.maximum(n - df, 1.0))
+        self.residual_cov_ = (resid.T @ resid / n) * np.outer(inflate, inflate) + np.diag(bg_error)
 
     def _prior(self, cohort, xs: np.ndarray, target: np.ndarray) -> MixturePrior:
         """The mixture prior: sharing patterns from the selected SNPs' marginal effects, weights
@@ -202,7 +233,7 @@ class BayesModel(FaceModel):
         auto = np.flatnonzero(~non_autosomal(cohort.variants["chrom"]))
         rng = np.random.default_rng(self.random_state)
         cols = np.sort(rng.choice(auto, min(len(auto), _PRIOR_SNPS), replace=False))
-        g = cohort.genotypes[:, cols]
+        g = take_columns(cohort.genotypes, cols)
         z = standardize(g, alt_frequencies(g)).astype(np.float64)
         prior.weights = prior_weights_from_marginals(z - z.mean(0), target, prior, v)
         return prior
@@ -212,27 +243,30 @@ class BayesModel(FaceModel):
         if int(self.n_snps) == 0:
             self.sparse_freq_, self.sparse_centre_ = np.zeros(0), np.zeros(0)
             return np.array([], dtype=str), np.zeros((cohort.n_samples, 0))
-        cols = select_face_snps(cohort, y, people.genome_block(), self.n_snps, self.clump_bp)
+        cols = select_face_snps(cohort, y, people.genome_block(), int(self.n_snps), self.clump_bp)
         snps = cohort.variants["id"].to_numpy()[cols].astype(str)
-        g = cohort.genotypes[:, cols]
+        g = take_columns(cohort.genotypes, cols)
         self.sparse_freq_ = alt_frequencies(g)
         z = standardize(g, self.sparse_freq_).astype(np.float64)
         self.sparse_centre_ = z.mean(0)
-        return snps, z - self.sparse_centre_
+        # Fortran order: mr.mash reads one SNP's column at a time
+        return snps, np.asfortranarray(z - self.sparse_centre_)
 
-    def _background_snps(self, cohort) -> tuple[np.ndarray, np.ndarray]:
+    def _background_snps(self, cohort) -> tuple[np.ndarray, StandardizedSNPs | None]:
         """The autosomal SNPs of the background (minor-allele frequency >= ``min_maf``) and
-        their standardized, centred dosages (float32: the largest matrix the model builds)."""
+        their standardized, centred dosages, read block by block from the genotypes (whole, at
+        10,000 people x 100,000 SNPs, they would take 4 GB in float32); None without any."""
+        self.bg_freq_, self.bg_centre_ = np.zeros(0), np.zeros(0, dtype=np.float32)
         if not self.background:
-            self.bg_freq_, self.bg_centre_ = np.zeros(0), np.zeros(0, dtype=np.float32)
-            return np.array([], dtype=str), np.zeros((cohort.n_samples, 0), dtype=np.float32)
+            return np.array([], dtype=str), None
         freq = alt_frequencies(cohort.genotypes)
         maf = np.minimum(freq, 1 - freq)
         cols = np.flatnonzero(~non_autosomal(cohort.variants["chrom"]) & (maf >= float(self.min_maf)))
+        if len(cols) == 0:
+            return np.array([], dtype=str), None
         self.bg_freq_ = freq[cols]
-        z = standardize(cohort.genotypes[:, cols], self.bg_freq_)
-        self.bg_centre_ = z.mean(0)
-        return cohort.variants["id"].to_numpy()[cols].astype(str), z - self.bg_centre_
+        z = StandardizedSNPs(cohort.genotypes, cols, self.bg_freq_)
+        return cohort.variants["id"].to_numpy()[cols].astype(str), z
 
     def _calibration(self, cohort, progress: Progress) -> np.ndarray:
         """(2, 2): slope and intercept, per state of knowledge, of the logistic map from raw
@@ -256,8 +290,9 @@ class BayesModel(FaceModel):
                 [np.flatnonzero(same.ravel()), rng.choice(other, min(len(other), _CALIBRATION_PAIRS))]
             )
             labels.append(same.ravel()[pick])
+            genetic = half._genetic_moments(half.on_panel(test))  # the same in both states
             for state in _STATES:
-                raw, _ = half._raw_scores(test, faces, test.covariates if state == "dna+cov" else None)
+                raw, _ = half._raw_scores(test, faces, test.covariates if state == "dna+cov" else None, genetic)
                 scores[state].append(raw.ravel()[pick])
         progress("bayes: calibration", 2, 2)
         y = np.concatenate(labels)
@@ -277,25 +312,38 @@ class BayesModel(FaceModel):
         whether their age and BMI were recorded (n,)."""
         self._check_fitted()
         genotypes = self.on_panel(genotypes)
-        _, g_all, variant_ids = genotype_arrays(genotypes)
+        return self._predictive(genotypes, covariates, self._genetic_moments(genotypes))
+
+    def _predictive(self, genotypes, covariates, genetic: tuple[np.ndarray, np.ndarray]):
+        """:meth:`predictive` of genotypes already on the panel, given their
+        :meth:`_genetic_moments` (which do not depend on the covariates)."""
         people = self.demographics_.transform(genotypes, covariates)
         mean, cov = self.covariates_.moments(people)
-        if len(self.snps_):
-            xs = self._standardized(g_all, variant_ids, self.snps_, self.sparse_freq_, self.sparse_centre_)
-            mean = mean + xs @ self.sparse_coef_
-            cov = cov + np.einsum("nj,jab->nab", xs**2, self.sparse_cov_)
-        if len(self.bg_snps_):
-            xb = self._standardized(g_all, variant_ids, self.bg_snps_, self.bg_freq_, self.bg_centre_)
-            mean = mean + xb @ self.bg_coef_.astype(np.float64)
-        cov = cov + self.residual_cov_
+        mean, cov = mean + genetic[0], cov + genetic[1] + self.residual_cov_
         known = people.complete if people.complete is not None else np.zeros(len(mean), dtype=bool)
         return mean, cov, known
 
-    @staticmethod
-    def _standardized(g_all, variant_ids, snps, freq, centre) -> np.ndarray:
-        g = align_dosages(g_all, variant_ids, snps)
-        z = standardize(np.where(np.isnan(g), -1, g).astype(np.int8), freq).astype(np.float64)
-        return np.where(np.isnan(g), 0.0, z - centre)  # an absent call: the training mean
+    def _genetic_moments(self, genotypes) -> tuple[np.ndarray, np.ndarray]:
+        """What the SNPs add to the predictive mean (n, K), from the sparse part and the
+        background, and to its covariance (n, K, K), from the sparse effects' uncertainty.
+        Computed people block by block, so that the standardized dosages stay small."""
+        _, g_all, variant_ids = genotype_arrays(genotypes)
+        n, d = g_all.shape[0], len(self.residual_cov_)
+        mean, cov = np.zeros((n, d)), np.zeros((n, d, d))
+        sparse = (_columns(variant_ids, self.snps_), self.sparse_freq_, self.sparse_centre_)
+        bg = (_columns(variant_ids, self.bg_snps_), self.bg_freq_, self.bg_centre_)
+        sparse_cov = self.sparse_cov_.reshape(len(self.snps_), d * d)
+        bg_coef = self.bg_coef_.astype(np.float64)
+        rows = max(1, _PREDICT_BLOCK // max(len(self.snps_) + len(self.bg_snps_), 1))
+        for r0 in range(0, n, rows):
+            block, g = slice(r0, r0 + rows), g_all[r0 : r0 + rows]
+            if len(self.snps_):
+                xs = _standardized(g, *sparse)
+                mean[block] += xs @ self.sparse_coef_
+                cov[block] += ((xs**2) @ sparse_cov).reshape(-1, d, d)
+            if len(self.bg_snps_):
+                mean[block] += _standardized(g, *bg) @ bg_coef
+        return mean, cov
 
     def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
         mean, _, _ = self.predictive(genotypes, covariates)
@@ -316,20 +364,39 @@ class BayesModel(FaceModel):
 
     # ---- matching ----------------------------------------------------------------------------------------
 
-    def _raw_scores(self, genotypes, faces: np.ndarray, covariates) -> tuple[np.ndarray, np.ndarray]:
+    def _raw_scores(self, genotypes, faces: np.ndarray, covariates, genetic=None) -> tuple[np.ndarray, np.ndarray]:
         """log N(y_j; mu_i, Sigma_i) - log N(y_j; 0, population covariance) for every genome i
         and face j (the denominator: a random person of the population, whose shape scores
-        are centred with the training variances), and which genomes had age and BMI recorded."""
-        mean, cov, known = self.predictive(genotypes, covariates)
+        are centred with the training variances), and which genomes had age and BMI recorded.
+        ``genetic``: the genomes' :meth:`_genetic_moments`, when already computed."""
+        self._check_fitted()
+        genotypes = self.on_panel(genotypes)
+        genetic = self._genetic_moments(genotypes) if genetic is None else genetic
+        mean, cov, known = self._predictive(genotypes, covariates, genetic)
         if not self.full_covariance:
             cov = cov * np.eye(cov.shape[1])
         y = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
         pop = -0.5 * ((y**2 / self.population_var_).sum(1) + np.log(self.population_var_).sum())
+        # (y_j - mu_i)' P_i (y_j - mu_i) = y_j' P_i y_j - 2 mu_i' P_i y_j + mu_i' P_i mu_i with
+        # P_i = Sigma_i^-1: the first term of every pair is one matrix product, (genomes, K^2)
+        # by (K^2, faces), and the second another. Genomes a block at a time, to bound the
+        # temporaries.
+        d = y.shape[1]
+        yy = (y[:, :, None] * y[:, None, :]).reshape(len(y), d * d).T  # (K^2, faces)
         out = np.empty((len(mean), len(y)))
-        for i in range(len(mean)):
-            chol = np.linalg.cholesky(cov[i])
-            z = np.linalg.solve(chol, (y - mean[i]).T)
-            out[i] = -0.5 * (z * z).sum(0) - np.log(np.diag(chol)).sum() - pop
+        for i0 in range(0, len(mean), _SCORE_BLOCK):
+            block = slice(i0, i0 + _SCORE_BLOCK)
+            chol = np.linalg.cholesky(cov[block])
+            inv_chol = np.linalg.inv(chol)
+            prec = np.einsum("iab,iac->ibc", inv_chol, inv_chol)  # L^-T L^-1
+            pm = np.einsum("iab,ib->ia", prec, mean[block])
+            half_logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+            rows = out[block]
+            np.matmul(prec.reshape(-1, d * d), yy, out=rows)
+            rows *= -0.5
+            rows += pm @ y.T
+            rows -= (0.5 * np.einsum("ia,ia->i", pm, mean[block]) + half_logdet)[:, None]
+            rows -= pop
         return out, known
 
     def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
@@ -372,3 +439,31 @@ class BayesModel(FaceModel):
         self.shape_pca_ = ShapePCA.from_arrays(without_prefix(state, "shape"))
         self.demographics_ = DemographicFeatures.from_arrays(without_prefix(state, "demographics"))
         self.covariates_ = CovariatePart.from_arrays(without_prefix(state, "covariates"))
+
+
+def _columns(variant_ids, snps: np.ndarray) -> np.ndarray:
+    """Column of each of ``snps`` among ``variant_ids``, -1 where absent (matched by id, the
+    first of repeated ids, as :func:`genoface.genetics.align_dosages` matches)."""
+    index = pd.Index(np.asarray(variant_ids, dtype=str))
+    first = np.flatnonzero(~index.duplicated())
+    found = index[first].get_indexer(np.asarray(snps, dtype=str))
+    return np.where(found >= 0, first[found], -1)
+
+
+def _standardized(g: np.ndarray, cols: np.ndarray, freq: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Standardized, centred dosages (float64) of the columns ``cols`` of the int8 genotypes
+    ``g``, as in training; 0 (the training mean) for a missing call or an absent SNP. The int8
+    dosages are taken first and widened once (NaN-coded float64 dosages cost 8 bytes a call
+    and a pass per step)."""
+    found = cols >= 0
+    if found.all():
+        calls = take_columns(g, cols)
+    else:
+        calls = np.full((g.shape[0], len(cols)), -1, dtype=np.int8)
+        calls[:, found] = take_columns(g, cols[found])
+    z = standardize(calls, freq).astype(np.float64)
+    z -= centre
+    missing = calls < 0
+    if missing.any():
+        z[missing] = 0.0
+    return z
