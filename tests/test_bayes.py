@@ -194,6 +194,36 @@ def test_model_predicts_samples_and_matches(fitted, split):
     ranks = (scores > np.diag(scores)[:, None]).sum(1) + 1
     assert np.mean(ranks == 1) > 10 / len(ranks)  # far above chance (1 in 200)
     assert fitted.calibration_[:, 0].min() > 0  # a higher raw ratio is more evidence
+    assert fitted.genetic_scale_[0] > 0.5  # strong loci: the sparse part carries over to new people
+
+
+def test_genetic_scale_keeps_what_predicts_new_people_and_drops_noise():
+    """Held out, a part whose predictions are the genetic values keeps a scale of about 1; one
+    that predicts noise gets 0; one that over-predicts twofold (1/2 held out) gets 2/3 for the
+    whole cohort, which has twice the people."""
+    from types import SimpleNamespace
+
+    from genoface.models.bayes._model import GeneticMoments, _genetic_scale, _HeldOut
+
+    rng = np.random.default_rng(8)
+    n, d = 500, 6
+    model = SimpleNamespace(
+        demographics_=SimpleNamespace(transform=lambda people, covariates: None),
+        covariates_=SimpleNamespace(moments=lambda people: (np.zeros((n, d)), None)),
+        shape_pca_=SimpleNamespace(transform=lambda faces: faces),
+    )
+    people = SimpleNamespace(covariates=None)
+
+    def held(sparse, background, genetic, noise):
+        moments = GeneticMoments(sparse, background, np.zeros((n, d, d)))
+        return _HeldOut(model, people, genetic + noise, moments)
+
+    genetic, noise = rng.standard_normal((2, n, d))
+    unrelated = rng.standard_normal((n, d))
+    np.testing.assert_allclose(_genetic_scale([held(genetic, unrelated, genetic, noise)]), [1.0, 0.0], atol=0.1)
+    np.testing.assert_allclose(_genetic_scale([held(unrelated, 2 * genetic, genetic, noise)]), [0.0, 2 / 3], atol=0.1)
+    # a part with no SNPs keeps 1: it adds nothing either way
+    assert _genetic_scale([held(np.zeros((n, d)), genetic, genetic, noise)])[0] == 1.0
 
 
 def test_unknown_age_widens_the_predictive_distribution(fitted, split):

@@ -172,6 +172,22 @@ def test_cllr_by_hand():
     assert cllr(-s) == pytest.approx(np.log2(1 + 3))  # every ratio 3 the wrong way: above chance
 
 
+def test_cllr_min_by_hand():
+    from genoface.evaluate import cllr, cllr_min
+
+    llr = np.log(3.0)
+    s = np.array([[llr, -llr], [-llr, llr]])
+    assert cllr_min(s) == pytest.approx(0.0)  # perfectly ordered: only calibration cost cllr
+    assert cllr_min(-s) == pytest.approx(1.0)  # ordered the wrong way: a monotone map can do nothing
+    assert cllr_min(np.zeros((3, 3))) == pytest.approx(1.0)
+    # genuine 2 and 0, impostors 1 and -1: the middle two pool to LR = 1, the ends are certain,
+    # so each class pays 1 bit on one of its two pairs
+    assert cllr_min(np.array([[2.0, 1.0], [-1.0, 0.0]])) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(size=(40, 40)) + 2 * np.eye(40)
+    assert cllr_min(noisy) <= cllr(noisy) and cllr_min(noisy) <= cllr(noisy * 0.3 - 1)
+
+
 def test_top1_assigned_by_hand():
     from genoface.evaluate import identification_metrics, top1_assigned
 

@@ -15,6 +15,7 @@ from genoface.core.errors import GenofaceError
 from genoface.evaluate._metrics import (
     bootstrap_ci,
     cllr,
+    cllr_min,
     identification_metrics,
     rank_threshold,
     ranks,
@@ -222,11 +223,13 @@ def _face_metrics(
 
 def _match_metrics(scores: np.ndarray, n_boot: int, seed: int, log_lr: bool = False) -> dict:
     """Identification metrics, the closed-set joint assignment's top1 and, for a model whose
-    score is a log likelihood ratio, its cost cllr (chance level 1.0)."""
+    score is a log likelihood ratio, its cost cllr (chance level 1.0) and the cost of its
+    discrimination alone, cllr_min."""
     out = identification_metrics(scores)
     out["top1_assigned"] = top1_assigned(scores, seed)
     if log_lr:
         out["cllr"], out["chance_cllr"] = cllr(scores), 1.0
+        out["cllr_min"] = cllr_min(scores)
     r = ranks(scores)
     n = len(r)
     per_person = {

@@ -28,7 +28,8 @@ _INTERACTION_P = 0.01
 
 class CovariatePart:
     """Least squares of the shape scores on the demographic design, and the moments of age and
-    BMI by sex that integrate out what a person's record lacks.
+    BMI by sex, jointly with the ancestry PCs, that integrate out what a person's record lacks
+    (given the PCs: where populations differ in age or BMI, a genome's ancestry tells which).
 
     Parameters
     ----------
@@ -78,10 +79,12 @@ class CovariatePart:
         self.interactions_ = False
         self.age_basis_ = self._choose_age_basis(people, y)
         u = self._basis(age, bmi)
+        self.n_basis_ = u.shape[1]
+        joint = np.column_stack([u, people.pcs[full]])  # the basis, then the PCs
         male = people.male[full] >= 0.5
-        self.u_mean_ = np.stack([u[male == s].mean(0) if (male == s).sum() > 1 else u.mean(0) for s in (0, 1)])
+        self.u_mean_ = np.stack([joint[male == s].mean(0) if (male == s).sum() > 1 else joint.mean(0) for s in (0, 1)])
         self.u_cov_ = np.stack(
-            [np.cov(u[male == s] if (male == s).sum() > u.shape[1] else u, rowvar=False) for s in (0, 1)]
+            [np.cov(joint[male == s] if (male == s).sum() > joint.shape[1] else joint, rowvar=False) for s in (0, 1)]
         )
         without = self._design(people.male[full], people.pcs[full], u)
         self.interactions_ = True
@@ -123,14 +126,15 @@ class CovariatePart:
         n = len(people.male)
         age = people.age if people.age is not None else np.full(n, np.nan)
         bmi = people.bmi if people.bmi is not None else np.full(n, np.nan)
-        u_known = self._basis(age, bmi)
-        d = self.coef_.shape[1]
+        known = np.column_stack([self._basis(age, bmi), people.pcs])
+        q, d = self.n_basis_, self.coef_.shape[1]
         out_mean = np.zeros((n, d))
         out_cov = np.zeros((n, d, d))
         p_male = np.clip(people.male, 0.0, 1.0)
         means = []
         for s in (0, 1):
-            eu, cu = _conditional(self.u_mean_[s], self.u_cov_[s], u_known)
+            eu, cu = _conditional(self.u_mean_[s], self.u_cov_[s], known)
+            eu, cu = eu[:, :q], cu[:, :q, :q]
             sex = np.full(n, float(s))
             mean = self._design(sex, people.pcs, eu) @ self.coef_
             slope = self._u_slope(s)  # (q, d)
@@ -145,7 +149,7 @@ class CovariatePart:
 
     def _u_slope(self, sex: int) -> np.ndarray:
         """(q, d): how the age/BMI basis moves the scores for this sex."""
-        q = self.u_mean_.shape[1]
+        q = self.n_basis_
         start = self.coef_.shape[0] - q * (2 if self.interactions_ else 1)
         slope = self.coef_[start : start + q]
         if self.interactions_ and sex:
@@ -160,6 +164,7 @@ class CovariatePart:
             "knots": self.knots_,
             "bmi_moments": list(self.bmi_moments_),
             "n_age": self.n_age_,
+            "n_basis": self.n_basis_,
             "age_basis": self.age_basis_,
             "age_moments": list(self.age_moments_),
             "u_mean": self.u_mean_,
@@ -175,6 +180,7 @@ class CovariatePart:
         part.knots_ = np.asarray(arrays["knots"], dtype=np.float64)
         part.bmi_moments_ = tuple(float(x) for x in arrays["bmi_moments"])
         part.n_age_ = int(arrays["n_age"])
+        part.n_basis_ = int(arrays["n_basis"])
         part.age_basis_ = str(arrays["age_basis"])
         part.age_moments_ = tuple(float(x) for x in arrays["age_moments"])
         part.u_mean_, part.u_cov_ = np.asarray(arrays["u_mean"]), np.asarray(arrays["u_cov"])

@@ -13,16 +13,21 @@ covariance, plus what its record leaves unknown (age, BMI, an uncertain sex) int
 plus the sparse effects' posterior uncertainty and the background's prediction error. ``predict``
 returns the mean face, ``sample`` draws faces, and ``score_matrix`` matches by the likelihood
 ratio log N(y; mu, Sigma) - log N(y; population), calibrated into a log likelihood ratio by a
-logistic map learnt on held-out halves of the training people.
+logistic map learnt on held-out halves of the training people. The same halves set how much of
+each genetic part's prediction to keep (a scale in [0, 1]): where the selected SNPs' effects
+do not carry over to new people, as in a polygenic cohort too small for its architecture, the
+model falls back to its demographic part instead of adding their noise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import lsq_linear
 from sklearn.linear_model import LogisticRegression
 
 from genoface.core.errors import GenofaceError
@@ -72,8 +77,11 @@ class BayesModel(FaceModel):
     background : fit the polygenic background (GBLUP on all autosomal SNPs).
     min_maf : minor-allele frequency below which a SNP is left out of the background.
     n_backfit : backfitting rounds of the three parts.
-    calibrate : learn the score-to-likelihood-ratio map on held-out halves (two more fits on
-        half the people each).
+    calibrate : learn, on held-out halves (two more fits on half the people each), the scale of
+        each genetic part's prediction and the score-to-likelihood-ratio map; without, the
+        scales are 1 and the scores raw.
+    scale_genetic : learn the genetic parts' scales in the calibration (False keeps them at 1,
+        for the ablation).
     full_covariance : match with the full predictive covariance; False keeps only its
         diagonal (independent shape components, as ``lippert`` matches), for the ablation.
     random_state : seed of the ancestry PCA and of the calibration halves.
@@ -92,6 +100,7 @@ class BayesModel(FaceModel):
         min_maf: float = 0.01,
         n_backfit: int = 3,
         calibrate: bool = True,
+        scale_genetic: bool = True,
         full_covariance: bool = True,
         random_state: int = 0,
     ) -> None:
@@ -103,6 +112,7 @@ class BayesModel(FaceModel):
         self.min_maf = min_maf
         self.n_backfit = n_backfit
         self.calibrate = calibrate
+        self.scale_genetic = scale_genetic
         self.full_covariance = full_covariance
         self.random_state = random_state
 
@@ -121,10 +131,10 @@ class BayesModel(FaceModel):
         self._fit_parts(cohort, progress)
         self._remember_cohort(cohort)
         self.fitted_ = True
+        self.genetic_scale_ = np.ones(2)
+        self.calibration_ = np.array([[1.0, 0.0], [1.0, 0.0]])
         if self.calibrate:
-            self.calibration_ = self._calibration(cohort, progress)
-        else:
-            self.calibration_ = np.array([[1.0, 0.0], [1.0, 0.0]])
+            self._calibration(cohort, progress)
         return self
 
     def _fit_demographics(self, cohort) -> tuple[np.ndarray, PersonFeatures]:
@@ -268,33 +278,51 @@ class BayesModel(FaceModel):
         z = StandardizedSNPs(cohort.genotypes, cols, self.bg_freq_)
         return cohort.variants["id"].to_numpy()[cols].astype(str), z
 
-    def _calibration(self, cohort, progress: Progress) -> np.ndarray:
-        """(2, 2): slope and intercept, per state of knowledge, of the logistic map from raw
-        score to log likelihood ratio, learnt on held-out halves: fit on one half, score the
-        other half's genomes against its faces, and the other way round."""
+    def _calibration(self, cohort, progress: Progress) -> None:
+        """What is learnt on held-out halves of the training people (fit on one half, predict
+        the other, and the other way round): the scale of each genetic part, then the map
+        from raw score to log likelihood ratio."""
+        halves = self._held_out_halves(cohort, progress)
+        if self.scale_genetic:
+            self.genetic_scale_ = _genetic_scale(halves)
+        self.calibration_ = self._score_calibration(halves)
+
+    def _held_out_halves(self, cohort, progress: Progress) -> list[_HeldOut]:
+        """The two half-fits, each with the other half's people and their genetic moments."""
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(cohort.n_samples)
         halves = (order[: len(order) // 2], order[len(order) // 2 :])
-        scores: dict[str, list[np.ndarray]] = {s: [] for s in _STATES}
-        labels: list[np.ndarray] = []
+        out = []
         for i, (a, b) in enumerate((halves, halves[::-1])):
             progress("bayes: calibration", i, 2)
             params = self.get_params() | {"calibrate": False}
             half = type(self)(**params).fit(cohort.subset(a))
             test = cohort.subset(b)
             faces = np.asarray(test.faces, dtype=np.float64)
-            m = len(b)
+            out.append(_HeldOut(half, test, faces, half._genetic_moments(half.on_panel(test))))
+        progress("bayes: calibration", 2, 2)
+        return out
+
+    def _score_calibration(self, halves: list[_HeldOut]) -> np.ndarray:
+        """(2, 2): slope and intercept, per state of knowledge, of the logistic map from raw
+        score to log likelihood ratio, on each half's held-out genome-face pairs (all true
+        pairs and a random sample of the others), scored with the genetic parts scaled."""
+        rng = np.random.default_rng(self.random_state)
+        scores: dict[str, list[np.ndarray]] = {s: [] for s in _STATES}
+        labels: list[np.ndarray] = []
+        for held in halves:
+            held.model.genetic_scale_ = self.genetic_scale_
+            m = held.people.n_samples
             same = np.eye(m, dtype=bool)
             other = np.flatnonzero(~same.ravel())
             pick = np.concatenate(
                 [np.flatnonzero(same.ravel()), rng.choice(other, min(len(other), _CALIBRATION_PAIRS))]
             )
             labels.append(same.ravel()[pick])
-            genetic = half._genetic_moments(half.on_panel(test))  # the same in both states
             for state in _STATES:
-                raw, _ = half._raw_scores(test, faces, test.covariates if state == "dna+cov" else None, genetic)
+                covariates = held.people.covariates if state == "dna+cov" else None
+                raw, _ = held.model._raw_scores(held.people, held.faces, covariates, held.genetic)
                 scores[state].append(raw.ravel()[pick])
-        progress("bayes: calibration", 2, 2)
         y = np.concatenate(labels)
         out = np.empty((2, 2))
         for k, state in enumerate(_STATES):
@@ -314,22 +342,24 @@ class BayesModel(FaceModel):
         genotypes = self.on_panel(genotypes)
         return self._predictive(genotypes, covariates, self._genetic_moments(genotypes))
 
-    def _predictive(self, genotypes, covariates, genetic: tuple[np.ndarray, np.ndarray]):
+    def _predictive(self, genotypes, covariates, genetic: GeneticMoments):
         """:meth:`predictive` of genotypes already on the panel, given their
         :meth:`_genetic_moments` (which do not depend on the covariates)."""
         people = self.demographics_.transform(genotypes, covariates)
         mean, cov = self.covariates_.moments(people)
-        mean, cov = mean + genetic[0], cov + genetic[1] + self.residual_cov_
+        sparse, bg = self.genetic_scale_
+        mean = mean + sparse * genetic.sparse_mean + bg * genetic.background_mean
+        cov = cov + sparse**2 * genetic.sparse_cov + self.residual_cov_
         known = people.complete if people.complete is not None else np.zeros(len(mean), dtype=bool)
         return mean, cov, known
 
-    def _genetic_moments(self, genotypes) -> tuple[np.ndarray, np.ndarray]:
-        """What the SNPs add to the predictive mean (n, K), from the sparse part and the
-        background, and to its covariance (n, K, K), from the sparse effects' uncertainty.
-        Computed people block by block, so that the standardized dosages stay small."""
+    def _genetic_moments(self, genotypes) -> GeneticMoments:
+        """What the SNPs add, unscaled, to the predictive mean, from the sparse part and the
+        background, and to its covariance, from the sparse effects' uncertainty. Computed
+        people block by block, so that the standardized dosages stay small."""
         _, g_all, variant_ids = genotype_arrays(genotypes)
         n, d = g_all.shape[0], len(self.residual_cov_)
-        mean, cov = np.zeros((n, d)), np.zeros((n, d, d))
+        mean, bg_mean, cov = np.zeros((n, d)), np.zeros((n, d)), np.zeros((n, d, d))
         sparse = (_columns(variant_ids, self.snps_), self.sparse_freq_, self.sparse_centre_)
         bg = (_columns(variant_ids, self.bg_snps_), self.bg_freq_, self.bg_centre_)
         sparse_cov = self.sparse_cov_.reshape(len(self.snps_), d * d)
@@ -342,8 +372,8 @@ class BayesModel(FaceModel):
                 mean[block] += xs @ self.sparse_coef_
                 cov[block] += ((xs**2) @ sparse_cov).reshape(-1, d, d)
             if len(self.bg_snps_):
-                mean[block] += _standardized(g, *bg) @ bg_coef
-        return mean, cov
+                bg_mean[block] += _standardized(g, *bg) @ bg_coef
+        return GeneticMoments(mean, bg_mean, cov)
 
     def predict(self, genotypes, covariates: pd.DataFrame | None = None) -> np.ndarray:
         mean, _, _ = self.predictive(genotypes, covariates)
@@ -419,6 +449,7 @@ class BayesModel(FaceModel):
         state |= {"bg_snps": self.bg_snps_, "bg_freq": self.bg_freq_, "bg_centre": self.bg_centre_}
         state |= {"bg_coef": self.bg_coef_, "bg_h2": self.bg_h2_}
         state |= {"residual_cov": self.residual_cov_, "calibration": self.calibration_}
+        state |= {"genetic_scale": self.genetic_scale_}
         state |= with_prefix(self.shape_pca_.to_arrays(), "shape")
         state |= with_prefix(self.demographics_.to_arrays(), "demographics")
         return state | with_prefix(self.covariates_.to_arrays(), "covariates")
@@ -436,6 +467,7 @@ class BayesModel(FaceModel):
         self.bg_coef_, self.bg_h2_ = state["bg_coef"], state["bg_h2"]
         self.residual_cov_ = np.asarray(state["residual_cov"], dtype=np.float64)
         self.calibration_ = np.asarray(state["calibration"], dtype=np.float64)
+        self.genetic_scale_ = np.asarray(state["genetic_scale"], dtype=np.float64)
         self.shape_pca_ = ShapePCA.from_arrays(without_prefix(state, "shape"))
         self.demographics_ = DemographicFeatures.from_arrays(without_prefix(state, "demographics"))
         self.covariates_ = CovariatePart.from_arrays(without_prefix(state, "covariates"))
@@ -467,3 +499,51 @@ def _standardized(g: np.ndarray, cols: np.ndarray, freq: np.ndarray, centre: np.
     if missing.any():
         z[missing] = 0.0
     return z
+
+
+@dataclass
+class GeneticMoments:
+    """What a genome's SNPs add to its predictive distribution, before the parts' scales: the
+    sparse part's and the background's means (n, K), and the sparse effects' covariance
+    (n, K, K)."""
+
+    sparse_mean: np.ndarray
+    background_mean: np.ndarray
+    sparse_cov: np.ndarray
+
+
+@dataclass
+class _HeldOut:
+    """A model fitted on half of the training people, the other half, their faces and their
+    genetic moments under the half-model."""
+
+    model: BayesModel
+    people: Any
+    faces: np.ndarray
+    genetic: GeneticMoments
+
+
+def _genetic_scale(halves: list[_HeldOut]) -> np.ndarray:
+    """(2,): the scales in [0, 1] of the sparse part's and the background's predictions, for a
+    model fitted on all the training people, from its two half-fits.
+
+    On the held-out halves, the scales s_half that minimize the people's squared error in shape
+    space with age, sex and BMI known (bounded least squares of what the covariate part leaves
+    on the two parts' predictions). A part that predicts nothing on new people gets 0; one that
+    predicts them as well as it claims keeps 1. A part's prediction is its signal S plus the
+    noise of its estimated effects, whose variance N falls as 1/n: s = S / (S + N), so with twice
+    the people (the whole cohort) s = 2 s_half / (1 + s_half)."""
+    design, target = [], []
+    for held in halves:
+        people = held.model.demographics_.transform(held.people, held.people.covariates)
+        covariate_mean, _ = held.model.covariates_.moments(people)
+        residual = held.model.shape_pca_.transform(held.faces) - covariate_mean
+        design.append(np.column_stack([held.genetic.sparse_mean.ravel(), held.genetic.background_mean.ravel()]))
+        target.append(residual.ravel())
+    a, b = np.concatenate(design), np.concatenate(target)
+    used = np.abs(a).sum(0) > 0
+    scale = np.ones(2)  # a part with no SNPs keeps 1 (it adds 0 anyway)
+    if used.any():
+        half = lsq_linear(a[:, used], b, bounds=(0.0, 1.0)).x
+        scale[used] = 2 * half / (1 + half)
+    return scale
