@@ -15,12 +15,14 @@ from genoface.report.summary import print_cohort_summary
 from genoface.simulate import DEFAULT_PRESET, simulate
 from genoface.usecases.evaluate import evaluate_models
 
-__all__ = ["DEMO_MODEL_PARAMS", "DemoResult", "print_cohort_summary", "run_demo"]
+__all__ = ["DEMO_MODELS", "DEMO_MODEL_PARAMS", "DemoResult", "print_cohort_summary", "run_demo"]
 
 #: Hyper-parameters of the demo that differ from the models' defaults, to keep it within 10
 #: minutes on 2 cores. difface's diffusion prior only draws samples (``sample``), which the demo
 #: does not show; its figures come from ``predict`` (the regression head), trained in full.
 DEMO_MODEL_PARAMS = {"difface": {"prior_epochs": 50}}
+#: The models the demo evaluates: the evaluation's defaults.
+DEMO_MODELS = DEFAULT_MODELS
 
 
 @dataclass
@@ -43,8 +45,8 @@ def run_demo(
         DEFAULT_PRESET, seed=seed, shape_model=shape_model, out=out / "cohort", overwrite=True, progress=progress
     )
     cohort = result.cohort
-    params = {name: DEMO_MODEL_PARAMS.get(name, {}) | (model_params or {}).get(name, {}) for name in DEFAULT_MODELS}
-    evaluation = evaluate_models(cohort, models=DEFAULT_MODELS, seed=seed, model_params=params, progress=progress)
+    params = {name: DEMO_MODEL_PARAMS.get(name, {}) | (model_params or {}).get(name, {}) for name in DEMO_MODELS}
+    evaluation = evaluate_models(cohort, models=DEMO_MODELS, seed=seed, model_params=params, progress=progress)
     metrics = evaluation.metrics
     write_json(out / "metrics.json", metrics)
     faces_png, effects_png = write_demo_figures(out, cohort, result.truth)
