@@ -3,7 +3,7 @@ NumPy arrays, memory maps and (later) chunked stores: QC, ancestry PCA, sex chec
 matcher that reads any genotype file onto a model's variant panel, GWAS (equal to plink2 --glm)
 and SNP selection; 23andMe / AncestryDNA and other consumer raw-data files."""
 
-from genoface.genetics._align import align_dosages
+from genoface.genetics._align import align_dosages, variant_columns
 from genoface.genetics._alleles import (
     AlleleMatch,
     MatchReport,
@@ -80,6 +80,7 @@ __all__ = [
     "select_snps",
     "standardize",
     "take_columns",
+    "variant_columns",
     "variant_qc",
     "variant_stats",
     "x_heterozygosity",

@@ -34,7 +34,7 @@ from genoface.core.errors import GenofaceError
 from genoface.core.schema import non_autosomal
 from genoface.core.state import with_prefix, without_prefix
 from genoface.features import DemographicFeatures, PersonFeatures, select_face_snps
-from genoface.genetics import alt_frequencies, standardize, take_columns
+from genoface.genetics import alt_frequencies, standardize, take_columns, variant_columns
 from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 from genoface.models.bayes._background import Kernel, StandardizedSNPs, fit_background
@@ -360,8 +360,8 @@ class BayesModel(FaceModel):
         _, g_all, variant_ids = genotype_arrays(genotypes)
         n, d = g_all.shape[0], len(self.residual_cov_)
         mean, bg_mean, cov = np.zeros((n, d)), np.zeros((n, d)), np.zeros((n, d, d))
-        sparse = (_columns(variant_ids, self.snps_), self.sparse_freq_, self.sparse_centre_)
-        bg = (_columns(variant_ids, self.bg_snps_), self.bg_freq_, self.bg_centre_)
+        sparse = (variant_columns(variant_ids, self.snps_), self.sparse_freq_, self.sparse_centre_)
+        bg = (variant_columns(variant_ids, self.bg_snps_), self.bg_freq_, self.bg_centre_)
         sparse_cov = self.sparse_cov_.reshape(len(self.snps_), d * d)
         bg_coef = self.bg_coef_.astype(np.float64)
         rows = max(1, _PREDICT_BLOCK // max(len(self.snps_) + len(self.bg_snps_), 1))
@@ -471,15 +471,6 @@ class BayesModel(FaceModel):
         self.shape_pca_ = ShapePCA.from_arrays(without_prefix(state, "shape"))
         self.demographics_ = DemographicFeatures.from_arrays(without_prefix(state, "demographics"))
         self.covariates_ = CovariatePart.from_arrays(without_prefix(state, "covariates"))
-
-
-def _columns(variant_ids, snps: np.ndarray) -> np.ndarray:
-    """Column of each of ``snps`` among ``variant_ids``, -1 where absent (matched by id, the
-    first of repeated ids, as :func:`genoface.genetics.align_dosages` matches)."""
-    index = pd.Index(np.asarray(variant_ids, dtype=str))
-    first = np.flatnonzero(~index.duplicated())
-    found = index[first].get_indexer(np.asarray(snps, dtype=str))
-    return np.where(found >= 0, first[found], -1)
 
 
 def _standardized(g: np.ndarray, cols: np.ndarray, freq: np.ndarray, centre: np.ndarray) -> np.ndarray:
