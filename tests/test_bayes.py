@@ -250,3 +250,15 @@ def test_covariates_frame_is_optional(fitted, split):
     with_sex_only = fitted.predict(test, pd.DataFrame({"sex": test.covariates["sex"]}, index=test.covariates.index))
     assert without.shape == with_sex_only.shape
     assert np.isfinite(without).all() and np.isfinite(with_sex_only).all()
+
+
+def test_calibrated_ratio_averages_one_over_other_peoples_faces(fitted, split):
+    """E[LR | the face is someone else's] = 1 for any likelihood ratio; the calibration's intercept
+    is set so on training people, so it must hold on held-out people too (within sampling error:
+    200 genomes x 199 faces, heavy-tailed)."""
+    train, test = split
+    for covariates in (None, test.covariates):
+        scores = fitted.score_matrix(test, np.asarray(test.faces, dtype=np.float64), covariates)
+        others = scores[~np.eye(len(scores), dtype=bool)]
+        assert abs(np.log(np.mean(np.exp(others)))) < 0.5
+        assert np.median(np.diag(scores)) > 0  # a true pair is more often evidence for than against

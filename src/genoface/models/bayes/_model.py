@@ -28,6 +28,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 from scipy.optimize import lsq_linear
+from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 
 from genoface.core.errors import GenofaceError
@@ -53,6 +54,8 @@ Progress = Callable[[str, int, int], None]
 _PRIOR_SNPS = 2000
 #: Non-matching pairs drawn per held-out half to calibrate the scores (all matching pairs are used).
 _CALIBRATION_PAIRS = 20_000
+#: Training people whose non-matching pairs set the calibration's intercept.
+_INTERCEPT_PEOPLE = 1000
 #: The two states of knowledge whose scores are calibrated apart: the genome alone, and the
 #: genome with age, sex and BMI recorded.
 _STATES = ("dna", "dna+cov")
@@ -285,7 +288,7 @@ class BayesModel(FaceModel):
         halves = self._held_out_halves(cohort, progress)
         if self.scale_genetic:
             self.genetic_scale_ = _genetic_scale(halves)
-        self.calibration_ = self._score_calibration(halves)
+        self.calibration_ = self._score_calibration(halves, cohort)
 
     def _held_out_halves(self, cohort, progress: Progress) -> list[_HeldOut]:
         """The two half-fits, each with the other half's people and their genetic moments."""
@@ -303,10 +306,20 @@ class BayesModel(FaceModel):
         progress("bayes: calibration", 2, 2)
         return out
 
-    def _score_calibration(self, halves: list[_HeldOut]) -> np.ndarray:
-        """(2, 2): slope and intercept, per state of knowledge, of the logistic map from raw
-        score to log likelihood ratio, on each half's held-out genome-face pairs (all true
-        pairs and a random sample of the others), scored with the genetic parts scaled."""
+    def _score_calibration(self, halves: list[_HeldOut], cohort) -> np.ndarray:
+        """(2, 2): slope and intercept, per state of knowledge, of the map from raw score to log
+        likelihood ratio.
+
+        The slope is a logistic regression's on each half's held-out genome-face pairs (all
+        true pairs and a random sample of the others), scored with the genetic parts scaled,
+        then carried from n/2 to n as the genetic scales are: it is the share of the raw score's
+        spread that is signal, S / (S + N), and the noise N of estimated effects halves with
+        twice the people. The half-fits' scores separate less than the full model's, so their
+        own slope would shrink the full model's scores too much. The intercept then makes the
+        likelihood ratio average 1 over non-matching pairs, as any likelihood ratio does under
+        the hypothesis that the face is someone else's; the full model scores its own training
+        genomes against the other training people's faces for that (a face that is not the
+        genome's owner is not fitted to it)."""
         rng = np.random.default_rng(self.random_state)
         scores: dict[str, list[np.ndarray]] = {s: [] for s in _STATES}
         labels: list[np.ndarray] = []
@@ -324,11 +337,17 @@ class BayesModel(FaceModel):
                 raw, _ = held.model._raw_scores(held.people, held.faces, covariates, held.genetic)
                 scores[state].append(raw.ravel()[pick])
         y = np.concatenate(labels)
+        people = cohort.subset(np.sort(rng.permutation(cohort.n_samples)[:_INTERCEPT_PEOPLE]))
+        faces = np.asarray(people.faces, dtype=np.float64)
+        genetic = self._genetic_moments(self.on_panel(people))
         out = np.empty((2, 2))
         for k, state in enumerate(_STATES):
             x = np.concatenate(scores[state])[:, None]
-            logistic = LogisticRegression(class_weight="balanced", C=1e4).fit(x, y)
-            out[k] = logistic.coef_[0, 0], logistic.intercept_[0]
+            half = LogisticRegression(class_weight="balanced", C=1e4).fit(x, y).coef_[0, 0]
+            slope = 2 * half / (1 + half) if half > 0 else 0.0
+            raw, _ = self._raw_scores(people, faces, people.covariates if state == "dna+cov" else None, genetic)
+            others = slope * raw[~np.eye(len(raw), dtype=bool)]
+            out[k] = slope, np.log(len(others)) - logsumexp(others)
         return out
 
     # ---- the predictive distribution ------------------------------------------------------------------
