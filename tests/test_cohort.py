@@ -50,10 +50,11 @@ def test_second_load_uses_the_cache_and_a_changed_source_rebuilds_it(tiny_cohort
     assert (
         "cohort.json" in sources and "covariates.tsv" in sources and f"faces/{tiny_cohort.sample_ids[0]}.ply" in sources
     )
-    assert not isinstance(first.genotypes, np.memmap)
+    assert not isinstance(first.faces, np.memmap)
+    assert (tiny_cohort_dir / CACHE_DIR / "genotypes.zarr").is_dir()
 
     second = load_cohort(tiny_cohort_dir)
-    assert isinstance(second.genotypes, np.memmap) and isinstance(second.faces, np.memmap)
+    assert isinstance(second.faces, np.memmap) and isinstance(second.genotypes, np.ndarray)
     _assert_same(second, tiny_cohort)
 
     # Touching a source (same content, new mtime) rebuilds the cache from the files.
@@ -61,9 +62,9 @@ def test_second_load_uses_the_cache_and_a_changed_source_rebuilds_it(tiny_cohort
     st = face.stat()
     os.utime(face, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     rebuilt = load_cohort(tiny_cohort_dir)
-    assert not isinstance(rebuilt.genotypes, np.memmap)
+    assert not isinstance(rebuilt.faces, np.memmap)
     assert any(s["mtime_ns"] == st.st_mtime_ns + 1_000_000_000 for s in json.loads(manifest.read_text())["sources"])
-    assert isinstance(load_cohort(tiny_cohort_dir).genotypes, np.memmap)
+    assert isinstance(load_cohort(tiny_cohort_dir).faces, np.memmap)
 
     # Changing a source's content is seen on the next load.
     cov_path = tiny_cohort_dir / "covariates.tsv"
@@ -84,11 +85,12 @@ def test_no_cache_when_asked_or_when_it_cannot_be_written(tiny_cohort, tiny_coho
     assert not (tiny_cohort_dir / CACHE_DIR).exists()
 
 
-def test_a_corrupt_cache_is_rebuilt(tiny_cohort, tiny_cohort_dir):
+@pytest.mark.parametrize("damaged", ["genotypes.zarr/call_dosage/.zarray", "faces.npy"])
+def test_a_corrupt_cache_is_rebuilt(tiny_cohort, tiny_cohort_dir, damaged):
     Cohort.load(tiny_cohort_dir)
-    (tiny_cohort_dir / CACHE_DIR / "genotypes.npy").write_bytes(b"garbage")
+    (tiny_cohort_dir / CACHE_DIR / damaged).write_bytes(b"garbage")
     _assert_same(Cohort.load(tiny_cohort_dir), tiny_cohort)
-    assert isinstance(Cohort.load(tiny_cohort_dir).genotypes, np.memmap)
+    assert isinstance(Cohort.load(tiny_cohort_dir).faces, np.memmap)
 
 
 def test_save_that_fails_midway_leaves_nothing(tiny_cohort, tmp_path, monkeypatch):

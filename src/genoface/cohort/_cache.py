@@ -1,10 +1,12 @@
 """The fast internal store of a cohort directory: ``<cohort>/.genoface_cache/``.
 
 The cohort directory (VCF or bed, one PLY per face, TSV) is the exchange format; parsing it
-takes a while for thousands of people. On first load its content is written here as .npy
-arrays (memory-mapped on later loads) and TSV / JSON tables, with a manifest recording the
-signature (relative path, size, mtime_ns) of every source file. A later load uses the cache
-only when the signature matches exactly; otherwise it rebuilds. Nothing is pickled.
+takes a while for thousands of people. On first load its content is written here: the genotypes
+as a chunked Zarr store (``genotypes.zarr``, :mod:`genoface.io.genotype_store`), the faces and
+the template as .npy arrays (memory-mapped on later loads) and TSV / JSON tables, with a
+manifest recording the signature (relative path, size, mtime_ns) of every source file. A later
+load uses the cache only when the signature matches exactly; otherwise it rebuilds. Nothing is
+pickled.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 #: Folder name inside the cohort directory.
 CACHE_DIR = ".genoface_cache"
 #: Version of the cache layout; a mismatch rebuilds the cache.
-CACHE_VERSION = 2  # 2: chromosome names canonical (chr dropped, PAR as XY)
+CACHE_VERSION = 3  # 2: chromosome names canonical (chr dropped, PAR as XY); 3: genotypes in a Zarr store
 _MANIFEST = "manifest.json"
 
 Signature = list[dict[str, Any]]

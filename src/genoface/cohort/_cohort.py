@@ -24,7 +24,22 @@ from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, write_json
 from genoface.core.schema import REQUIRED_COLUMNS, SEXES, X, is_x, normalize_build, normalize_chroms
 from genoface.io.covariates import read_covariates, write_covariates
-from genoface.io.genotypes import read_genotypes, variant_table, write_plink, write_vcf
+from genoface.io.genotype_store import (
+    StoredDosages,
+    fill_store,
+    iter_store_blocks,
+    open_genotype_store,
+    store_chunks,
+)
+from genoface.io.genotypes import (
+    GenotypeData,
+    PlinkFileset,
+    open_plink,
+    read_genotypes,
+    variant_table,
+    write_plink,
+    write_vcf,
+)
 from genoface.io.meshes import MESH_SUFFIXES, read_mesh, read_mesh_vertices, write_mesh
 
 log = logging.getLogger(__name__)
@@ -34,6 +49,10 @@ COHORT_FORMAT_VERSION = 1
 #: Genotype file names a cohort directory may hold (exactly one of them).
 GENOTYPE_FILES = ("genotypes.vcf.gz", "genotypes.vcf", "genotypes.bcf", "genotypes.bed")
 GENOTYPE_FORMATS = ("vcf", "bed")
+
+#: Genotype matrices larger than this (bytes, one per call) stay on disk in the cohort's store and
+#: are read a block at a time (a lazy cohort); smaller ones are read into memory.
+IN_MEMORY_GENOTYPES = 1 << 31
 
 _META = "cohort.json"
 _COVARIATES = "covariates.tsv"
@@ -52,7 +71,9 @@ class Cohort:
     Attributes
     ----------
     sample_ids : (n,) str, the canonical order (that of the genotype file).
-    genotypes : (n, m) int8 ALT dosage 0/1/2, -1 missing; males hemizygous (0/2) on X.
+    genotypes : (n, m) int8 ALT dosage 0/1/2, -1 missing; males hemizygous (0/2) on X. A NumPy
+        array, or for a lazy cohort a :class:`StoredDosages` that reads its store where indexed
+        (``genotypes[rows, cols]``; ``.to_dask()`` for the Dask engine).
     variants : columns chrom, pos, id, ref, alt.
     faces : (n, V, 3) float32, registered to the template, mm.
     template_vertices : (V, 3) float64; template_triangles : (T, 3) int64.
@@ -60,12 +81,12 @@ class Cohort:
     meta : the content of cohort.json.
     path : the directory it was loaded from (kept by :meth:`subset` and :meth:`split`).
 
-    A cohort loaded from its cache holds ``genotypes`` and ``faces`` as read-only memory maps:
-    copy them before writing into them.
+    A cohort loaded from its cache holds ``faces`` as a read-only memory map: copy it before
+    writing into it.
     """
 
     sample_ids: np.ndarray
-    genotypes: np.ndarray
+    genotypes: np.ndarray | StoredDosages
     variants: pd.DataFrame
     faces: np.ndarray
     template_vertices: np.ndarray
@@ -138,11 +159,15 @@ class Cohort:
     # ---- loading and saving ---------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, use_cache: bool = True) -> Cohort:
+    def load(cls, path: str | os.PathLike, *, use_cache: bool = True, lazy: bool | None = None) -> Cohort:
         """Read a cohort directory, joining genotypes, faces and covariates by sample id.
 
-        With ``use_cache`` the parsed cohort is kept in ``<path>/.genoface_cache/`` and later
-        loads memory-map it, as long as no source file changed (size and mtime are checked).
+        With ``use_cache`` the parsed cohort is kept in ``<path>/.genoface_cache/``: genotypes in
+        a chunked Zarr store (:mod:`genoface.io.genotype_store`), faces as a memory-mapped array.
+        Later loads read it there, as long as no source file changed (size and mtime are
+        checked). ``lazy``: keep the genotypes on disk, read a block at a time
+        (:class:`StoredDosages`); None decides by size (``IN_MEMORY_GENOTYPES``). A lazy PLINK
+        cohort goes into its store a slice of variants at a time, never whole in memory.
         """
         root = Path(path)
         if not root.is_dir():
@@ -161,60 +186,34 @@ class Cohort:
             cached = read_cache(root, signature, COHORT_FORMAT_VERSION)
             if cached is not None:
                 try:
-                    cohort = cls._from_cache(cached, meta, root)
+                    cohort = cls._from_cache(cached, meta, root, lazy)
                 except (GenofaceError, KeyError, ValueError, OSError) as e:
                     log.warning("%s: cache inconsistent (%s); rebuilding it", root, e)
                 else:
                     _check_meta_n(meta, cohort.n_samples, root)
                     return cohort
 
-        cohort = cls._from_sources(root, meta, geno_files[0], template_path, cov_path, face_paths)
+        parts = _read_sources(root, meta, geno_files[0], template_path, cov_path, face_paths, lazy)
+        if isinstance(parts["genotypes"], PlinkFileset):  # lazy: straight into the store
+            if use_cache and _write_cohort_cache(root, signature, parts):
+                return cls._from_cache(read_cache(root, signature, COHORT_FORMAT_VERSION), meta, root, True)
+            log.warning("%s: the cache cannot be written, so the genotypes are read into memory", root)
+            parts["genotypes"] = parts["genotypes"].read()
+        cohort = cls(**parts, meta=meta, path=root)
         if use_cache:
             cohort._write_cache(root, signature)
         return cohort
 
     @classmethod
-    def _from_sources(
-        cls, root: Path, meta: dict, geno_path: Path, template_path: Path, cov_path: Path, face_paths: dict[str, Path]
-    ) -> Cohort:
-        log.info("%s: reading genotypes from %s", root, geno_path.name)
-        # A real cohort's build named in cohort.json (GRCh37 / GRCh38) puts PAR SNPs on XY; a
-        # simulated X has no PARs (its positions mean nothing in either build).
-        build = None if meta.get("simulated") else normalize_build(meta.get("genome_build"))
-        gd = read_genotypes(geno_path, build=build)
-        _check_meta_n(meta, gd.n_samples, root)
-        covariates = read_covariates(cov_path)
-        _check_join(root, gd.sample_ids, face_paths, covariates.index)
-        if gd.sex is not None:
-            known = gd.sex != ""
-            differs = known & (gd.sex != covariates.loc[gd.sample_ids, "sex"].to_numpy())
-            if differs.any():
-                log.warning(
-                    "%s: sex in the .fam file differs from covariates.tsv for %d people (e.g. %s); using covariates.tsv",
-                    root, int(differs.sum()), ", ".join(gd.sample_ids[differs][:5]),
-                )  # fmt: skip
-        template_vertices, template_triangles = read_mesh(template_path)
-        log.info("%s: reading %d faces", root, len(face_paths))
-        faces = read_mesh_vertices([face_paths[s] for s in gd.sample_ids], n_vertices=len(template_vertices))
-        return cls(
-            sample_ids=gd.sample_ids,
-            genotypes=gd.genotypes,
-            variants=gd.variants,
-            faces=faces,
-            template_vertices=template_vertices,
-            template_triangles=template_triangles,
-            covariates=covariates,
-            meta=meta,
-            path=root,
-        )
-
-    @classmethod
-    def _from_cache(cls, cached: dict[str, Any], meta: dict, root: Path) -> Cohort:
+    def _from_cache(cls, cached: dict[str, Any], meta: dict, root: Path, lazy: bool | None) -> Cohort:
         with np.load(cached["variants"], allow_pickle=False) as v:
             variants = pd.DataFrame({c: v[c] for c in v.files})
+        genotypes: Any = open_genotype_store(cached["genotypes"]).dosages
+        if not (lazy or (lazy is None and _too_large(*genotypes.shape))):
+            genotypes = np.asarray(genotypes)
         return cls(
             sample_ids=cached["sample_ids"],
-            genotypes=cached["genotypes"],
+            genotypes=genotypes,
             variants=variants,
             faces=cached["faces"],
             template_vertices=cached["template_vertices"],
@@ -225,29 +224,9 @@ class Cohort:
         )
 
     def _write_cache(self, root: Path, signature: list) -> None:
-        def variants_writer(p: Path) -> None:
-            with open(p, "wb") as fh:
-                np.savez(
-                    fh, **{c: self.variants[c].to_numpy(dtype=np.int64 if c == "pos" else str) for c in self.variants}
-                )
-
-        write_cache(
-            root,
-            signature,
-            COHORT_FORMAT_VERSION,
-            arrays={
-                "sample_ids": self.sample_ids,
-                "genotypes": self.genotypes,
-                "faces": self.faces,
-                "template_vertices": self.template_vertices,
-                "template_triangles": self.template_triangles,
-            },
-            tables={
-                "variants": ("variants.npz", variants_writer),
-                "covariates": ("covariates.tsv", lambda p: write_covariates(p, self.covariates)),
-            },
-            mmap=("genotypes", "faces"),
-        )
+        parts = {k: getattr(self, k) for k in ("sample_ids", "genotypes", "variants", "faces", "covariates")}
+        parts |= {"template_vertices": self.template_vertices, "template_triangles": self.template_triangles}
+        _write_cohort_cache(root, signature, parts)
 
     def write(self, directory: str | os.PathLike, *, genotype_format: str = "vcf") -> Path:
         """Write the cohort files into the existing ``directory`` (not atomic: see :meth:`save`).
@@ -314,7 +293,11 @@ class Cohort:
             raise GenofaceError(f"subset positions must lie in [0, {self.n_samples}), got [{idx.min()}, {idx.max()}]")
         return Cohort(
             sample_ids=self.sample_ids[idx],
-            genotypes=np.asarray(self.genotypes[idx]),
+            genotypes=(
+                self.genotypes.take_rows(idx)
+                if isinstance(self.genotypes, StoredDosages)
+                else np.asarray(self.genotypes[idx])
+            ),
             variants=self.variants.copy(),
             faces=np.asarray(self.faces[idx]),
             template_vertices=self.template_vertices,
@@ -354,7 +337,9 @@ class Cohort:
         h = hashlib.sha256(f"genoface-cohort-{COHORT_FORMAT_VERSION}\n".encode())
         h.update("\n".join(self.sample_ids).encode() + b"\n")
         h.update(self.variants.to_csv(sep="\t", index=False, lineterminator="\n").encode())
-        for arr in (self.genotypes, self.faces, self.template_vertices, self.template_triangles):
+        h.update(f"{self.genotypes.dtype.str}{self.genotypes.shape}".encode())
+        _update_genotype_hash(h, self.genotypes)
+        for arr in (self.faces, self.template_vertices, self.template_triangles):
             h.update(f"{arr.dtype.str}{arr.shape}".encode())
             _update_hash(h, arr)
         buf = io.StringIO()
@@ -397,6 +382,76 @@ def load_cohort(path: str | os.PathLike, *, use_cache: bool = True) -> Cohort:
 
 
 # ---- the cohort directory -------------------------------------------------------------------------
+
+
+def _read_sources(
+    root: Path, meta: dict, geno_path: Path, template_path: Path, cov_path: Path, face_paths: dict, lazy: bool | None
+) -> dict[str, Any]:
+    """The cohort's parts read from its files, joined by sample id and checked. A PLINK
+    fileset too large for memory (or any, with ``lazy``) is opened, not read."""
+    log.info("%s: reading genotypes from %s", root, geno_path.name)
+    # A real cohort's build named in cohort.json (GRCh37 / GRCh38) puts PAR SNPs on XY; a
+    # simulated X has no PARs (its positions mean nothing in either build).
+    build = None if meta.get("simulated") else normalize_build(meta.get("genome_build"))
+    gd: Any = (
+        open_plink(geno_path, build=build) if geno_path.suffix == ".bed" else read_genotypes(geno_path, build=build)
+    )
+    if isinstance(gd, PlinkFileset) and not (lazy or (lazy is None and _too_large(gd.n_samples, gd.n_variants))):
+        gd = GenotypeData(gd.sample_ids, gd.read(), gd.variants, sex=gd.sex, build=build)
+    _check_meta_n(meta, gd.n_samples, root)
+    covariates = read_covariates(cov_path)
+    _check_join(root, gd.sample_ids, face_paths, covariates.index)
+    if gd.sex is not None:
+        known = gd.sex != ""
+        differs = known & (gd.sex != covariates.loc[gd.sample_ids, "sex"].to_numpy())
+        if differs.any():
+            log.warning(
+                "%s: sex in the .fam file differs from covariates.tsv for %d people (e.g. %s); using covariates.tsv",
+                root, int(differs.sum()), ", ".join(gd.sample_ids[differs][:5]),
+            )  # fmt: skip
+    template_vertices, template_triangles = read_mesh(template_path)
+    log.info("%s: reading %d faces", root, len(face_paths))
+    faces = read_mesh_vertices([face_paths[s] for s in gd.sample_ids], n_vertices=len(template_vertices))
+    return {
+        "sample_ids": gd.sample_ids,
+        "genotypes": gd if isinstance(gd, PlinkFileset) else gd.genotypes,
+        "variants": gd.variants,
+        "faces": faces,
+        "template_vertices": template_vertices,
+        "template_triangles": template_triangles,
+        "covariates": covariates,
+    }
+
+
+def _too_large(n_samples: int, n_variants: int) -> bool:
+    return n_samples * n_variants > IN_MEMORY_GENOTYPES
+
+
+def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any]) -> bool:
+    """Write the cache from a cohort's parts; the genotypes (a matrix, a :class:`StoredDosages`
+    or an unread :class:`PlinkFileset`) go into the store a block of variants at a time."""
+    genotypes, variants = parts["genotypes"], parts["variants"]
+    if isinstance(genotypes, PlinkFileset):
+        blocks = genotypes.blocks(store_chunks(genotypes.n_samples, genotypes.n_variants)[0])
+    else:
+        blocks = iter_store_blocks(genotypes)
+
+    def variants_writer(p: Path) -> None:
+        with open(p, "wb") as fh:
+            np.savez(fh, **{c: variants[c].to_numpy(dtype=np.int64 if c == "pos" else str) for c in variants})
+
+    return write_cache(
+        root,
+        signature,
+        COHORT_FORMAT_VERSION,
+        arrays={k: parts[k] for k in ("sample_ids", "faces", "template_vertices", "template_triangles")},
+        tables={
+            "variants": ("variants.npz", variants_writer),
+            "covariates": ("covariates.tsv", lambda p: write_covariates(p, parts["covariates"])),
+            "genotypes": ("genotypes.zarr", lambda p: fill_store(p, parts["sample_ids"], variants, blocks)),
+        },
+        mmap=("faces",),
+    )
 
 
 def _read_meta(root: Path) -> dict:
@@ -507,8 +562,8 @@ def _check_join(root: Path, geno_ids: np.ndarray, face_paths: dict[str, Path], c
 
 
 def _as_int8_dosage(g: Any) -> np.ndarray:
-    if isinstance(g, np.ndarray) and g.dtype == np.int8:
-        return g
+    if isinstance(g, StoredDosages) or (isinstance(g, np.ndarray) and g.dtype == np.int8):
+        return g  # a store's dosages were checked when it was written
     g = np.asarray(g)
     if g.ndim != 2 or not np.issubdtype(g.dtype, np.integer):
         raise GenofaceError(f"genotypes must be a 2-D integer dosage array, got {g.dtype} with shape {g.shape}")
@@ -548,6 +603,14 @@ def _update_hash(h: Any, arr: np.ndarray, rows_per_step: int = 1024) -> None:
         return
     for i in range(0, len(arr), rows_per_step):
         h.update(np.ascontiguousarray(arr[i : i + rows_per_step]).data)
+
+
+def _update_genotype_hash(h: Any, genotypes: Any) -> None:
+    """Feed the genotypes to ``h`` variant by variant (the store's order), a block of variants at a
+    time, so that a lazy cohort hashes in one pass over its store and equals the same cohort in
+    memory."""
+    for _, _, block in iter_store_blocks(genotypes):
+        h.update(np.ascontiguousarray(block.T).data)
 
 
 def _round(x: float) -> float | None:

@@ -8,6 +8,7 @@ function reads ``chunk`` columns at a time, so memory stays O(n x chunk) besides
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from genoface.core.errors import GenofaceError
+from genoface.genetics.engine import map_variant_blocks
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,9 @@ class ColumnView:
     """The columns ``cols`` of a genotype matrix, read lazily: indexing it reads only the
     selected columns of the rows asked for, so a GWAS or a PCA that reads it block by block
     never copies the columns out whole (10,000 people x 100,000 SNPs: 1 GB)."""
+
+    ndim = 2
+    dtype = np.dtype(np.int8)
 
     def __init__(self, genotypes: Any, cols: np.ndarray) -> None:
         self.genotypes = genotypes
@@ -151,28 +156,9 @@ def variant_stats(
     male = _mask(is_male, n, "is_male", "sample")
     if x.any() and is_male is None:
         log.warning("is_male not given: every sample is treated as a woman on chromosome X")
-    female = ~male
-    called = np.empty(m, dtype=np.int64)
-    n_het = np.empty(m, dtype=np.int64)
-    alt_copies = np.empty(m, dtype=np.float64)
-    allele_copies = np.empty(m, dtype=np.float64)
-    hwe_counts = np.empty((3, m), dtype=np.int64)  # het, hom ref, hom alt among those tested
-    for j0, j1, g in iter_blocks(genotypes, chunk):
-        xb = x[j0:j1]
-        c0, c1, c2 = (g == 0), (g == 1), (g == 2)
-        n0, n1, n2 = c0.sum(0), c1.sum(0), c2.sum(0)
-        called[j0:j1] = n0 + n1 + n2
-        n_het[j0:j1] = n1
-        alt_copies[j0:j1] = n1 + 2 * n2
-        allele_copies[j0:j1] = 2 * (n0 + n1 + n2)
-        hwe_counts[:, j0:j1] = n1, n0, n2
-        if xb.any():
-            cx = np.flatnonzero(xb)
-            f0, f1, f2 = (c[female][:, cx].sum(0) for c in (c0, c1, c2))
-            m0, m2 = c0[male][:, cx].sum(0), c2[male][:, cx].sum(0)
-            alt_copies[j0 + cx] = f1 + 2 * f2 + m2
-            allele_copies[j0 + cx] = 2 * (f0 + f1 + f2) + m0 + m2
-            hwe_counts[:, j0 + cx] = f1, f0, f2
+    blocks = map_variant_blocks(partial(_block_counts, is_x=x, is_male=male), genotypes, check_chunk(chunk))
+    called, n_het, alt_copies, allele_copies = (np.concatenate([b[k] for b in blocks]) for k in range(4))
+    hwe_counts = np.concatenate([b[4] for b in blocks], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         alt_freq = np.where(allele_copies > 0, alt_copies / allele_copies, np.nan)
     return pd.DataFrame(
@@ -184,6 +170,26 @@ def variant_stats(
             "hwe_p": _hwe_many(*hwe_counts) if hwe else np.full(m, np.nan),
         }
     )
+
+
+def _block_counts(j0: int, j1: int, g: np.ndarray, *, is_x: np.ndarray, is_male: np.ndarray) -> tuple:
+    """Per-variant counts of one block for :func:`variant_stats`: calls, heterozygotes, ALT and
+    allele copies, and the HWE genotype counts (het, hom ref, hom alt) among those tested."""
+    xb = is_x[j0:j1]
+    c0, c1, c2 = (g == 0), (g == 1), (g == 2)
+    n0, n1, n2 = c0.sum(0), c1.sum(0), c2.sum(0)
+    alt_copies = (n1 + 2 * n2).astype(np.float64)
+    allele_copies = (2 * (n0 + n1 + n2)).astype(np.float64)
+    hwe_counts = np.stack([n1, n0, n2]).astype(np.int64)
+    if xb.any():
+        cx = np.flatnonzero(xb)
+        female = ~is_male
+        f0, f1, f2 = (c[female][:, cx].sum(0) for c in (c0, c1, c2))
+        m0, m2 = c0[is_male][:, cx].sum(0), c2[is_male][:, cx].sum(0)
+        alt_copies[cx] = f1 + 2 * f2 + m2
+        allele_copies[cx] = 2 * (f0 + f1 + f2) + m0 + m2
+        hwe_counts[:, cx] = f1, f0, f2
+    return (n0 + n1 + n2).astype(np.int64), n1.astype(np.int64), alt_copies, allele_copies, hwe_counts
 
 
 def variant_qc(

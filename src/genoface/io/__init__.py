@@ -2,17 +2,24 @@
 
 from genoface.io._bgzf import BgzfWriter
 from genoface.io.covariates import read_covariates, write_covariates
-from genoface.io.genotypes import GenotypeData, read_genotypes, write_plink, write_vcf
+from genoface.io.genotype_store import GenotypeStore, StoredDosages, open_genotype_store, write_genotype_store
+from genoface.io.genotypes import GenotypeData, PlinkFileset, open_plink, read_genotypes, write_plink, write_vcf
 from genoface.io.meshes import read_mesh, read_mesh_vertices, write_mesh
 
 __all__ = [
     "BgzfWriter",
     "GenotypeData",
+    "GenotypeStore",
+    "PlinkFileset",
+    "StoredDosages",
+    "open_genotype_store",
+    "open_plink",
     "read_covariates",
     "read_genotypes",
     "read_mesh",
     "read_mesh_vertices",
     "write_covariates",
+    "write_genotype_store",
     "write_mesh",
     "write_plink",
     "write_vcf",

@@ -509,6 +509,11 @@ def _genotype_data(
     sex: np.ndarray | None = None,
 ) -> GenotypeData:
     """GenotypeData with canonical chromosome names, PAR SNPs on XY (build known) and ids for all."""
+    return GenotypeData(samples, genotypes, _variant_frame(path, columns, build), sex=sex, build=build)
+
+
+def _variant_frame(path: Path, columns: dict, build: str | None) -> pd.DataFrame:
+    """The variant table with canonical chromosome names, PAR SNPs on XY (build known) and ids for all."""
     chrom = _canonical_chroms(columns["chrom"])
     empty = np.flatnonzero(chrom == "")
     if len(empty):
@@ -521,7 +526,7 @@ def _genotype_data(
     if no_id.any():  # "chrom:pos" of the canonical chromosome, so that "chr1" and "1" files agree
         chrom_pos = variants["chrom"].astype(str) + ":" + variants["pos"].astype(str)
         variants["id"] = np.where(no_id, chrom_pos.to_numpy(dtype=object), ids)
-    return GenotypeData(samples, genotypes, variants, sex=sex, build=build)
+    return variant_table(variants)
 
 
 def _plink_paths(path: Path) -> tuple[Path, Path, Path]:
@@ -529,10 +534,61 @@ def _plink_paths(path: Path) -> tuple[Path, Path, Path]:
     return Path(f"{prefix}.bed"), Path(f"{prefix}.bim"), Path(f"{prefix}.fam")
 
 
-def _read_plink(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
+@dataclass
+class PlinkFileset:
+    """A PLINK 1 fileset opened for reading: its samples, the variants kept and their place
+    among the .bim's rows; the dosages are read whole (:meth:`read`) or a slice of variants at
+    a time (:meth:`blocks`), which is how a cohort larger than memory goes into its store.
+    Open with :func:`open_plink`."""
+
+    bed: Path
+    sample_ids: np.ndarray
+    variants: pd.DataFrame
+    columns: np.ndarray  # the kept variants' rows in the .bim
+    bim_rows: int  # all the .bim's rows, kept or not
+    sex: np.ndarray | None
+    build: str | None
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.sample_ids)
+
+    @property
+    def n_variants(self) -> int:
+        return len(self.variants)
+
+    def read(self) -> np.ndarray:
+        """All kept variants: (samples, variants) int8."""
+        whole = len(self.columns) == self.bim_rows
+        return self._read(None if whole else np.s_[:, self.columns], "C")
+
+    def blocks(self, chunk: int):
+        """Yield (j0, j1, (samples, j1 - j0) int8) for consecutive kept variants, ``chunk`` at a
+        time; only those variants' bytes of the .bed are read."""
+        for j0 in range(0, self.n_variants, chunk):
+            j1 = min(j0 + chunk, self.n_variants)
+            yield j0, j1, self._read(np.s_[:, self.columns[j0:j1]], "F")
+
+    def _read(self, index, order: str) -> np.ndarray:
+        from bed_reader import open_bed
+
+        try:
+            with open_bed(self.bed, iid_count=self.n_samples, sid_count=self.bim_rows) as ob:
+                genotypes = ob.read(index=index, dtype="int8", order=order)
+        except MemoryError:
+            raise
+        except Exception as e:  # bed-reader raises ValueError / OSError / its own errors
+            raise GenofaceError(f"{self.bed}: not a readable PLINK 1 .bed ({e}); check it is complete") from None
+        genotypes[genotypes == -127] = MISSING  # bed-reader's missing value for integer reads
+        return genotypes
+
+
+def open_plink(path: str | os.PathLike, *, snps_only: bool = True, build: str | None = None) -> PlinkFileset:
+    """Read a PLINK 1 fileset's .fam and .bim (``path``: the .bed or the prefix) and check them;
+    the genotypes are read later, whole or in slices."""
     from bed_reader import open_bed
 
-    bed, bim, fam = _plink_paths(path)
+    bed, bim, fam = _plink_paths(Path(path))
     for f in (bed, bim, fam):
         if not f.exists():
             raise GenofaceError(f"{bed}: PLINK fileset lacks {f.name}; put {bed.stem}.bed, .bim and .fam side by side")
@@ -546,34 +602,36 @@ def _read_plink(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
             dups = _duplicates(list(iid))
             if dups:
                 raise GenofaceError(f"{fam}: duplicate sample ids {_some(dups)}; make sample ids unique")
-            chrom = np.asarray(ob.chromosome, dtype=str)
-            pos = np.asarray(ob.bp_position, dtype=np.int64)
-            sid = np.asarray(ob.sid, dtype=str)
             alt = np.asarray(ob.allele_1, dtype=str)  # allele 1 is the counted one (module notes)
-            ref = np.asarray(ob.allele_2, dtype=str)
-            sex_code = np.asarray(ob.sex)
-            if snps_only:
-                keep = np.array([_is_snp(r, a) for r, a in zip(ref, alt, strict=False)], dtype=bool)
-            else:
-                keep = np.ones(len(sid), dtype=bool)
-            if not keep.any():
-                raise GenofaceError(
-                    f"{bim}: no biallelic SNPs among {len(keep)} variants; genoface needs SNP genotypes"
-                )
-            index = None if keep.all() else np.s_[:, np.flatnonzero(keep)]
-            genotypes = ob.read(index=index, dtype="int8", order="C")
+            columns = {
+                "chrom": np.asarray(ob.chromosome, dtype=str),
+                "pos": np.asarray(ob.bp_position, dtype=np.int64),
+                "id": np.asarray(ob.sid, dtype=str),
+                "ref": np.asarray(ob.allele_2, dtype=str),
+                "alt": alt,
+            }
+            sex_code, sid_count = np.asarray(ob.sex), ob.sid_count
     except GenofaceError:
         raise
     except Exception as e:  # bed-reader raises ValueError / OSError / its own errors
         raise GenofaceError(
             f"{bed}: not a readable PLINK 1 .bed/.bim/.fam ({e}); check the three files belong together"
         ) from None
+    keep = np.ones(sid_count, dtype=bool)
+    if snps_only:
+        keep = np.array([_is_snp(r, a) for r, a in zip(columns["ref"], alt, strict=False)], dtype=bool)
+    if not keep.any():
+        raise GenofaceError(f"{bim}: no biallelic SNPs among {len(keep)} variants; genoface needs SNP genotypes")
     if not keep.all():
         log.warning("%s: skipped %d variants that are not biallelic SNPs", bim, int((~keep).sum()))
-    genotypes[genotypes == -127] = MISSING  # bed-reader's missing value for integer reads
-    columns = {"chrom": chrom[keep], "pos": pos[keep], "id": sid[keep], "ref": ref[keep], "alt": alt[keep]}
+    variants = _variant_frame(bim, {k: v[keep] for k, v in columns.items()}, build)
     sex = np.select([sex_code == 1, sex_code == 2], ["M", "F"], "")
-    return _genotype_data(bim, iid, genotypes, columns, build, sex=None if (sex == "").all() else sex)
+    return PlinkFileset(bed, iid, variants, np.flatnonzero(keep), sid_count, None if (sex == "").all() else sex, build)
+
+
+def _read_plink(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
+    plink = open_plink(path, snps_only=snps_only, build=build)
+    return GenotypeData(plink.sample_ids, plink.read(), plink.variants, sex=plink.sex, build=build)
 
 
 # ---- writing --------------------------------------------------------------------------------------
