@@ -65,6 +65,40 @@ def test_gwas_equals_direct_least_squares_with_missing_calls():
     assert frame.loc[(frame["id"] == "rs5") & (frame["phenotype"] == "P0"), "t"].item() == pytest.approx(r.t[5, 0])
 
 
+def test_snps_without_missing_calls_equal_the_exact_path():
+    """SNPs called in everyone take the one-product path; a person with no call anywhere sends
+    every SNP through the exact per-SNP path, which must then give the same statistics."""
+    g, y, cov = _random_data(miss=0.0, seed=4)
+    rng = np.random.default_rng(4)
+    g_ext = np.vstack([g, np.full((1, g.shape[1]), -1, dtype=np.int8)])
+    y_ext, cov_ext = np.vstack([y, rng.normal(size=(1, y.shape[1]))]), np.vstack([cov, cov[:1] * 2])
+    fast, exact = gwas(g, y, cov, chunk=16), gwas(g_ext, y_ext, cov_ext, chunk=16)
+    for name in ("beta", "se", "t", "p", "alt_freq"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(exact, name), rtol=1e-9, atol=1e-13, err_msg=name)
+    np.testing.assert_array_equal(fast.n_obs, exact.n_obs)
+    assert np.isnan(fast.t[0]).all() and not np.isnan(fast.t[1:]).any()
+    ref = _lstsq_reference(g, y, cov)
+    np.testing.assert_allclose(fast.t, ref[:, :, 2], rtol=1e-8, atol=1e-10)
+    mv_fast, mv_exact = multivariate_gwas(g, y, cov, chunk=16), multivariate_gwas(g_ext, y_ext, cov_ext, chunk=16)
+    for name in ("r2", "f", "p", "alt_freq"):
+        np.testing.assert_allclose(getattr(mv_fast, name), getattr(mv_exact, name), rtol=1e-9, err_msg=name)
+
+
+def test_blocks_mixing_complete_and_missing_snps_equal_direct_least_squares():
+    g, y, cov = _random_data(seed=5)
+    complete = np.random.default_rng(5).random(g.shape[1]) < 0.5
+    g[:, complete] = np.where(g[:, complete] < 0, 0, g[:, complete])
+    ref = _lstsq_reference(g, y, cov)
+    for chunk in (1, 7, 4096):  # blocks all complete, all missing, and mixed
+        r = gwas(g, y, cov, chunk=chunk)
+        np.testing.assert_allclose(r.beta, ref[:, :, 0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(r.t, ref[:, :, 2], rtol=1e-8, atol=1e-10)
+        np.testing.assert_array_equal(r.n_obs, (g >= 0).sum(0))
+        mv = multivariate_gwas(g, y, cov, chunk=chunk)
+        np.testing.assert_allclose(mv.f, multivariate_gwas(g, y, cov, chunk=g.shape[1]).f, rtol=1e-9)
+    assert (r.n_obs[complete] == len(g)).all() and (r.n_obs[~complete] < len(g)).all()
+
+
 def test_multivariate_gwas_equals_direct_f_test():
     g, y, cov = _random_data(m=40, seed=1)
     r = multivariate_gwas(g, y, cov, chunk=9)
@@ -101,9 +135,10 @@ def _read_glm(path):
 
 
 @pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 is not installed")
-def test_gwas_equals_plink2(tmp_path):
+@pytest.mark.parametrize("miss", [0.02, 0.0], ids=["missing-calls", "complete"])
+def test_gwas_equals_plink2(tmp_path, miss):
     n, m, k = 400, 300, 6
-    g, y, cov = _random_data(n=n, m=m, k=k, c=3, miss=0.02, seed=3)
+    g, y, cov = _random_data(n=n, m=m, k=k, c=3, miss=miss, seed=3)
     g[:, 0] = g[:, 1]  # plink2 skips nothing we test; keep the constant column out of this test
     rng = np.random.default_rng(3)
     ref = rng.choice(list("ACGT"), size=m)
@@ -138,7 +173,10 @@ def test_gwas_equals_plink2(tmp_path):
         np.testing.assert_allclose(r.se[:, i], pl["SE"], rtol=1e-4)
         np.testing.assert_allclose(r.p[:, i], pl["P"], rtol=1e-3, atol=1e-300)
         np.testing.assert_allclose(r.alt_freq, pl["A1_FREQ"], rtol=1e-4)
-    assert (r.n_obs < n).sum() > m // 2  # most SNPs have missing calls
+    if miss:
+        assert (r.n_obs < n).sum() > m // 2  # most SNPs have missing calls
+    else:
+        assert (r.n_obs == n).all()  # every SNP through the one-product path
 
 
 def test_null_p_values_are_uniform():

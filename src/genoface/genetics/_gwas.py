@@ -20,6 +20,12 @@ products with the missingness mask. Then per SNP (q x q solves, batched):
     x'Py = x'y - (Q_S'x)'(Q_S'Q_S)^-1 Q_S'y,   and likewise x'Px, y'Py,
     beta = x'Py / x'Px,   se = sqrt((y'Py - beta x'Py) / (n_j - q - 1) / x'Px).
 
+SNPs called in every sample need none of this: with ``y`` residualized once, x'Py = g'y on the
+raw dosages and x'Px = g'g - |Q'g|², so a block of such SNPs costs one pass to convert it to float
+and one matrix product with ``[y, Q, 1]`` for all phenotypes (the ones give the allele counts);
+y'Py is the same for every SNP. A block's SNPs with missing calls take the exact path above, the
+others this one; both give the same statistics to rounding.
+
 The one large product, ``X'Y`` (SNPs x phenotypes), is a BLAS matrix product per block of SNPs;
 the result equals plink2's to its printed precision (``plink2 --glm omit-ref hide-covar``, which
 reports the ALT allele's effect), SNPs with missing calls included. On chromosome X genoface uses
@@ -221,6 +227,67 @@ def _auto_chunk(n: int, chunk: int | None) -> int:
     return chunk
 
 
+# ---- blocks with and without missing calls -------------------------------------------------------
+
+
+def _by_missingness(g: np.ndarray, complete, exact) -> tuple:
+    """Per-SNP outputs of a block: ``complete(g)`` for the SNPs with a call in every sample (one
+    matrix product, no per-SNP correction), ``exact(g)`` for the others; each returns a tuple of
+    arrays indexed by SNP first, put back in the block's SNP order."""
+    has_miss = (g < 0).any(axis=0)
+    if not has_miss.any():
+        return complete(g)
+    if has_miss.all():
+        return exact(g)
+    ok = ~has_miss
+    merged = []
+    for a, b in zip(complete(g[:, ok]), exact(g[:, has_miss]), strict=True):
+        out = np.empty((g.shape[1],) + a.shape[1:], dtype=a.dtype)
+        out[ok] = a
+        out[has_miss] = b
+        merged.append(out)
+    return tuple(merged)
+
+
+def _complete_block(g: np.ndarray, w: np.ndarray, k: int):
+    """x'Py (b, k), x'Px (b,), n_obs and ALT frequency of SNPs called in every sample.
+
+    ``w`` is ``[y, Q, 1]`` with ``y`` already residualized on ``Q``, so x'Py = g'y with the raw
+    dosages (centring and the covariates drop out) and x'Px = g'g - |Q'g|²: one product of the
+    block with ``w`` and one pass for the sums of squares."""
+    n = g.shape[0]
+    x = g.astype(np.float64)
+    prod = x.T @ w  # (b, k + q + 1)
+    qx = prod[:, k:-1]
+    xpx = np.einsum("ij,ij->j", x, x) - np.einsum("bq,bq->b", qx, qx)
+    return prod[:, :k], xpx, np.full(g.shape[1], n, dtype=np.int64), prod[:, -1] / (2.0 * n)
+
+
+def _exact_block(g: np.ndarray, q: np.ndarray, y: np.ndarray):
+    """x'Py, x'Px, the per-SNP Q_S'Y_S (b, q, k) and the solved projections (b, q, 1 + k),
+    n_obs, ALT frequency and the transposed mask, over the samples with a call at each SNP."""
+    x, mask, nb, fb = _snp_block(g, q)
+    a, qx, qy, mt = _subset_projection(x, mask, q, y)
+    sol = _solve(a, np.concatenate([qx[:, :, None], qy], axis=2))  # (b, q, 1 + k)
+    xpy = x.T @ y - np.einsum("bq,bqk->bk", qx, sol[:, :, 1:])
+    xpx = np.einsum("ij,ij->j", x, x) - np.einsum("bq,bq->b", qx, sol[:, :, 0])
+    return xpy, xpx, qy, sol, nb, fb, mt
+
+
+def _regression(xpy, xpx, ypy, nb, nq):
+    """beta and se per SNP and phenotype from the projected cross-products; NaN where the SNP
+    is constant (or collinear with the covariates) among its samples."""
+    df = (nb - nq - 1).astype(np.float64)
+    const = (xpx <= _CONSTANT_TOL * np.maximum(nb, 1)) | (df < 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bt = xpy / xpx[:, None]
+        rss = np.maximum(ypy - bt * xpy, 0.0)
+        s = np.sqrt(rss / df[:, None] / xpx[:, None])
+    bt[const] = np.nan
+    s[const] = np.nan
+    return bt, s
+
+
 # ---- univariate ---------------------------------------------------------------------------------
 
 
@@ -237,44 +304,34 @@ def gwas(genotypes, phenotypes, covariates=None, *, chunk: int | None = DEFAULT_
         (n x chunk) float64 arrays plus the (m, k) results.
 
     Returns a :class:`GwasResult`. Samples with a missing call are left out of that SNP's
-    regression only, exactly as ``plink2 --glm`` does; the statistics equal plink2's.
+    regression only, exactly as ``plink2 --glm`` does; the statistics equal plink2's. SNPs
+    called in everyone take a faster path (one matrix product per block for all phenotypes)
+    with the same results.
     """
     y, q = _prepare(genotypes, phenotypes, covariates, chunk)
     chunk = _auto_chunk(genotypes.shape[0], chunk)
-    n, k = y.shape
+    k = y.shape[1]
     nq = q.shape[1]
     m = genotypes.shape[1]
     y = y - q @ (q.T @ y)
     yy_full = np.einsum("ik,ik->k", y, y)
     y2 = y * y
-    beta = np.empty((m, k))
-    se = np.empty((m, k))
-    n_obs = np.empty(m, dtype=np.int64)
-    freq = np.empty(m)
+    w = np.column_stack([y, q, np.ones(len(y))])
+
+    def complete(g):
+        xpy, xpx, nb, fb = _complete_block(g, w, k)
+        return (*_regression(xpy, xpx, yy_full[None, :], nb, nq), nb, fb)
+
+    def exact(g):
+        xpy, xpx, qy, sol, nb, fb, mt = _exact_block(g, q, y)
+        ypy = yy_full[None, :] - mt @ y2 - np.einsum("bqk,bqk->bk", qy, sol[:, :, 1:])
+        return (*_regression(xpy, xpx, ypy, nb, nq), nb, fb)
+
+    beta, se = np.empty((m, k)), np.empty((m, k))
+    n_obs, freq = np.empty(m, dtype=np.int64), np.empty(m)
     for j0, g in _blocks(genotypes, chunk):
-        b = g.shape[1]
-        x, mask, nb, fb = _snp_block(g, q)
-        xy = x.T @ y  # (b, k): the one large product
-        xx = np.einsum("ij,ij->j", x, x)
-        a, qx, qy, mt = _subset_projection(x, mask, q, y)
-        yy = yy_full[None, :] - mt @ y2
-        sol = _solve(a, np.concatenate([qx[:, :, None], qy], axis=2))  # (b, q, 1 + k)
-        assert sol.shape == (b, nq, 1 + k)
-        xpy = xy - np.einsum("bq,bqk->bk", qx, sol[:, :, 1:])
-        xpx = xx - np.einsum("bq,bq->b", qx, sol[:, :, 0])
-        ypy = yy - np.einsum("bqk,bqk->bk", qy, sol[:, :, 1:])
-        df = (nb - nq - 1).astype(np.float64)
-        const = (xpx <= _CONSTANT_TOL * np.maximum(nb, 1)) | (df < 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bt = xpy / xpx[:, None]
-            rss = np.maximum(ypy - bt * xpy, 0.0)
-            s = np.sqrt(rss / df[:, None] / xpx[:, None])
-        bt[const] = np.nan
-        s[const] = np.nan
-        beta[j0 : j0 + b] = bt
-        se[j0 : j0 + b] = s
-        n_obs[j0 : j0 + b] = nb
-        freq[j0 : j0 + b] = fb
+        sl = slice(j0, j0 + g.shape[1])
+        beta[sl], se[sl], n_obs[sl], freq[sl] = _by_missingness(g, complete, exact)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = beta / se
     df_all = np.broadcast_to((n_obs - nq - 1).astype(np.float64)[:, None], t.shape)
@@ -293,44 +350,50 @@ def multivariate_gwas(genotypes, phenotypes, covariates=None, *, chunk: int = 25
     ``F = (n_obs - c - 1 - k) / k * R² / (1 - R²)`` on (k, n_obs - c - 1 - k) degrees of freedom,
     R² from regressing the SNP dosage on the residualized phenotypes (as in the facial GWAS of
     Claes et al. 2018). Missing calls are handled exactly as in :func:`gwas` (per-SNP sample
-    sets; the k x k phenotype cross-product is corrected by the missing samples' rows).
+    sets; the k x k phenotype cross-product is corrected by the missing samples' rows); SNPs
+    called in everyone share one k x k cross-product and take the faster path.
     """
     y, q = _prepare(genotypes, phenotypes, covariates, chunk)
-    n, k = y.shape
+    k = y.shape[1]
     nq = q.shape[1]
     m = genotypes.shape[1]
     y = y - q @ (q.T @ y)
     yy_full = y.T @ y
-    r2 = np.empty(m)
-    n_obs = np.empty(m, dtype=np.int64)
-    freq = np.empty(m)
-    for j0, g in _blocks(genotypes, chunk):
-        b = g.shape[1]
-        x, mask, nb, fb = _snp_block(g, q)
-        xy = x.T @ y
-        xx = np.einsum("ij,ij->j", x, x)
-        a, qx, qy, mt = _subset_projection(x, mask, q, y)
-        sol = _solve(a, np.concatenate([qx[:, :, None], qy], axis=2))
-        ym = np.zeros((b, k, k))  # Y_M'Y_M per SNP, one phenotype column at a time
+    w = np.column_stack([y, q, np.ones(len(y))])
+
+    def complete(g):
+        xpy, xpx, nb, fb = _complete_block(g, w, k)
+        u = _solve(yy_full, xpy.T).T  # the same Y'PY for every SNP of the block
+        return _r2(xpy, u, xpx, nb, nq, k), nb, fb
+
+    def exact(g):
+        xpy, xpx, qy, sol, nb, fb, mt = _exact_block(g, q, y)
+        ym = np.zeros((g.shape[1], k, k))  # Y_M'Y_M per SNP, one phenotype column at a time
         if mt.nnz:
             for h in range(k):
                 ym[:, h, :] = mt @ (y[:, h : h + 1] * y)
-        xpy = xy - np.einsum("bq,bqk->bk", qx, sol[:, :, 1:])
-        xpx = xx - np.einsum("bq,bq->b", qx, sol[:, :, 0])
         # Y_S'P_S Y_S = Y'Y - Y_M'Y_M - (Q_S'Y_S)'(Q_S'Q_S)^-1 (Q_S'Y_S)
         ypy = yy_full[None] - ym - np.einsum("bqk,bql->bkl", qy, sol[:, :, 1:])
         u = _solve(ypy, xpy[:, :, None])[:, :, 0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rb = np.einsum("bk,bk->b", xpy, u) / xpx
-        rb[(xpx <= _CONSTANT_TOL * np.maximum(nb, 1)) | (nb - nq - k < 1)] = np.nan
-        r2[j0 : j0 + b] = rb
-        n_obs[j0 : j0 + b] = nb
-        freq[j0 : j0 + b] = fb
+        return _r2(xpy, u, xpx, nb, nq, k), nb, fb
+
+    r2, n_obs, freq = np.empty(m), np.empty(m, dtype=np.int64), np.empty(m)
+    for j0, g in _blocks(genotypes, chunk):
+        sl = slice(j0, j0 + g.shape[1])
+        r2[sl], n_obs[sl], freq[sl] = _by_missingness(g, complete, exact)
     df2 = (n_obs - nq - k).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         f = df2 / k * r2 / (1.0 - r2)
     p = special.fdtrc(k, df2, np.where(np.isfinite(f), np.maximum(f, 0.0), np.nan))
     return MultivariateGwasResult(r2=r2, f=f, p=p, n_obs=n_obs, alt_freq=freq)
+
+
+def _r2(xpy, u, xpx, nb, nq, k):
+    """Squared canonical correlation x'PY (Y'PY)^-1 Y'Px / x'Px; NaN where undefined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rb = np.einsum("bk,bk->b", xpy, u) / xpx
+    rb[(xpx <= _CONSTANT_TOL * np.maximum(nb, 1)) | (nb - nq - k < 1)] = np.nan
+    return rb
 
 
 # ---- SNP selection ---------------------------------------------------------------------------------
