@@ -34,7 +34,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 out_console = Console()
 
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "scheduler": "threads"}
 
 
 def _print_version(value: bool) -> None:
@@ -52,8 +52,17 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            "--scheduler",
+            help="Where genotype passes run (Dask): threads (in this process), synchronous, distributed "
+            "(a LocalCluster on this machine) or a Dask scheduler's address (tcp://host:8786).",
+        ),
+    ] = "threads",
 ) -> None:
     _state["debug"] = debug
+    _state["scheduler"] = scheduler
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -76,8 +85,11 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from genoface.usecases.scale import use_scheduler
+
         try:
-            return fn(*args, **kwargs)
+            with use_scheduler(_state["scheduler"]):
+                return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except GenofaceError as exc:
@@ -722,6 +734,24 @@ def demo(
     _print_metrics(result.metrics)
     _print_audit(result.metrics)
     out_console.print(f"demo outputs in [bold]{out}[/]: open [bold]{result.report}[/]")
+
+
+@app.command("import")
+@_user_errors
+def import_(
+    cohort: Annotated[Path, typer.Option("--cohort", help="Cohort directory to import.")],
+) -> None:
+    """Write a cohort's genotypes into its chunked store (a PLINK fileset a slice at a time, never
+    whole in memory), so later commands read only what they need."""
+    from genoface.usecases.scale import import_cohort
+
+    with _progress_bar() as bar:
+        info = import_cohort(cohort, progress=_RichProgress(bar))
+    out_console.print(
+        f"{info['n_samples']} people x {info['n_variants']} variants in [bold]{info['store']}[/] "
+        f"({info['store_bytes'] / 1e6:.1f} MB; chunks of {info['chunk_samples']} people x "
+        f"{info['chunk_variants']} variants)"
+    )
 
 
 def main() -> None:

@@ -159,7 +159,9 @@ class Cohort:
     # ---- loading and saving ---------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, use_cache: bool = True, lazy: bool | None = None) -> Cohort:
+    def load(
+        cls, path: str | os.PathLike, *, use_cache: bool = True, lazy: bool | None = None, progress: Any = None
+    ) -> Cohort:
         """Read a cohort directory, joining genotypes, faces and covariates by sample id.
 
         With ``use_cache`` the parsed cohort is kept in ``<path>/.genoface_cache/``: genotypes in
@@ -195,13 +197,13 @@ class Cohort:
 
         parts = _read_sources(root, meta, geno_files[0], template_path, cov_path, face_paths, lazy)
         if isinstance(parts["genotypes"], PlinkFileset):  # lazy: straight into the store
-            if use_cache and _write_cohort_cache(root, signature, parts):
+            if use_cache and _write_cohort_cache(root, signature, parts, progress):
                 return cls._from_cache(read_cache(root, signature, COHORT_FORMAT_VERSION), meta, root, True)
             log.warning("%s: the cache cannot be written, so the genotypes are read into memory", root)
             parts["genotypes"] = parts["genotypes"].read()
         cohort = cls(**parts, meta=meta, path=root)
         if use_cache:
-            cohort._write_cache(root, signature)
+            cohort._write_cache(root, signature, progress)
         return cohort
 
     @classmethod
@@ -223,10 +225,10 @@ class Cohort:
             path=root,
         )
 
-    def _write_cache(self, root: Path, signature: list) -> None:
+    def _write_cache(self, root: Path, signature: list, progress: Any = None) -> None:
         parts = {k: getattr(self, k) for k in ("sample_ids", "genotypes", "variants", "faces", "covariates")}
         parts |= {"template_vertices": self.template_vertices, "template_triangles": self.template_triangles}
-        _write_cohort_cache(root, signature, parts)
+        _write_cohort_cache(root, signature, parts, progress)
 
     def write(self, directory: str | os.PathLike, *, genotype_format: str = "vcf") -> Path:
         """Write the cohort files into the existing ``directory`` (not atomic: see :meth:`save`).
@@ -427,7 +429,7 @@ def _too_large(n_samples: int, n_variants: int) -> bool:
     return n_samples * n_variants > IN_MEMORY_GENOTYPES
 
 
-def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any]) -> bool:
+def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any], progress: Any = None) -> bool:
     """Write the cache from a cohort's parts; the genotypes (a matrix, a :class:`StoredDosages`
     or an unread :class:`PlinkFileset`) go into the store a block of variants at a time."""
     genotypes, variants = parts["genotypes"], parts["variants"]
@@ -448,7 +450,10 @@ def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any]) -> b
         tables={
             "variants": ("variants.npz", variants_writer),
             "covariates": ("covariates.tsv", lambda p: write_covariates(p, parts["covariates"])),
-            "genotypes": ("genotypes.zarr", lambda p: fill_store(p, parts["sample_ids"], variants, blocks)),
+            "genotypes": (
+                "genotypes.zarr",
+                lambda p: fill_store(p, parts["sample_ids"], variants, blocks, progress=progress),
+            ),
         },
         mmap=("faces",),
     )
