@@ -167,3 +167,23 @@ def test_plink_goes_into_the_store_out_of_core(tmp_path):
     codes = ((raw[:, None] >> np.array([0, 2, 4, 6])) & 3).reshape(5, -1)[:, :n]
     dosage = np.array([2, -1, 1, 0])[codes]
     assert int(run.stdout.split()[-1]) == int(dosage.sum())
+
+
+def test_randomized_svd_by_blocks_finds_the_top_components(lazy_and_eager):
+    """Against the exact SVD of the standardized matrix held whole, up to sign; the same numbers
+    from the store as from memory."""
+    from genoface.genetics import randomized_svd_by_blocks, standardize
+
+    lazy, eager = lazy_and_eager
+    stats = variant_stats(eager.genotypes)
+    cols = np.flatnonzero((stats["maf"] > 0.05).to_numpy() & (eager.variants["chrom"] != "X").to_numpy())[::4]
+    p = stats["alt_freq"].to_numpy()[cols]
+    z = standardize(eager.genotypes[:, cols], p).astype(np.float64)
+    u_exact, s_exact, _ = np.linalg.svd(z, full_matrices=False)
+    u, s, vt, total = randomized_svd_by_blocks(eager.genotypes, cols, p, 2, seed=3, chunk=500)
+    assert total == pytest.approx(float((z**2).sum()), rel=1e-9)
+    np.testing.assert_allclose(s, s_exact[:2], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(u.T @ u_exact[:, :2]), np.eye(2), atol=1e-4)
+    np.testing.assert_allclose(u * s, z @ vt.T, rtol=1e-3, atol=1e-3)  # the scores are the loadings applied
+    stored = randomized_svd_by_blocks(lazy.genotypes, cols, p, 2, seed=3, chunk=500)
+    np.testing.assert_allclose(stored[0], u, rtol=1e-9, atol=1e-12)

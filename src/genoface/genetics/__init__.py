@@ -22,7 +22,7 @@ from genoface.genetics._consumer import (
     read_consumer_genotypes,
 )
 from genoface.genetics._gwas import GwasResult, MultivariateGwasResult, gwas, multivariate_gwas, select_snps
-from genoface.genetics._pca import AncestryPCA, ld_prune
+from genoface.genetics._pca import AncestryPCA, ld_prune, randomized_svd_by_blocks
 from genoface.genetics._qc import (
     DEFAULT_CHUNK,
     ColumnView,
@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_CHUNK",
     "AlleleMatch",
     "AncestryPCA",
+    "randomized_svd_by_blocks",
     "ConsumerGenotypes",
     "GwasResult",
     "MatchReport",

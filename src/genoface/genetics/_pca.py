@@ -1,7 +1,10 @@
 """Ancestry principal components: LD pruning and randomized PCA of standardized genotypes.
 
 Genotypes are (samples, variants) int8 ALT dosages, -1 missing, read ``chunk`` columns at a time
-(DESIGN "Scale"); only the standardized matrix of the pruned SNPs (n x k float32) is held whole.
+(DESIGN "Scale"). The standardized matrix of the pruned SNPs (n x k float32) is held whole up to
+``IN_MEMORY_PCA`` bytes; above that, each product of the randomized SVD is a pass over the
+genotypes (:func:`randomized_svd_by_blocks`), so a biobank's PCA needs O(n x (components + 10))
+memory.
 """
 
 from __future__ import annotations
@@ -23,8 +26,55 @@ from genoface.genetics._qc import (
     standardize,
     variant_stats,
 )
+from genoface.genetics.engine import map_variant_blocks
 
 log = logging.getLogger(__name__)
+
+#: Largest standardized matrix (bytes, float32) the PCA holds whole; above it each product of the
+#: randomized SVD is a pass over the genotypes (:func:`randomized_svd_by_blocks`).
+IN_MEMORY_PCA = 1 << 30
+
+
+def randomized_svd_by_blocks(
+    genotypes: Any,
+    columns: np.ndarray,
+    alt_freq: np.ndarray,
+    n_components: int,
+    *,
+    n_iter: int = 7,
+    n_oversamples: int = 10,
+    seed: int = 0,
+    chunk: int = DEFAULT_CHUNK,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(U, s, Vt, sum of squares) of the standardized genotypes Z at ``columns`` (ALT frequencies
+    ``alt_freq``) without holding Z: Halko et al.'s randomized SVD with ``n_iter`` power
+    iterations, each product with Z or Z' one pass over the genotypes as Dask tasks
+    (:func:`~genoface.genetics.engine.map_variant_blocks`), re-orthonormalized by QR each time.
+    sklearn's randomized_svd does the same on a matrix in memory; none works block by block."""
+    n, k = matrix_shape(genotypes)[0], len(columns)
+    width = min(n_components + n_oversamples, n, k)
+    omega = np.random.default_rng(seed).standard_normal((k, width))
+
+    def z_times(b: np.ndarray, squares: bool = False):
+        def block(j0: int, j1: int, g: np.ndarray):
+            z = standardize(g, alt_freq[j0:j1]).astype(np.float64)
+            return z @ b[j0:j1], (float(np.einsum("ij,ij->", z, z)) if squares else 0.0)
+
+        parts = map_variant_blocks(block, genotypes, chunk, columns=columns)
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+    def zt_times(a: np.ndarray) -> np.ndarray:
+        parts = map_variant_blocks(
+            lambda j0, j1, g: standardize(g, alt_freq[j0:j1]).astype(np.float64).T @ a, genotypes, chunk, columns
+        )
+        return np.concatenate(parts, axis=0)
+
+    y, total = z_times(omega, squares=True)
+    for _ in range(n_iter):
+        y, _ = z_times(np.linalg.qr(zt_times(np.linalg.qr(y)[0]))[0])
+    q = np.linalg.qr(y)[0]
+    ub, s, vt = np.linalg.svd(zt_times(q).T, full_matrices=False)
+    return (q @ ub)[:, :n_components], s[:n_components], vt[:n_components], total
 
 
 def _alt_freq(genotypes: Any, chunk: int) -> np.ndarray:
@@ -201,16 +251,21 @@ class AncestryPCA:
                 f"ancestry PCA of {self.n_components} components needs more samples and SNPs than that; "
                 f"got {n} samples and {k} SNPs after MAF >= {self.min_maf}, call rate and LD pruning"
             )
-        z = np.empty((n, k), dtype=np.float32)
-        for j0, j1, g in iter_blocks(genotypes, self.chunk, columns=cols):
-            z[:, j0:j1] = standardize(g, p[j0:j1])
-        u, s, vt = randomized_svd(z, int(self.n_components), n_iter=self.n_iter, random_state=self.random_state)
+        if n * k * 4 <= IN_MEMORY_PCA:
+            z = np.empty((n, k), dtype=np.float32)
+            for j0, j1, g in iter_blocks(genotypes, self.chunk, columns=cols):
+                z[:, j0:j1] = standardize(g, p[j0:j1])
+            u, s, vt = randomized_svd(z, int(self.n_components), n_iter=self.n_iter, random_state=self.random_state)
+            total = float(np.einsum("ij,ij->", z, z, dtype=np.float64))
+        else:  # the standardized matrix would not fit: a pass over the genotypes per product
+            u, s, vt, total = randomized_svd_by_blocks(
+                genotypes, cols, p, int(self.n_components), n_iter=self.n_iter, seed=self.random_state, chunk=self.chunk
+            )
         assert vt.shape == (self.n_components, k), vt.shape
         # Sign convention: the largest loading of each component is positive (deterministic).
         signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
         signs[signs == 0] = 1
         u, vt = u * signs, vt * signs[:, None]
-        total = float(np.einsum("ij,ij->", z, z, dtype=np.float64))
         self.snps_ = np.asarray(variants["id"]).astype(str)[cols]
         self.alt_freq_ = p.astype(np.float64)
         self.components_ = vt.astype(np.float64)
