@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics.engine import map_variant_blocks
+from genoface.genetics.engine import block_width, map_variant_blocks
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,15 @@ def check_chunk(chunk: int) -> int:
 
 
 def iter_blocks(genotypes: Any, chunk: int = DEFAULT_CHUNK, columns: np.ndarray | None = None):
-    """Yield ``(j0, j1, block)``: int8 (n, j1 - j0) blocks of consecutive columns.
+    """Yield ``(j0, j1, block)``: int8 (n, j1 - j0) blocks of consecutive columns, ``chunk`` at a
+    time or fewer for a large cohort (:func:`~genoface.genetics.engine.block_width`).
 
     With ``columns`` (sorted indices), blocks are ``genotypes[:, columns[j0:j1]]`` (read by
     :func:`take_columns`).
     """
-    chunk = check_chunk(chunk)
-    m = matrix_shape(genotypes)[1] if columns is None else len(columns)
+    n, m = matrix_shape(genotypes)
+    m = m if columns is None else len(columns)
+    chunk = block_width(n, check_chunk(chunk))
     for j0 in range(0, m, chunk):
         j1 = min(j0 + chunk, m)
         if columns is None:

@@ -26,6 +26,9 @@ import numpy as np
 
 from genoface.core.errors import GenofaceError
 
+#: Genotype calls in one block at most (16 MB as int8, 128 MB as float64): blocks narrow as the
+#: cohort grows, so a pass's memory stays flat in the number of people.
+CALLS_PER_BLOCK = 1 << 24
 #: The schedulers :func:`use_scheduler` knows by name (anything else is a cluster's address).
 SCHEDULERS = ("threads", "synchronous", "distributed")
 
@@ -65,6 +68,11 @@ def use_scheduler(spec: str | None = "threads", *, n_workers: int | None = None)
         yield
 
 
+def block_width(n_samples: int, chunk: int) -> int:
+    """Variants per block: ``chunk``, narrowed to at most ``CALLS_PER_BLOCK`` calls."""
+    return max(1, min(int(chunk), CALLS_PER_BLOCK // max(n_samples, 1)))
+
+
 def as_dask(genotypes: Any, chunk: int) -> Any:
     """A (samples, variants) Dask array over a NumPy matrix, a memory map or a lazy cohort's
     :class:`~genoface.io.StoredDosages` (whose own chunks are kept: one task reads one chunk)."""
@@ -75,7 +83,7 @@ def as_dask(genotypes: Any, chunk: int) -> Any:
     if hasattr(genotypes, "to_dask"):
         return genotypes.to_dask()
     # name=False: a random name instead of hashing the whole matrix to make one.
-    return da.from_array(genotypes, chunks=(genotypes.shape[0], chunk), name=False)
+    return da.from_array(genotypes, chunks=(genotypes.shape[0], block_width(genotypes.shape[0], chunk)), name=False)
 
 
 def map_variant_blocks(fn: BlockFunction, genotypes: Any, chunk: int, columns: np.ndarray | None = None) -> list[Any]:
@@ -85,8 +93,11 @@ def map_variant_blocks(fn: BlockFunction, genotypes: Any, chunk: int, columns: n
     import dask
 
     matrix = as_dask(genotypes, chunk)
+    width = block_width(matrix.shape[0], chunk)
     if columns is not None:
-        matrix = matrix[:, np.asarray(columns)].rechunk((matrix.chunks[0], chunk))
+        matrix = matrix[:, np.asarray(columns)]
+    if columns is not None or max(matrix.chunks[1], default=0) > width:
+        matrix = matrix.rechunk((matrix.chunks[0], width))
     tasks, j0 = [], 0
     for col, width in enumerate(matrix.chunks[1]):
         parts = [matrix.blocks[row, col] for row in range(matrix.numblocks[0])]
