@@ -13,8 +13,8 @@ one ``--glm`` call over all 60 phenotypes with ``--threads`` equal to the cores 
 (BLAS limited by threadpoolctl), on its own .pgen format (converted from the bed beforehand,
 untimed, as an expert would). Writing the files is not timed. plink2's time includes reading
 genotypes and writing its 60 result files; genoface is timed twice: on genotypes already in
-memory, and including reading the PLINK bed (``read_genotypes``). Both run in the same process
-run, one after the other, on the same data. The figures are printed and written as JSON
+memory, and including reading the PLINK bed (``read_genotypes``). Both are timed in the
+same run, one after the other, on the same data. The figures are printed and written as JSON
 (``--json``, by default bench/results/bench_gwas.json) so runs can be compared. Without plink2
 on the PATH only genoface is timed.
 """
