@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from scipy import special
 
 from genoface.core.errors import GenofaceError
+from genoface.genetics.engine import map_variant_blocks
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +174,6 @@ def _prepare(genotypes, phenotypes, covariates, chunk: int):
     return y, q
 
 
-def _blocks(genotypes, chunk: int):
-    m = genotypes.shape[1]
-    for j0 in range(0, m, chunk):
-        yield j0, np.asarray(genotypes[:, j0 : j0 + chunk])
-
-
 def _snp_block(g: np.ndarray, q: np.ndarray):
     """Centred, covariate-residualized dosages (0 at missing calls), mask and frequencies."""
     miss = g < 0
@@ -297,7 +292,8 @@ def gwas(genotypes, phenotypes, covariates=None, *, chunk: int | None = DEFAULT_
     Parameters
     ----------
     genotypes : (n, m) int8 ALT dosages 0/1/2, -1 missing; any array that can be sliced by
-        column blocks (NumPy, memory map, Dask: each block is materialized in turn).
+        column blocks (NumPy, memory map, a lazy cohort's store, Dask); each block is a Dask task
+        (:func:`~genoface.genetics.engine.map_variant_blocks`).
     phenotypes : (n, k) or (n,) float, complete (e.g. face shape-PCA scores).
     covariates : (n, c) float or None, complete; an intercept is always added.
     chunk : SNPs per block (None: about 256 MB of float64 dosages); memory is a few
@@ -312,7 +308,6 @@ def gwas(genotypes, phenotypes, covariates=None, *, chunk: int | None = DEFAULT_
     chunk = _auto_chunk(genotypes.shape[0], chunk)
     k = y.shape[1]
     nq = q.shape[1]
-    m = genotypes.shape[1]
     y = y - q @ (q.T @ y)
     yy_full = np.einsum("ik,ik->k", y, y)
     y2 = y * y
@@ -327,11 +322,8 @@ def gwas(genotypes, phenotypes, covariates=None, *, chunk: int | None = DEFAULT_
         ypy = yy_full[None, :] - mt @ y2 - np.einsum("bqk,bqk->bk", qy, sol[:, :, 1:])
         return (*_regression(xpy, xpx, ypy, nb, nq), nb, fb)
 
-    beta, se = np.empty((m, k)), np.empty((m, k))
-    n_obs, freq = np.empty(m, dtype=np.int64), np.empty(m)
-    for j0, g in _blocks(genotypes, chunk):
-        sl = slice(j0, j0 + g.shape[1])
-        beta[sl], se[sl], n_obs[sl], freq[sl] = _by_missingness(g, complete, exact)
+    blocks = map_variant_blocks(lambda j0, j1, g: _by_missingness(g, complete, exact), genotypes, chunk)
+    beta, se, n_obs, freq = (np.concatenate([b[i] for b in blocks]) for i in range(4))
     with np.errstate(invalid="ignore", divide="ignore"):
         t = beta / se
     df_all = np.broadcast_to((n_obs - nq - 1).astype(np.float64)[:, None], t.shape)
@@ -356,7 +348,6 @@ def multivariate_gwas(genotypes, phenotypes, covariates=None, *, chunk: int = 25
     y, q = _prepare(genotypes, phenotypes, covariates, chunk)
     k = y.shape[1]
     nq = q.shape[1]
-    m = genotypes.shape[1]
     y = y - q @ (q.T @ y)
     yy_full = y.T @ y
     w = np.column_stack([y, q, np.ones(len(y))])
@@ -377,10 +368,8 @@ def multivariate_gwas(genotypes, phenotypes, covariates=None, *, chunk: int = 25
         u = _solve(ypy, xpy[:, :, None])[:, :, 0]
         return _r2(xpy, u, xpx, nb, nq, k), nb, fb
 
-    r2, n_obs, freq = np.empty(m), np.empty(m, dtype=np.int64), np.empty(m)
-    for j0, g in _blocks(genotypes, chunk):
-        sl = slice(j0, j0 + g.shape[1])
-        r2[sl], n_obs[sl], freq[sl] = _by_missingness(g, complete, exact)
+    blocks = map_variant_blocks(lambda j0, j1, g: _by_missingness(g, complete, exact), genotypes, chunk)
+    r2, n_obs, freq = (np.concatenate([b[i] for b in blocks]) for i in range(3))
     df2 = (n_obs - nq - k).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         f = df2 / k * r2 / (1.0 - r2)
