@@ -145,6 +145,8 @@ def _environment() -> dict:
     return {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
             "plink2": out(["plink2", "--version"]), "machine": platform.machine(), "processor": platform.processor(),
             "commit": out(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]),
+            "uncommitted_changes": bool(out(["git", "-C", str(Path(__file__).parent), "status", "--porcelain",
+                                             "--untracked-files=no"])),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
 
 
