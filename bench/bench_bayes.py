@@ -13,7 +13,7 @@ of N + T people on as many 5 Mb contigs as M SNPs need, plus X; cut to M SNPs (a
 first autosomal ones in genome order); split at random into N training people and T held out
 (--test); both saved as cohort directories (PLINK bed) and cached. Then each model runs in its own
 child process, so that its peak RSS (read from wait4) is its own: load the training cohort (the
-memory-mapped cache, as `genoface train` does), fit with default parameters (timed; the fit's
+cache, as `genoface train` does), fit with default parameters (timed; the fit's
 own peak RSS is read in the child as soon as it ends), load the held-out people, predict them
 all in one call with their covariates (timed, per person), and predict one person alone (the
 median of 5 calls: what a single user waits for). The peer, `lippert`, runs the same way in the

@@ -96,7 +96,12 @@ class StoredDosages:
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[:, :]
+        # Filled a chunk of variants at a time: transposing the whole store at once would hold
+        # the matrix twice.
+        out = np.empty(self.shape, dtype=np.int8)
+        step = self.chunks[1]
+        for j0 in range(0, self.shape[1], step):
+            out[:, j0 : j0 + step] = self[:, j0 : j0 + step]
         return out if dtype is None else out.astype(dtype)
 
     def to_dask(self) -> Any:
