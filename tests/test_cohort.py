@@ -289,3 +289,26 @@ def test_constructor_checks_shapes(tiny_cohort):
         Cohort(**{**parts, "covariates": parts["covariates"].iloc[1:]})
     shuffled = Cohort(**{**parts, "covariates": parts["covariates"].iloc[::-1]})
     pd.testing.assert_frame_equal(shuffled.covariates, tiny_cohort.covariates)  # put in sample order
+
+
+def test_faces_may_come_as_one_array(tiny_cohort, tmp_path):
+    """faces.npy (n x V x 3 float32, in the genotype file's sample order) instead of faces/:
+    read as a memory map, used in place by the cache, and checked like the PLY faces."""
+    tiny_cohort.save(tmp_path / "c", genotype_format="bed", faces_format="npy")
+    assert not (tmp_path / "c" / "faces").exists()
+    loaded = Cohort.load(tmp_path / "c")
+    assert loaded.hash() == tiny_cohort.hash()
+    assert isinstance(loaded.faces, np.memmap)
+    assert not (tmp_path / "c" / CACHE_DIR / "faces.npy").exists()  # not copied
+    assert Cohort.load(tmp_path / "c").hash() == tiny_cohort.hash()  # from the cache
+    faces = np.array(tiny_cohort.faces)
+    faces[2, 0, 1] = np.nan
+    np.save(tmp_path / "c" / "faces.npy", faces)
+    with pytest.raises(GenofaceError, match="face 2 .* NaN"):
+        Cohort.load(tmp_path / "c")
+    np.save(tmp_path / "c" / "faces.npy", faces[1:])
+    with pytest.raises(GenofaceError, match="expected float32"):
+        Cohort.load(tmp_path / "c")
+    (tmp_path / "c" / "faces").mkdir()
+    with pytest.raises(GenofaceError, match="both faces/ and faces.npy"):
+        Cohort.load(tmp_path / "c")

@@ -17,7 +17,7 @@ from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
 from genoface.genetics import AncestryPCA, gwas, variant_stats
 from genoface.io import StoredDosages, open_genotype_store, open_plink, write_genotype_store, write_plink
-from genoface.io.genotype_store import iter_store_blocks
+from genoface.io.genotype_store import iter_store_blocks, rechunk_blocks
 from genoface.models import make_model
 
 
@@ -187,3 +187,30 @@ def test_randomized_svd_by_blocks_finds_the_top_components(lazy_and_eager):
     np.testing.assert_allclose(u * s, z @ vt.T, rtol=1e-3, atol=1e-3)  # the scores are the loadings applied
     stored = randomized_svd_by_blocks(lazy.genotypes, cols, p, 2, seed=3, chunk=500)
     np.testing.assert_allclose(stored[0], u, rtol=1e-9, atol=1e-12)
+
+
+def test_blocks_regrouped_into_whole_chunks():
+    g = np.arange(5 * 23).reshape(5, 23)
+    cuts = [0, 4, 5, 17, 23]
+    blocks = [(a, b, g[:, a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    out = list(rechunk_blocks(blocks, 6))
+    assert [(a, b) for a, b, _ in out] == [(0, 6), (6, 12), (12, 18), (18, 23)]
+    for a, b, block in out:
+        np.testing.assert_array_equal(block, g[:, a:b])
+
+
+def test_bed_written_from_the_store_a_block_at_a_time(tmp_path, genetics_cohort):
+    """write_plink takes the lazy view and equals the bed written from memory; a bad value
+    leaves no partial fileset."""
+    c = genetics_cohort
+    write_genotype_store(tmp_path / "s.zarr", c.sample_ids, c.variants, iter_store_blocks(c.genotypes))
+    store = open_genotype_store(tmp_path / "s.zarr")
+    write_plink(tmp_path / "lazy", c.sample_ids, store.dosages, c.variants)
+    write_plink(tmp_path / "eager", c.sample_ids, c.genotypes, c.variants)
+    for suffix in (".bed", ".bim", ".fam"):
+        assert (tmp_path / f"lazy{suffix}").read_bytes() == (tmp_path / f"eager{suffix}").read_bytes()
+    bad = c.genotypes.copy()
+    bad[3, -1] = 7
+    with pytest.raises(GenofaceError, match="genotype 7 for sample"):
+        write_plink(tmp_path / "bad", c.sample_ids, bad, c.variants)
+    assert not list(tmp_path.glob("bad.*"))

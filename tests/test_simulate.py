@@ -207,3 +207,34 @@ def test_cli_simulate_needs_only_out(tmp_path):
     assert cohort.n_samples == 600 and cohort.is_simulated
     assert (tmp_path / "c" / "truth" / "variance.json").exists()
     assert "simulated" in result.output
+
+
+def test_out_of_core_simulation_writes_the_same_cohort(tmp_path):
+    """Genotypes decoded into a store on disk and faces drawn straight into faces.npy (the
+    100,000-person path) give exactly the cohort that the in-memory path gives."""
+    preset = Preset(
+        "tiny",
+        "test",
+        {"CEU": 50, "YRI": 50},
+        SMALL_LAYOUT,
+        {"sex": 0.1, "genetic": 0.3},
+        architecture=GeneticArchitecture(n_regional_loci=10, n_background_snps=40),
+    )
+    in_memory = simulate(preset, seed=5).cohort
+    args = ["simulate", "--preset", "oligogenic", "--n", "40", "--contigs", "1", "--contig-length", "400000"]
+    result = CliRunner().invoke(
+        app, [*args, "--format", "plink", "--faces-format", "npy", "--out-of-core", "--out", str(tmp_path / "cli")]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir() if not p.name.startswith(".")) == [
+        "cohort.json", "covariates.tsv", "faces.npy", "genotypes.bed", "genotypes.bim", "genotypes.fam",
+        "template.ply", "truth",
+    ]  # fmt: skip
+    streamed = simulate(preset, seed=5, out=tmp_path / "c", genotype_format="bed", faces_format="npy", lazy=True)
+    assert not isinstance(streamed.cohort.genotypes, np.ndarray)  # read from the store, a block at a time
+    assert not (tmp_path / "c" / ".genotypes.zarr").exists()  # the scratch store is gone
+    reloaded = Cohort.load(tmp_path / "c")
+    assert reloaded.hash() == streamed.cohort.hash() == in_memory.hash()
+    np.testing.assert_array_equal(reloaded.faces, in_memory.faces)
+    with pytest.raises(GenofaceError, match="give --out"):
+        simulate(preset, faces_format="npy")

@@ -206,6 +206,24 @@ _MaxLocusShareOpt = Annotated[
     typer.Option("--max-locus-share", help="Largest share of a shape component's variance one SNP may explain."),
 ]
 
+# How genoface simulate writes a cohort.
+_GenotypeFormatOpt = Annotated[
+    str, typer.Option("--genotype-format", "--format", help="vcf, bed (or plink), or auto (bed for large cohorts).")
+]
+_FacesFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--faces-format", help="ply (faces/<id>.ply) or npy (one faces.npy, written as drawn; large cohorts)."
+    ),
+]
+_OutOfCoreOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--out-of-core/--in-memory",
+        help="Decode the genotypes into a store on disk, never whole in memory (default: above 2 GB of calls).",
+    ),
+]
+
 
 @app.command()
 @_user_errors
@@ -232,9 +250,9 @@ def simulate(
     demography: Annotated[
         str | None, typer.Option("--demography", help="stdpopsim HomSap demographic model id.")
     ] = None,
-    genotype_format: Annotated[
-        str, typer.Option("--genotype-format", help="vcf, bed, or auto (bed for large cohorts).")
-    ] = "auto",
+    genotype_format: _GenotypeFormatOpt = "auto",
+    faces_format: _FacesFormatOpt = "ply",
+    out_of_core: _OutOfCoreOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     snp_heritability: _SnpHeritabilityOpt = None,
     loci: _LociOpt = None,
@@ -245,14 +263,14 @@ def simulate(
     """Simulate a cohort (genomes, 3D faces, covariates, traits) in the cohort directory format."""
     from genoface.usecases.simulate import print_cohort_summary, simulate_cohort
 
+    written = dict(genotype_format=genotype_format, faces_format=faces_format, lazy=out_of_core, overwrite=overwrite)
     with _progress_bar() as bar:
         result = simulate_cohort(
             preset,
             out,
             seed=seed,
             shape_model=shape_model,
-            genotype_format=genotype_format,
-            overwrite=overwrite,
+            **written,
             progress=_RichProgress(bar),
             n=n,
             populations=populations,

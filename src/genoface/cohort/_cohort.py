@@ -40,7 +40,14 @@ from genoface.io.genotypes import (
     write_plink,
     write_vcf,
 )
-from genoface.io.meshes import MESH_SUFFIXES, read_mesh, read_mesh_vertices, write_mesh
+from genoface.io.meshes import (
+    MESH_SUFFIXES,
+    read_face_array,
+    read_mesh,
+    read_mesh_vertices,
+    write_face_array,
+    write_mesh,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ COHORT_FORMAT_VERSION = 1
 #: Genotype file names a cohort directory may hold (exactly one of them).
 GENOTYPE_FILES = ("genotypes.vcf.gz", "genotypes.vcf", "genotypes.bcf", "genotypes.bed")
 GENOTYPE_FORMATS = ("vcf", "bed")
+#: How a cohort's faces may be written: one PLY per person, or one array file.
+FACE_FORMATS = ("ply", "npy")
 
 #: Genotype matrices larger than this (bytes, one per call) stay on disk in the cohort's store and
 #: are read a block at a time (a lazy cohort); smaller ones are read into memory.
@@ -57,6 +66,8 @@ IN_MEMORY_GENOTYPES = 1 << 31
 _META = "cohort.json"
 _COVARIATES = "covariates.tsv"
 _FACES = "faces"
+#: The faces of a large cohort may come as one array, (n, V, 3) float32 in sample order.
+_FACE_ARRAY = "faces.npy"
 _TEMPLATE = "template"
 
 
@@ -181,7 +192,8 @@ class Cohort:
         if not cov_path.is_file():
             raise GenofaceError(f"{root}: no {_COVARIATES}; write one with columns sample_id, sex, age, bmi")
         face_paths = _face_files(root)
-        sources = [root / _META, *geno_files, template_path, cov_path, *face_paths.values()]
+        face_files = list(face_paths.values()) if isinstance(face_paths, dict) else [face_paths]
+        sources = [root / _META, *geno_files, template_path, cov_path, *face_files]
         signature = source_signature(root, sources) if use_cache else []
 
         if use_cache:
@@ -217,7 +229,8 @@ class Cohort:
             sample_ids=cached["sample_ids"],
             genotypes=genotypes,
             variants=variants,
-            faces=cached["faces"],
+            # a cohort given as faces.npy is read there (checked when the cache was built)
+            faces=cached["faces"] if "faces" in cached else np.load(root / _FACE_ARRAY, mmap_mode="r"),
             template_vertices=cached["template_vertices"],
             template_triangles=cached["template_triangles"],
             covariates=read_covariates(cached["covariates"]),
@@ -230,11 +243,24 @@ class Cohort:
         parts |= {"template_vertices": self.template_vertices, "template_triangles": self.template_triangles}
         _write_cohort_cache(root, signature, parts, progress)
 
-    def write(self, directory: str | os.PathLike, *, genotype_format: str = "vcf") -> Path:
+    def write(
+        self,
+        directory: str | os.PathLike,
+        *,
+        genotype_format: str = "vcf",
+        faces_format: str = "ply",
+        faces_written: bool = False,
+        progress: Any = None,
+    ) -> Path:
         """Write the cohort files into the existing ``directory`` (not atomic: see :meth:`save`).
 
         ``genotype_format`` is "vcf" (genotypes.vcf.gz; males written haploid on X) or "bed"
-        (PLINK 1, far smaller and faster for large cohorts).
+        (PLINK 1, far smaller and faster for large cohorts; written a block of variants at a
+        time, so a lazy cohort's genotypes are never read whole). ``faces_format`` is "ply" (one
+        mesh per person in ``faces/``) or "npy" (one array ``faces.npy``, for large cohorts);
+        ``faces_written``: the caller has already put the faces there (the simulator streams
+        them), so only the other files are written. ``progress(stage, done, total)`` follows the
+        genotypes being written.
         """
         d = Path(directory)
         if not d.is_dir():
@@ -243,6 +269,8 @@ class Cohort:
             raise GenofaceError(
                 f"genotype_format must be one of {', '.join(GENOTYPE_FORMATS)}, got {genotype_format!r}"
             )
+        if faces_format not in FACE_FORMATS:
+            raise GenofaceError(f"faces_format must be one of {', '.join(FACE_FORMATS)}, got {faces_format!r}")
         meta = {**self.meta, "format_version": COHORT_FORMAT_VERSION, "n": self.n_samples, "units": "mm"}
         meta.setdefault("simulated", False)
         write_json(d / _META, meta)
@@ -257,8 +285,18 @@ class Cohort:
                 haploid=(sex == "M") if has_x else None,
             )
         else:
-            write_plink(d / "genotypes", self.sample_ids, self.genotypes, self.variants, sex=sex)
+            step = None if progress is None else (lambda done, total: progress("writing genotypes", done, total))
+            write_plink(d / "genotypes", self.sample_ids, self.genotypes, self.variants, sex=sex, progress=step)
         write_mesh(d / f"{_TEMPLATE}.ply", self.template_vertices, self.template_triangles)
+        if not faces_written:
+            self._write_faces(d, faces_format)
+        write_covariates(d / _COVARIATES, self.covariates)
+        return d
+
+    def _write_faces(self, d: Path, faces_format: str) -> None:
+        if faces_format == "npy":
+            write_face_array(d / _FACE_ARRAY, self.faces)
+            return
         faces_dir = d / _FACES
         faces_dir.mkdir(exist_ok=True)
 
@@ -268,16 +306,21 @@ class Cohort:
         with ThreadPoolExecutor(max_workers=4) as pool:  # overlaps the many small file writes
             for _ in pool.map(write_face, range(self.n_samples)):
                 pass
-        write_covariates(d / _COVARIATES, self.covariates)
-        return d
 
-    def save(self, path: str | os.PathLike, *, genotype_format: str = "vcf", overwrite: bool = False) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike,
+        *,
+        genotype_format: str = "vcf",
+        faces_format: str = "ply",
+        overwrite: bool = False,
+    ) -> Path:
         """Write the cohort directory atomically: ``path`` appears complete or not at all.
 
         The cohort's own ``path`` is not changed.
         """
         with atomic_directory(path, overwrite=overwrite) as tmp:
-            self.write(tmp, genotype_format=genotype_format)
+            self.write(tmp, genotype_format=genotype_format, faces_format=faces_format)
         return Path(path)
 
     # ---- subsets ----------------------------------------------------------------------------------
@@ -387,7 +430,13 @@ def load_cohort(path: str | os.PathLike, *, use_cache: bool = True) -> Cohort:
 
 
 def _read_sources(
-    root: Path, meta: dict, geno_path: Path, template_path: Path, cov_path: Path, face_paths: dict, lazy: bool | None
+    root: Path,
+    meta: dict,
+    geno_path: Path,
+    template_path: Path,
+    cov_path: Path,
+    face_paths: dict[str, Path] | Path,
+    lazy: bool | None,
 ) -> dict[str, Any]:
     """The cohort's parts read from its files, joined by sample id and checked. A PLINK
     fileset too large for memory (or any, with ``lazy``) is opened, not read."""
@@ -402,7 +451,8 @@ def _read_sources(
         gd = GenotypeData(gd.sample_ids, gd.read(), gd.variants, sex=gd.sex, build=build)
     _check_meta_n(meta, gd.n_samples, root)
     covariates = read_covariates(cov_path)
-    _check_join(root, gd.sample_ids, face_paths, covariates.index)
+    # faces.npy holds the genotype file's people in its order: only covariates can mismatch
+    _check_join(root, gd.sample_ids, face_paths if isinstance(face_paths, dict) else gd.sample_ids, covariates.index)
     if gd.sex is not None:
         known = gd.sex != ""
         differs = known & (gd.sex != covariates.loc[gd.sample_ids, "sex"].to_numpy())
@@ -412,8 +462,11 @@ def _read_sources(
                 root, int(differs.sum()), ", ".join(gd.sample_ids[differs][:5]),
             )  # fmt: skip
     template_vertices, template_triangles = read_mesh(template_path)
-    log.info("%s: reading %d faces", root, len(face_paths))
-    faces = read_mesh_vertices([face_paths[s] for s in gd.sample_ids], n_vertices=len(template_vertices))
+    if isinstance(face_paths, dict):
+        log.info("%s: reading %d faces", root, len(face_paths))
+        faces = read_mesh_vertices([face_paths[s] for s in gd.sample_ids], n_vertices=len(template_vertices))
+    else:
+        faces = read_face_array(face_paths, gd.n_samples, len(template_vertices))
     return {
         "sample_ids": gd.sample_ids,
         "genotypes": gd if isinstance(gd, PlinkFileset) else gd.genotypes,
@@ -438,6 +491,9 @@ def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any], prog
     else:
         blocks = iter_store_blocks(genotypes)
 
+    # faces.npy is memory-mapped where it lies (the source signature covers it), not copied
+    faces = () if (root / _FACE_ARRAY).is_file() else ("faces",)
+
     def variants_writer(p: Path) -> None:
         with open(p, "wb") as fh:
             np.savez(fh, **{c: variants[c].to_numpy(dtype=np.int64 if c == "pos" else str) for c in variants})
@@ -446,7 +502,7 @@ def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any], prog
         root,
         signature,
         COHORT_FORMAT_VERSION,
-        arrays={k: parts[k] for k in ("sample_ids", "faces", "template_vertices", "template_triangles")},
+        arrays={k: parts[k] for k in ("sample_ids", *faces, "template_vertices", "template_triangles")},
         tables={
             "variants": ("variants.npz", variants_writer),
             "covariates": ("covariates.tsv", lambda p: write_covariates(p, parts["covariates"])),
@@ -525,11 +581,19 @@ def _template_file(root: Path) -> Path:
     return found[0]
 
 
-def _face_files(root: Path) -> dict[str, Path]:
-    """sample id -> face mesh path, from ``faces/<sample_id>.ply`` (or .obj)."""
+def _face_files(root: Path) -> dict[str, Path] | Path:
+    """sample id -> face mesh path, from ``faces/<sample_id>.ply`` (or .obj); or the path of
+    ``faces.npy`` where the faces come as one array."""
     d = root / _FACES
+    if (root / _FACE_ARRAY).is_file():
+        if d.is_dir():
+            raise GenofaceError(f"{root}: both faces/ and {_FACE_ARRAY}; keep one of them")
+        return root / _FACE_ARRAY
     if not d.is_dir():
-        raise GenofaceError(f"{root}: no faces/ folder; add one registered mesh per person as faces/<sample_id>.ply")
+        raise GenofaceError(
+            f"{root}: no faces/ folder; add one registered mesh per person as faces/<sample_id>.ply "
+            f"(or, for a large cohort, all of them as {_FACE_ARRAY}, n x V x 3 float32 in sample order)"
+        )
     out: dict[str, Path] = {}
     with os.scandir(d) as it:
         for entry in it:
@@ -543,7 +607,7 @@ def _face_files(root: Path) -> dict[str, Path]:
     return out
 
 
-def _check_join(root: Path, geno_ids: np.ndarray, face_paths: dict[str, Path], cov_ids: pd.Index) -> None:
+def _check_join(root: Path, geno_ids: np.ndarray, face_paths: Any, cov_ids: pd.Index) -> None:
     """Every person must be in all three sources; name whoever is not, and where."""
     sources = {
         "the genotypes": pd.Index(geno_ids),

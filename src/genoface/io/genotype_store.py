@@ -232,3 +232,19 @@ def iter_store_blocks(genotypes: Any) -> Blocks:
     for j0 in range(0, m, step):
         j1 = min(j0 + step, m)
         yield j0, j1, np.asarray(genotypes[:, j0:j1], dtype=np.int8)
+
+
+def rechunk_blocks(blocks: Blocks, step: int) -> Blocks:
+    """The same columns as ``blocks`` (consecutive, in order), regrouped into blocks of ``step``
+    columns (the last one shorter), so that a writer receives whole store chunks."""
+    pending: list[np.ndarray] = []
+    held = start = 0
+    for _, _, block in blocks:
+        pending.append(block)
+        held += block.shape[1]
+        while held >= step:
+            joined = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
+            yield start, start + step, joined[:, :step]
+            pending, held, start = [joined[:, step:]], held - step, start + step
+    if held:
+        yield start, start + held, np.concatenate(pending, axis=1)

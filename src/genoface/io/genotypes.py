@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -639,7 +640,8 @@ def _read_plink(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
 
 def _check_write_inputs(sample_ids, genotypes, variants) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     sample_ids = np.asarray(sample_ids, dtype=str)
-    genotypes = np.asarray(genotypes)
+    if not hasattr(genotypes, "take_rows"):  # a lazy view (StoredDosages) stays on disk
+        genotypes = np.asarray(genotypes)
     variants = variant_table(variants)
     if genotypes.ndim != 2 or genotypes.shape != (len(sample_ids), len(variants)):
         raise GenofaceError(
@@ -868,31 +870,55 @@ def _is_sorted(variants: pd.DataFrame) -> bool:
 def write_plink(
     prefix: str | os.PathLike,
     sample_ids: Sequence[str] | np.ndarray,
-    genotypes: np.ndarray,
+    genotypes: Any,
     variants: pd.DataFrame,
     *,
     sex: Sequence[str] | np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write a PLINK 1 fileset ``prefix.bed/.bim/.fam``; returns the .bed path.
 
     Allele 1 is ALT (the counted allele) and allele 2 REF, so bed dosages are ALT dosages.
     ``sex`` is (n,) "M" / "F" / anything else for unknown; FID is set to the sample id.
+    ``genotypes`` is an (n, m) int8 array or a lazy view read where indexed (a
+    :class:`~genoface.io.genotype_store.StoredDosages`): it is read and written a block of
+    variants at a time (bed-reader's ``create_bed``, SNP by SNP), so the matrix is never
+    copied whole. Nothing is left at ``prefix.bed`` unless every variant was written.
     """
-    from bed_reader import to_bed
+    from bed_reader import create_bed
 
     bed, _, _ = _plink_paths(Path(prefix))
     sample_ids, genotypes, variants = _check_write_inputs(sample_ids, genotypes, variants)
     n, m = genotypes.shape
+    properties = _plink_properties(sample_ids, variants, sex)
     step = max(1, _WRITE_BYTES // n)
-    for j0 in range(0, m, step):
-        _check_codes(genotypes[:, j0 : j0 + step].T, sample_ids, variants, j0)
-    # bed-reader's integer missing value is -127; recode in row blocks so that the only large
-    # temporary is the one int8 copy.
-    val = np.empty_like(genotypes)
-    rows = max(1, _WRITE_BYTES // m)
-    for i0 in range(0, n, rows):
-        g = genotypes[i0 : i0 + rows]
-        val[i0 : i0 + rows] = np.where(g < 0, np.int8(-127), g)
+    bad: list[GenofaceError] = []  # create_bed's own error on leaving would hide ours
+    try:
+        with create_bed(bed, n, m, properties=properties, count_A1=True) as writer:
+            for j0 in range(0, m, step):
+                block = np.asarray(genotypes[:, j0 : j0 + step], dtype=np.int8).T  # (variants, n)
+                try:
+                    _check_codes(block, sample_ids, variants, j0)
+                except GenofaceError as e:
+                    bad.append(e)
+                    raise
+                for column in np.where(block < 0, np.int8(-127), block):  # bed-reader's missing
+                    writer.write(column)
+                if progress is not None:
+                    progress(min(j0 + step, m), m)
+    except Exception as e:
+        for path in _plink_paths(Path(prefix)):  # no partial fileset
+            path.unlink(missing_ok=True)
+        if bad:
+            raise bad[0] from None
+        raise GenofaceError(f"{bed}: could not write the PLINK fileset ({e})") from None
+    log.debug("wrote %s: %d samples x %d variants", bed, n, m)
+    return bed
+
+
+def _plink_properties(sample_ids: np.ndarray, variants: pd.DataFrame, sex: Any) -> dict[str, np.ndarray]:
+    """The .fam and .bim columns, as bed-reader names them (allele 1 = ALT, counted)."""
+    n = len(sample_ids)
     if sex is None:
         sex_code = np.zeros(n, dtype=np.int32)
     else:
@@ -900,23 +926,17 @@ def write_plink(
         if s.shape != (n,):
             raise GenofaceError(f"sex has shape {s.shape}, expected ({n},) one value per sample")
         sex_code = np.select([s == "M", s == "F"], [1, 2], 0).astype(np.int32)
-    properties = {
+    return {
         "fid": sample_ids,
         "iid": sample_ids,
         "sex": sex_code,
         "chromosome": variants["chrom"].to_numpy(),
         "sid": variants["id"].to_numpy(),
-        "cm_position": np.zeros(m),
+        "cm_position": np.zeros(len(variants)),
         "bp_position": variants["pos"].to_numpy(),
         "allele_1": variants["alt"].to_numpy(),
         "allele_2": variants["ref"].to_numpy(),
     }
-    try:
-        to_bed(bed, val, properties=properties, count_A1=True)
-    except Exception as e:
-        raise GenofaceError(f"{bed}: could not write the PLINK fileset ({e})") from None
-    log.debug("wrote %s: %d samples x %d variants", bed, n, m)
-    return bed
 
 
 def _some(items: Sequence[str], k: int = 5) -> str:

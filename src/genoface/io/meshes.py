@@ -235,3 +235,78 @@ def _read_binary_ply_vertices(path: Path) -> np.ndarray | None:
         raise GenofaceError(f"{path}: truncated PLY ({len(data)} of {size} vertex bytes); write the file again")
     rec = np.frombuffer(data, dtype=dtype)
     return np.stack([rec["x"], rec["y"], rec["z"]], axis=1)
+
+
+# ---- many faces in one array file ------------------------------------------------------------------
+
+#: People read at a time when checking a faces array (about 64 MB of float32 at 5,000 vertices).
+_FACE_ROWS = 1024
+
+
+class FaceArrayWriter:
+    """``faces.npy`` (n, V, 3) float32 written a block of people at a time: the header first,
+    then each block appended, so a cohort's faces need never be held whole in memory (100,000
+    faces of 5,000 vertices are 6 GB). Plain writes, not a memory map, so the pages written do
+    not stay in the writer's resident memory. Use as a context manager; leaving it before all
+    n faces were written is an error and removes the file."""
+
+    def __init__(self, path: str | os.PathLike, n: int, n_vertices: int) -> None:
+        self.path, self.shape, self.done = Path(path), (int(n), int(n_vertices), 3), 0
+        self._fh = open(self.path, "wb")  # noqa: SIM115 (closed by __exit__)
+        header = {"descr": "<f4", "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self._fh, header)
+
+    def write(self, faces: np.ndarray) -> None:
+        """Append the faces (k, V, 3) of the next k people."""
+        faces = np.ascontiguousarray(faces, dtype="<f4")
+        if faces.shape[1:] != self.shape[1:] or self.done + len(faces) > self.shape[0]:
+            raise GenofaceError(f"{self.path}: faces of shape {faces.shape} do not fit {self.shape} after {self.done}")
+        self._fh.write(faces.data)
+        self.done += len(faces)
+
+    def __enter__(self) -> FaceArrayWriter:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        self._fh.close()
+        if error is None and self.done != self.shape[0]:
+            self.path.unlink(missing_ok=True)
+            raise GenofaceError(f"{self.path}: {self.done} of {self.shape[0]} faces written")
+        if error is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def write_face_array(path: str | os.PathLike, faces: np.ndarray) -> Path:
+    """Write (n, V, 3) faces (an array or a memory map) to ``faces.npy``, a block at a time."""
+    with FaceArrayWriter(path, faces.shape[0], faces.shape[1]) as out:
+        for i0 in range(0, len(faces), _FACE_ROWS):
+            out.write(faces[i0 : i0 + _FACE_ROWS])
+    return Path(path)
+
+
+def read_face_array(path: str | os.PathLike, n: int, n_vertices: int) -> np.ndarray:
+    """The faces of ``faces.npy`` as a read-only memory map (n, V, 3) float32, after checking
+    its shape, type and that every coordinate is finite (read a block at a time with plain
+    reads, so checking does not fill the reader's resident memory)."""
+    p = Path(path)
+    if not p.is_file():
+        raise GenofaceError(f"{p}: no such file")
+    try:
+        faces = np.load(p, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise GenofaceError(f"{p}: not a NumPy .npy array ({e}); save the faces with numpy.save") from None
+    if faces.dtype != np.float32 or faces.shape != (n, n_vertices, 3):
+        raise GenofaceError(
+            f"{p}: holds {faces.dtype} of shape {faces.shape}; expected float32 ({n} people, {n_vertices} template "
+            "vertices, 3) in the genotype file's sample order"
+        )
+    row = n_vertices * 3
+    with open(p, "rb") as fh:
+        fh.seek(faces.offset)
+        for i0 in range(0, n, _FACE_ROWS):
+            block = np.fromfile(fh, dtype=faces.dtype, count=min(_FACE_ROWS, n - i0) * row)
+            bad = ~np.isfinite(block)
+            if bad.any():
+                person = i0 + int(np.flatnonzero(bad)[0]) // row
+                raise GenofaceError(f"{p}: face {person} (0-based, in sample order) has a NaN or infinite coordinate")
+    return faces

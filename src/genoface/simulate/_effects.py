@@ -14,7 +14,6 @@ from scipy.spatial import cKDTree
 from genoface.core.errors import GenofaceError
 from genoface.shape import REGION_NAMES, ShapeModel
 from genoface.simulate._faces import FaceTruth
-from genoface.simulate._genomes import SimulatedGenomes
 from genoface.simulate._presets import GeneticArchitecture, Preset
 
 log = logging.getLogger(__name__)
@@ -130,28 +129,28 @@ class _ShapeEffects:
 def build_face_truth(
     shape: ShapeModel,
     p: Preset,
-    genomes: SimulatedGenomes,
+    dosages: dict[str, np.ndarray],
     freqs: pd.DataFrame,
     picks: dict[str, np.ndarray],
     ids: np.ndarray,
     rng: np.random.Generator,
 ) -> FaceTruth:
-    """Draw every effect and scale each component to its requested share of shape variance."""
+    """Draw every effect and scale each component to its requested share of shape variance;
+    ``dosages``: the int8 dosages (n, m) of the SNPs ``picks`` names "shape" and "bmi"."""
     total = shape.total_variance
     frac = p.variance_fractions()
-    prior = np.array(list(p.populations.values()), dtype=float)
-    prior /= prior.sum()
+    prior = np.array(list(p.populations.values()), dtype=float) / sum(p.populations.values())
     # The draws below share ``rng``; their order fixes the cohort a seed gives.
     offsets = _ancestry_offsets(shape, prior, frac["ancestry"], total, rng)
     d_sex = _sex_direction(shape, p.male_fraction, frac["sex"] * total, rng)
     d_age = _age_direction(shape, p.age_range, frac["age"] * total, rng)
     bmi = _bmi_model(shape, p, prior, frac["bmi"] * total)
-    bmi_x = genomes.genotypes[:, picks["bmi"]].astype(float)
+    bmi_x = np.asarray(dosages["bmi"], dtype=float)
     bmi_effects = _bmi_snp_effects(bmi_x, rng)
-    shape_x = genomes.genotypes[:, picks["shape"]].astype(float)
+    shape_x = dosages["shape"]  # int8, widened a chunk at a time (8 GB in float64 at 100,000 people)
     gen_total = frac["genetic"] * total
     weights = {r: smooth_region_weight(shape.mean, shape.region_mask(r)) for r in REGION_NAMES}
-    dosage_var = shape_x.var(axis=0)
+    shape_centre, dosage_var = column_moments(shape_x)
     effects = _shape_snp_effects(shape, p.architecture, dosage_var, weights, gen_total, rng)
     noise_share = _measurement_noise_share(shape, p, frac["residual"], total)
     residual_scale, region_weights, directions = _residual_parts(
@@ -182,7 +181,7 @@ def build_face_truth(
         residual_region_weights=region_weights,
         residual_directions=directions,
         measurement_sd=float(p.measurement_sd_mm) if noise_share > 0 else 0.0,
-        **_snp_fields(ids, freqs.to_numpy(), picks, bmi_x, shape_x),
+        **_snp_fields(ids, freqs.to_numpy(), picks, bmi_x, shape_centre),
     )
     _rescale_to_genetic_share(truth, shape_x, gen_total)
     _cap_locus_shares(truth, shape.basis, shape_x, dosage_var, p.architecture.max_locus_share, gen_total)
@@ -298,7 +297,7 @@ def _fixed_residual_directions(shape: ShapeModel, p: Preset, d_age: np.ndarray, 
 
 
 def _snp_fields(
-    ids: np.ndarray, freqs: np.ndarray, picks: dict[str, np.ndarray], bmi_x: np.ndarray, shape_x: np.ndarray
+    ids: np.ndarray, freqs: np.ndarray, picks: dict[str, np.ndarray], bmi_x: np.ndarray, shape_centre: np.ndarray
 ) -> dict[str, np.ndarray]:
     """The SNP ids, pooled mean dosages and population frequencies :class:`FaceTruth` keeps."""
     return {
@@ -306,7 +305,7 @@ def _snp_fields(
         "bmi_centre": bmi_x.mean(axis=0),
         "bmi_freqs": freqs[:, picks["bmi"]],
         "shape_snps": ids[picks["shape"]],
-        "shape_centre": shape_x.mean(axis=0),
+        "shape_centre": shape_centre,
         "shape_freqs": freqs[:, picks["shape"]],
         "ancestry_snps": ids[picks["ancestry"]],
         "ancestry_freqs": freqs[:, picks["ancestry"]],
@@ -413,6 +412,19 @@ def _residual_parts(
     share = np.array([_REGION_WEIGHTS[r] for r in REGION_NAMES]) * _RESIDUAL_REGIONAL_SHARE * rest
     weights = weights * np.sqrt(share / np.maximum(region_var, 1e-12))[:, None]
     return float(np.sqrt((1 - _RESIDUAL_REGIONAL_SHARE) * rest / shape.total_variance)), weights, directions
+
+
+def column_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each column of ``x`` (any dtype), in float64 a chunk of rows at a
+    time, so that an int8 matrix is never widened whole."""
+    n = x.shape[0]
+    total, sq = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    for start in range(0, n, _CHUNK):
+        part = np.asarray(x[start : start + _CHUNK], dtype=np.float64)
+        total += part.sum(axis=0)
+        sq += (part**2).sum(axis=0)
+    mean = total / n
+    return mean, np.maximum(sq / n - mean**2, 0.0)
 
 
 def _component_variance(fn, x: np.ndarray) -> float:

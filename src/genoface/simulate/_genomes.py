@@ -15,9 +15,11 @@ only the kept sites are decoded, in chunks, straight into one preallocated int8 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import msprime
 import numpy as np
@@ -26,6 +28,7 @@ import stdpopsim
 import tskit
 
 from genoface.core.errors import GenofaceError
+from genoface.io.genotype_store import open_genotype_store, rechunk_blocks, store_chunks, write_genotype_store
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +71,15 @@ class SimulatedGenomes:
     """Genotypes of a simulated cohort (ALT allele counts 0/1/2, -1 missing).
 
     genotypes : (n_samples, n_variants) int8 ALT (derived) allele dosage 0/1/2; on X men are
-        hemizygous and coded 0/2. No missing calls.
+        hemizygous and coded 0/2. No missing calls. A NumPy array, or the lazy view of a store
+        (:class:`~genoface.io.genotype_store.StoredDosages`) when decoded into one.
     variants : one row per column of ``genotypes``: chrom (str: "1", "2", ..., "X"), pos (int64,
         1-based), id (f"{chrom}:{pos}"), ref (ancestral nucleotide), alt (derived nucleotide);
         ordered by contig ("1", "2", ..., then "X") and position.
     population : (n_samples,) population label of each person, in the order of ``populations``.
     """
 
-    genotypes: np.ndarray
+    genotypes: Any
     variants: pd.DataFrame
     population: np.ndarray
 
@@ -96,6 +100,9 @@ def simulate_genomes(
     layout: GenomeLayout,
     seed: int,
     progress: Progress | None = None,
+    *,
+    store: str | os.PathLike | None = None,
+    store_above: int = 0,
 ) -> SimulatedGenomes:
     """Simulate the genomes of a cohort.
 
@@ -111,19 +118,36 @@ def simulate_genomes(
         the number of other contigs.
     progress : optional ``progress(stage, done, total)``, called as each contig is simulated and
         as each contig is decoded.
+    store : a new directory to decode the genotypes into, as a chunked genotype store
+        (:mod:`genoface.io.genotype_store`, samples named "0", "1", ...), a block of variants at
+        a time; ``genotypes`` is then its lazy view and the matrix is never held in memory
+        (100,000 people x 100,000 SNPs are 10 GB). None decodes into memory.
+    store_above : decode into ``store`` only when the matrix holds more calls than this (its
+        size is known only once the contigs are simulated); smaller ones go into memory.
 
     Returns
     -------
-    SimulatedGenomes with the kept SNPs of all autosomal contigs, then X.
+    SimulatedGenomes with the kept SNPs of all autosomal contigs, then X (the same values
+    whether decoded into memory or into a store).
     """
     model, is_male = _validate(populations, is_male, layout, seed)
     labels = np.repeat(np.array(list(populations), dtype=str), list(populations.values()))
     populations = {name: int(count) for name, count in populations.items() if count > 0}
     progress = progress or (lambda stage, done, total: None)
     # Two passes: the filtered tree sequences are small, so all of them are kept and the
-    # genotype matrix is allocated once at its final size.
+    # genotype matrix is allocated once at its final size (or its store laid out once).
     kept = _simulate_contigs(model, populations, is_male, layout, seed, progress)
-    genotypes, variants = _decode_contigs(kept, len(is_male), progress)
+    n = len(is_male)
+    variants = pd.concat([_variant_table(c.ts, c.chrom) for c in kept], ignore_index=True)
+    blocks = _decoded_blocks(kept, n, progress)
+    if store is None or n * len(variants) <= store_above:
+        genotypes: Any = np.empty((n, len(variants)), dtype=np.int8)
+        for j0, j1, block in blocks:
+            genotypes[:, j0:j1] = block
+    else:
+        step = store_chunks(n, len(variants))[0]
+        write_genotype_store(store, np.arange(n).astype(str), variants, rechunk_blocks(blocks, step))
+        genotypes = open_genotype_store(store).dosages
     return SimulatedGenomes(genotypes=genotypes, variants=variants, population=labels)
 
 
@@ -162,19 +186,15 @@ def _log_contig(chrom: str, length: int, ts: tskit.TreeSequence, t0: float) -> N
     log.info("contig %s: %d bp, kept %d SNPs in %.1f s", chrom, length, ts.num_sites, time.perf_counter() - t0)
 
 
-def _decode_contigs(kept: list[_Contig], n: int, progress: Progress) -> tuple[np.ndarray, pd.DataFrame]:
-    """Pass 2: decode the kept sites, contig by contig, into the one final (n, m) matrix, and
-    the variant table of its columns."""
-    m = sum(c.ts.num_sites for c in kept)
-    genotypes = np.empty((n, m), dtype=np.int8)
-    tables = []
+def _decoded_blocks(kept: list[_Contig], n: int, progress: Progress) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Pass 2: the kept sites decoded, contig by contig, as blocks ``(j0, j1, (n, j1 - j0) int8)``
+    of consecutive columns of the final matrix."""
     offset = 0
     for k, contig in enumerate(kept):
-        _decode_into(contig.ts, contig.a, contig.b, genotypes, offset)
+        for j0, j1, block in _decode(contig.ts, contig.a, contig.b):
+            yield offset + j0, offset + j1, block
         offset += contig.ts.num_sites
-        tables.append(_variant_table(contig.ts, contig.chrom))
         progress(_PROGRESS_DECODE, k + 1, len(kept))
-    return genotypes, pd.concat(tables, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,32 +407,31 @@ def _filter_sites(ts: tskit.TreeSequence, maf: float) -> tskit.TreeSequence:
     return ts.delete_sites(np.flatnonzero(~keep), record_provenance=False)
 
 
-def _decode_into(ts: tskit.TreeSequence, a: np.ndarray, b: np.ndarray, out: np.ndarray, offset: int) -> None:
-    """Write the ALT dosage of every site of ``ts`` into ``out[:, offset:offset + num_sites]``.
+def _decode(ts: tskit.TreeSequence, a: np.ndarray, b: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The ALT dosage of the sites of ``ts`` as blocks ``(j0, j1, (n, j1 - j0) int8)``.
 
     Person i's dosage is haplotype column ``a[i]`` + column ``b[i]`` (equal columns for a
-    hemizygous man give 0/2). Sites are decoded a chunk at a time into a small int8 buffer, so
-    memory beyond ``out`` is one chunk.
+    hemizygous man give 0/2). Sites are decoded a chunk at a time into a small int8 buffer
+    (``_CHUNK_BYTES``), so memory is a chunk or two whatever the cohort's size.
     """
     m = ts.num_sites
     if m == 0:
         return
     chunk = int(max(16, min(m, _CHUNK_BYTES // max(ts.num_samples, 1))))
     buf = np.empty((chunk, ts.num_samples), dtype=np.int8)
-    k = 0
-    j = offset
+    k = j = 0
     for var in ts.variants(copy=False):
         buf[k] = var.genotypes
         k += 1
         if k == chunk:
-            out[:, j : j + k] = (buf[:k, a] + buf[:k, b]).T
+            yield j, j + k, np.ascontiguousarray((buf[:k, a] + buf[:k, b]).T)
             j += k
             k = 0
     if k:
-        out[:, j : j + k] = (buf[:k, a] + buf[:k, b]).T
+        yield j, j + k, np.ascontiguousarray((buf[:k, a] + buf[:k, b]).T)
         j += k
-    if j != offset + m:
-        raise AssertionError(f"decoded {j - offset} of {m} sites")
+    if j != m:
+        raise AssertionError(f"decoded {j} of {m} sites")
 
 
 def _variant_table(ts: tskit.TreeSequence, chrom: str) -> pd.DataFrame:

@@ -3,19 +3,23 @@ and traits, written in the cohort directory format with the truth the oracle nee
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from genoface import __version__
-from genoface.cohort import COHORT_FORMAT_VERSION, Cohort
+from genoface.cohort import COHORT_FORMAT_VERSION, FACE_FORMATS, IN_MEMORY_GENOTYPES, Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, write_json
+from genoface.io.meshes import FaceArrayWriter
 from genoface.shape import ShapeModel, load_shape_model
 from genoface.simulate._effects import build_face_truth, locus_component_shares
 from genoface.simulate._faces import FaceTruth
@@ -31,6 +35,8 @@ _N_BMI_SNPS = 200
 _N_HEIGHT_SNPS = 500
 _N_ANCESTRY_SNPS, _N_X_SNPS = 2000, 2000
 _CHUNK = 1000  # people per chunk when building faces
+_FACE_ARRAY = "faces.npy"
+_SCRATCH_STORE = ".genotypes.zarr"  # a lazy simulation's genotypes until the bed or VCF is written
 
 
 @dataclass
@@ -82,6 +88,8 @@ def simulate(
     shape_model: str | os.PathLike | ShapeModel | None = None,
     out: str | os.PathLike | None = None,
     genotype_format: str = "auto",
+    faces_format: str = "ply",
+    lazy: bool | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> SimulationResult:
@@ -97,26 +105,82 @@ def simulate(
     out : cohort directory to write (atomically); None keeps the cohort in memory only.
     genotype_format : "vcf", "bed", or "auto" (VCF up to 20 million genotype calls, else
         PLINK bed, which is far smaller and faster for large cohorts).
+    faces_format : "ply" (``faces/<sample_id>.ply``) or "npy" (one ``faces.npy``, n x V x 3,
+        drawn straight into the file a chunk of people at a time, never held in memory).
+    lazy : with ``out``, decode the genotypes into a scratch store inside it rather than into
+        memory (True), or not (False); None does so above ``IN_MEMORY_GENOTYPES`` bytes. The
+        bed or VCF is then written from the store a block at a time, and the cohort returned is
+        the written one, loaded lazily (which builds its cache). The values do not depend on it.
     """
     p = _sized_preset(preset, n)
-    _check_output(genotype_format, out, overwrite)
+    _check_output(genotype_format, faces_format, out, overwrite, lazy)
     shape = shape_model if isinstance(shape_model, ShapeModel) else load_shape_model(shape_model)
     progress = progress or (lambda stage, done, total: None)
     rngs = _RandomStreams.from_seed(seed)
     people = _draw_people(p, rngs.people)
-    genomes = simulate_genomes(p.populations, people.is_male, p.layout, seed=rngs.genome_seed, progress=progress)
+    with _staging(out, overwrite) as tmp:
+        scratch = None if tmp is None or lazy is False else tmp / _SCRATCH_STORE
+        genomes = simulate_genomes(
+            p.populations,
+            people.is_male,
+            p.layout,
+            seed=rngs.genome_seed,
+            progress=progress,
+            store=scratch,
+            store_above=0 if lazy else IN_MEMORY_GENOTYPES,
+        )
+        result, trait_truth = _simulate_people(p, seed, shape, people, genomes, rngs, tmp, faces_format, progress)
+        if tmp is not None:
+            fmt = _resolve_genotype_format(genotype_format, people.n * len(genomes.variants))
+            _write_cohort(result, trait_truth, tmp, fmt, faces_format, progress)
+            if scratch is not None and scratch.exists():
+                shutil.rmtree(scratch)
+    if out is not None:
+        lazy_genotypes = not isinstance(result.cohort.genotypes, np.ndarray)
+        result.cohort = Cohort.load(out, lazy=True) if lazy_genotypes else result.cohort
+        result.cohort.path = Path(out)
+    return result
+
+
+@contextlib.contextmanager
+def _staging(out: str | os.PathLike | None, overwrite: bool) -> Iterator[Path | None]:
+    """The directory the cohort is written in, renamed to ``out`` when complete (None: no ``out``)."""
+    if out is None:
+        yield None
+        return
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        yield tmp
+
+
+def _simulate_people(
+    p: Preset,
+    seed: int,
+    shape: ShapeModel,
+    people: _People,
+    genomes: SimulatedGenomes,
+    rngs: _RandomStreams,
+    tmp: Path | None,
+    faces_format: str,
+    progress: Progress,
+) -> tuple[SimulationResult, TraitTruth]:
+    """Effects, BMI, faces and traits of the people with these genomes; the faces go straight
+    into ``tmp/faces.npy`` with ``faces_format`` "npy"."""
     progress("faces", 0, people.n)
     freqs, picks, variants = _pick_causal_snps(genomes, people, p, rngs.effects)
     ids = variants["id"].to_numpy()
-
-    truth = build_face_truth(shape, p, genomes, freqs, picks, ids, rngs.effects)
-    bmi_dosage = genomes.genotypes[:, picks["bmi"]].astype(float)
+    dosages = _causal_dosages(genomes.genotypes, picks)
+    truth = build_face_truth(shape, p, dosages, freqs, picks, ids, rngs.effects)
+    bmi_dosage = dosages["bmi"].astype(float)
     bmi = np.round(_draw_bmi(truth, people.pop_idx, people.is_male, people.age, bmi_dosage, rngs.bmi), 2)
-    shape_dosage = genomes.genotypes[:, picks["shape"]]
-    faces, variance, components = _draw_faces(
-        truth, shape, p, shape_dosage, people.pop_idx, people.is_male, people.age, bmi, rngs.faces, progress
-    )
-    trait_truth, traits = _simulate_traits(genomes, picks, ids, people, rngs.traits)
+    args = (truth, shape, p, dosages["shape"], people.pop_idx, people.is_male, people.age, bmi, rngs.faces, progress)
+    if faces_format == "npy" and tmp is not None:
+        with FaceArrayWriter(tmp / _FACE_ARRAY, people.n, shape.n_vertices) as writer:
+            variance, components = _draw_faces(*args, keep=lambda sl, faces: writer.write(faces))
+        faces = np.load(tmp / _FACE_ARRAY, mmap_mode="r")
+    else:
+        faces = np.empty((people.n, shape.n_vertices, 3), dtype=np.float32)
+        variance, components = _draw_faces(*args, keep=faces.__setitem__)
+    trait_truth, traits = _simulate_traits(dosages, ids, picks, people, rngs.traits)
     sample_ids = np.array([f"GF{i + 1:06d}" for i in range(people.n)])
     cohort = Cohort(
         sample_ids=sample_ids,
@@ -130,10 +194,16 @@ def simulate(
     )
     variance["model"] = truth.summary()
     variance["architecture"] = _architecture_record(truth, shape, p, components)
-    if out is not None:
-        fmt = _resolve_genotype_format(genotype_format, genomes.genotypes.size)
-        _write_cohort(cohort, truth, trait_truth, variance, out, fmt, overwrite, progress)
-    return SimulationResult(cohort=cohort, truth=truth, variance=variance)
+    return SimulationResult(cohort=cohort, truth=truth, variance=variance), trait_truth
+
+
+def _causal_dosages(genotypes: Any, picks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The int8 dosages (n, m) of each set of chosen SNPs that the faces and traits use, read in
+    one pass over the columns they need (a store is read once, not once a set)."""
+    keys = ("shape", "bmi", "height", "panel")
+    cols = np.unique(np.concatenate([picks[k] for k in keys]))
+    held = np.asarray(genotypes[:, cols], dtype=np.int8)
+    return {k: held[:, np.searchsorted(cols, picks[k])] for k in keys}
 
 
 def _sized_preset(preset: str | Preset, n: int | None) -> Preset:
@@ -144,10 +214,16 @@ def _sized_preset(preset: str | Preset, n: int | None) -> Preset:
     return p
 
 
-def _check_output(genotype_format: str, out: str | os.PathLike | None, overwrite: bool) -> None:
+def _check_output(
+    genotype_format: str, faces_format: str, out: str | os.PathLike | None, overwrite: bool, lazy: bool | None
+) -> None:
     """Refuse a bad format or an existing ``out`` before minutes of simulation, not after."""
     if genotype_format not in ("auto", "vcf", "bed"):
         raise GenofaceError(f"--genotype-format must be vcf, bed or auto, got {genotype_format!r}")
+    if faces_format not in FACE_FORMATS:
+        raise GenofaceError(f"--faces-format must be {' or '.join(FACE_FORMATS)}, got {faces_format!r}")
+    if out is None and (lazy or faces_format != "ply"):
+        raise GenofaceError("a lazy simulation, or faces as faces.npy, is written as it goes: give --out")
     if out is not None and Path(out).exists() and not overwrite:
         raise GenofaceError(f"{out} already exists; choose another --out or remove it first")
 
@@ -176,12 +252,12 @@ def _pick_causal_snps(
 
 
 def _simulate_traits(
-    genomes: SimulatedGenomes, picks: dict[str, np.ndarray], ids: np.ndarray, people: _People, rng: np.random.Generator
+    dosages: dict[str, np.ndarray], ids: np.ndarray, picks: dict[str, np.ndarray], people: _People, rng
 ) -> tuple[TraitTruth, pd.DataFrame]:
     """The trait model (pigmentation panel, height) and each person's traits."""
-    height_dosage = genomes.genotypes[:, picks["height"]].astype(float)
+    height_dosage = dosages["height"].astype(float)
     trait_truth = build_trait_truth(list(ids[picks["panel"]]), ids[picks["height"]], height_dosage, rng)
-    panel_dosage = genomes.genotypes[:, picks["panel"]].astype(float)
+    panel_dosage = dosages["panel"].astype(float)
     traits = simulate_traits(trait_truth, panel_dosage, height_dosage, people.pops, people.sex, rng)
     return trait_truth, traits
 
@@ -250,26 +326,20 @@ def _resolve_genotype_format(genotype_format: str, n_calls: int) -> str:
 
 
 def _write_cohort(
-    cohort: Cohort,
-    truth: FaceTruth,
-    trait_truth: TraitTruth,
-    variance: dict,
-    out: str | os.PathLike,
-    genotype_format: str,
-    overwrite: bool,
-    progress: Progress,
+    result: SimulationResult, trait_truth: TraitTruth, tmp: Path, genotype_format: str, faces_format: str, progress
 ) -> None:
-    """Write the cohort and its ``truth/`` directory to ``out`` atomically."""
+    """Write the cohort and its ``truth/`` directory into the staging directory ``tmp``."""
     progress("writing", 0, 1)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        cohort.write(tmp, genotype_format=genotype_format)
-        truth_dir = tmp / "truth"
-        truth_dir.mkdir()
-        truth.save(truth_dir)
-        trait_truth.save(truth_dir)
-        write_json(truth_dir / "variance.json", variance)
-        (truth_dir / "README.txt").write_text(_TRUTH_README)
-    cohort.path = Path(out)
+    faces_written = faces_format == "npy"  # drawn straight into faces.npy
+    result.cohort.write(
+        tmp, genotype_format=genotype_format, faces_format=faces_format, faces_written=faces_written, progress=progress
+    )
+    truth_dir = tmp / "truth"
+    truth_dir.mkdir()
+    result.truth.save(truth_dir)
+    trait_truth.save(truth_dir)
+    write_json(truth_dir / "variance.json", result.variance)
+    (truth_dir / "README.txt").write_text(_TRUTH_README)
     progress("writing", 1, 1)
 
 
@@ -356,13 +426,24 @@ def _draw_bmi(truth: FaceTruth, pop_idx, is_male, age, bmi_dosage, rng) -> np.nd
 
 
 def _draw_faces(
-    truth: FaceTruth, shape: ShapeModel, p: Preset, shape_dosage, pop_idx, is_male, age, bmi, rng, progress: Progress
-) -> tuple[np.ndarray, dict, dict]:
-    """Faces (n, V, 3) in chunks, with the realized variance of each component, and (in the same
-    pass) the variance of the faces and of their genetic part along each shape component and of
-    each causal SNP's dosage (what :func:`_architecture_record` reports)."""
+    truth: FaceTruth,
+    shape: ShapeModel,
+    p: Preset,
+    shape_dosage,
+    pop_idx,
+    is_male,
+    age,
+    bmi,
+    rng,
+    progress: Progress,
+    *,
+    keep: Callable[[slice, np.ndarray], None],
+) -> tuple[dict, dict]:
+    """Faces (n, V, 3) a chunk of people at a time, each handed to ``keep(rows, faces)``, with
+    the realized variance of each component, and (in the same pass) the variance of the faces
+    and of their genetic part along each shape component and of each causal SNP's dosage (what
+    :func:`_architecture_record` reports)."""
     n, dim = len(age), truth.mean.shape[0]
-    faces = np.empty((n, shape.n_vertices, 3), dtype=np.float32)
     names = (*COMPONENTS, "total")
     sums = {c: np.zeros(dim) for c in names}
     sumsq = dict.fromkeys(names, 0.0)
@@ -389,7 +470,7 @@ def _draw_faces(
         ):
             moments[key][0] += x.sum(axis=0)
             moments[key][1] += (x**2).sum(axis=0)
-        faces[sl] = (truth.mean[None, :] + parts["total"]).reshape(-1, shape.n_vertices, 3)
+        keep(sl, (truth.mean[None, :] + parts["total"]).reshape(-1, shape.n_vertices, 3).astype(np.float32))
         progress("faces", sl.stop, n)
     total = shape.total_variance
     realized = {c: (sumsq[c] / n - float(sums[c] @ sums[c]) / n**2) / total for c in names}
@@ -400,4 +481,4 @@ def _draw_faces(
         "note": "shares of the shape model's total variance (trace of the vertex covariance), simulated",
     }
     components = {key: sq / n - (s / n) ** 2 for key, (s, sq) in moments.items()}
-    return faces, variance, components
+    return variance, components
