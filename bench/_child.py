@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -36,3 +37,22 @@ def simulate_cohort(n: int, out: Path) -> float:
         stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - t
+
+
+def environment() -> dict:
+    """What the figures depend on besides the code: versions, machine, commit."""
+    import numpy
+    import scipy
+
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    return {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "plink2": out(["plink2", "--version"]), "machine": platform.machine(), "processor": platform.processor(),
+            "commit": out(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]),
+            "uncommitted_changes": bool(out(["git", "-C", str(Path(__file__).parent), "status", "--porcelain",
+                                             "--untracked-files=no"])),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _child import environment
 
 REGIMES = {"missing": 0.01, "complete": 0.0}  # fraction of calls missing
 DEFAULT_JSON = Path(__file__).parent / "results" / "bench_gwas.json"
@@ -131,25 +131,6 @@ def _line(regime: str, res: dict) -> str:
     )
 
 
-def _environment() -> dict:
-    """What the figures depend on besides the code: versions, machine, commit."""
-    import numpy
-    import scipy
-
-    def out(cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    return {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "plink2": out(["plink2", "--version"]), "machine": platform.machine(), "processor": platform.processor(),
-            "commit": out(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]),
-            "uncommitted_changes": bool(out(["git", "-C", str(Path(__file__).parent), "status", "--porcelain",
-                                             "--untracked-files=no"])),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="2000,10000", help="people, comma-separated")
@@ -172,7 +153,7 @@ def main() -> None:
             runs.append(res)
             print(_line(regime, res), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "environment": _environment(), "runs": runs}
+    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "environment": environment(), "runs": runs}
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     print(f"figures written to {args.json}")
 

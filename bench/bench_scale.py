@@ -3,6 +3,13 @@
     .venv/bin/python bench/bench_scale.py                            # 10,000 and 30,000 people x 20,000 SNPs
     .venv/bin/python bench/bench_scale.py --sizes 100000 --snps 100000   # the issue's biobank size
     .venv/bin/python bench/bench_scale.py --sizes 2000 --snps 5000    # a smoke run
+    .venv/bin/python bench/bench_scale.py --simulated --sizes 100000 --snps 100000  # simulated faces too
+
+With --simulated the cohort comes from `genoface simulate --format plink --faces-format npy
+--out-of-core` (realistic preset, built-in face, 1 Mb contigs, as many as give about --snps SNPs)
+and that step is timed too (simulate + write, with its peak memory); the K phenotypes are then
+the simulated faces' first K shape components (the faces projected on the shape model's
+principal directions, read from faces.npy a block at a time).
 
 For each size a PLINK bed of N people x M SNPs is written a slice at a time (Hardy-Weinberg
 genotypes at uniform allele frequencies in [0.05, 0.5], no missing calls, 22 chromosomes; not
@@ -34,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _child import run_json_child
+from _child import environment, run_json_child
 
 _STEP = r"""
 import json, sys, time
@@ -87,6 +94,49 @@ def write_bed(work: Path, n: int, m: int, k: int, seed: int) -> None:
     (work / "pheno.tsv").write_text(header + "\n" + "\n".join(rows) + "\n")
 
 
+_SIMULATE = r"""
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from genoface.simulate import get_preset, simulate
+from genoface.shape import builtin_shape_model
+
+n, contigs, k, seed, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
+t = time.perf_counter()
+preset = get_preset("realistic").customized(contigs=contigs, contig_length=1_000_000)
+result = simulate(preset, n=n, seed=seed, out=out / "cohort", genotype_format="bed", faces_format="npy", lazy=True)
+seconds = time.perf_counter() - t
+# the K phenotypes: the faces' shape components, from faces.npy a block at a time (plain reads)
+shape = builtin_shape_model()
+basis, mean = shape.basis[:, :k], shape.mean.ravel()
+faces = np.load(out / "cohort" / "faces.npy", mmap_mode="r")
+row = faces.shape[1] * 3
+pheno = np.empty((n, k))
+with open(out / "cohort" / "faces.npy", "rb") as fh:
+    fh.seek(faces.offset)
+    for i0 in range(0, n, 2048):
+        block = np.fromfile(fh, dtype=np.float32, count=min(2048, n - i0) * row).reshape(-1, row)
+        pheno[i0 : i0 + len(block)] = (block - mean) @ basis
+np.save(out / "pheno.npy", pheno)
+for suffix in ("bed", "bim", "fam"):
+    (out / f"g.{suffix}").symlink_to(out / "cohort" / f"genotypes.{suffix}")
+print(json.dumps({"seconds": seconds, "snps": result.cohort.n_variants}))
+"""
+
+
+def simulate_bed(work: Path, n: int, m: int, k: int, seed: int) -> dict:
+    """`genoface simulate` of n people and about m SNPs (1 Mb contigs, ~3,700 common SNPs each,
+    plus 1 Mb of X), timed in a child; its bed and k shape-component phenotypes go to ``work``."""
+    contigs = max(1, round((m - 3_000) / 3_700))
+    out = run_json_child(_SIMULATE, str(n), str(contigs), str(k), str(seed), str(work))
+    ids = [line.split()[1] for line in (work / "g.fam").read_text().splitlines()]
+    pheno = np.load(work / "pheno.npy")
+    header = "#FID\tIID\t" + "\t".join(f"y{i}" for i in range(k))
+    rows = (f"{s}\t{s}\t" + "\t".join(f"{v:.6f}" for v in pheno[i]) for i, s in enumerate(ids))
+    (work / "pheno.tsv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    return out
+
+
 def run_plink2(work: Path, threads: int, args: list[str]) -> dict:
     t = time.perf_counter()
     cmd = ["plink2", "--bfile", str(work / "g"), "--threads", str(threads), "--out", str(work / "p"), *args]
@@ -97,15 +147,22 @@ def run_plink2(work: Path, threads: int, args: list[str]) -> dict:
     return {"seconds": time.perf_counter() - t, "peak_gb": usage.ru_maxrss * 1024 / 1e9}
 
 
-def measure(n: int, m: int, k: int, threads: int, seed: int) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, scratch: str | None) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="bench_scale_", dir=scratch))
     try:
-        # In a child, so this process stays small: a child forked from a large parent starts
-        # with the parent's pages in its peak RSS.
-        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_scale as b; "
-        code += f"b.write_bed(__import__('pathlib').Path({str(work)!r}), {n}, {m}, {k}, {seed})"
-        subprocess.run([sys.executable, "-c", code], check=True)
-        out: dict = {"n": n, "snps": m, "phenotypes": k}
+        out: dict = {"n": n, "snps": m, "phenotypes": k, "simulated": simulated}
+        if simulated:
+            out["simulate"] = simulate_bed(work, n, m, k, seed)
+            out["snps"] = m = out["simulate"]["snps"]
+            print(
+                f"  {n:>7} x {m}: simulate {out['simulate']['seconds']:7.1f} s  peak {out['simulate']['peak_gb']:.2f} GB"
+            )
+        else:
+            # In a child, so this process stays small: a child forked from a large parent starts
+            # with the parent's pages in its peak RSS.
+            code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_scale as b; "
+            code += f"b.write_bed(__import__('pathlib').Path({str(work)!r}), {n}, {m}, {k}, {seed})"
+            subprocess.run([sys.executable, "-c", code], check=True)
         for step in ("import", "qc", "pca", "gwas"):
             out[step] = run_json_child(_STEP, step, str(work))
             print(f"  {n:>7} x {m}: {step:<7} {out[step]['seconds']:8.1f} s  peak {out[step]['peak_gb']:.2f} GB")
@@ -127,11 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phenotypes", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="write bench/results/bench_scale.json")
+    parser.add_argument("--simulated", action="store_true", help="genoface simulate the cohort (timed) instead")
+    parser.add_argument("--scratch", default=None, help="folder for the work files (default: the temp dir)")
+    parser.add_argument("--json", action="store_true", help="write bench/results/bench_scale[_simulated].json")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"genotype passes from the store, {args.snps} SNPs, {args.phenotypes} phenotypes, {args.threads} threads")
-    runs = [measure(n, args.snps, args.phenotypes, args.threads, args.seed) for n in sizes]
+    runs = [
+        measure(n, args.snps, args.phenotypes, args.threads, args.seed, args.simulated, args.scratch) for n in sizes
+    ]
     for r in runs:
         if "plink2_glm" in r:
             print(f"  {r['n']:>7}: GWAS genoface / plink2 = {r['gwas']['seconds'] / r['plink2_glm']['seconds']:.2f}")
@@ -140,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             growth = runs[-1][step]["peak_gb"] / runs[0][step]["peak_gb"]
             print(f"  peak memory of {step} from {sizes[0]} to {sizes[-1]} people: x{growth:.2f}")
     if args.json:
-        path = Path(__file__).parent / "results" / "bench_scale.json"
+        path = Path(__file__).parent / "results" / f"bench_scale{'_simulated' if args.simulated else ''}.json"
         path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps({"threads": args.threads, "runs": runs}, indent=1) + "\n")
+        report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "environment": environment()}
+        path.write_text(json.dumps(report | {"threads": args.threads, "runs": runs}, indent=1) + "\n")
         print(f"figures in {path}")
     return 0
 

@@ -35,6 +35,7 @@ _N_BMI_SNPS = 200
 _N_HEIGHT_SNPS = 500
 _N_ANCESTRY_SNPS, _N_X_SNPS = 2000, 2000
 _CHUNK = 1000  # people per chunk when building faces
+_FREQ_BLOCK = 1 << 22  # genotype calls per block when counting alleles (32 MB as float64)
 _FACE_ARRAY = "faces.npy"
 _SCRATCH_STORE = ".genotypes.zarr"  # a lazy simulation's genotypes until the bed or VCF is written
 
@@ -358,30 +359,43 @@ def population_frequencies(
     is_male: np.ndarray,
     is_x: np.ndarray,
     names: list[str],
-    chunk: int = 1024,
+    chunk: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """ALT allele frequency per population (P x m) and pooled over everyone (m,).
 
-    On X a man carries one allele copy. Works through the variants in chunks so that only
-    one chunk is ever held as floating point.
+    On X a man carries one allele copy. Works through the variants in chunks (of about
+    ``_FREQ_BLOCK`` calls unless ``chunk`` columns are given) so that only one chunk is ever
+    held as floating point, whatever the number of people.
     """
-    copies = np.where(is_male, 1.0, 2.0)
+    chunk = chunk or max(16, _FREQ_BLOCK // len(is_male))
+    # a store is read a whole chunk of variants at a time (a narrower read would decompress
+    # the same chunk again for each slice of it), then counted ``chunk`` columns at a time
+    step = max(getattr(genotypes, "chunks", (0, 0))[1], chunk)
     alleles = np.empty((len(names), genotypes.shape[1]))
     n_copies = np.empty_like(alleles)
     onehot = (pop_idx[None, :] == np.arange(len(names))[:, None]).astype(float)  # (P, n)
-    for start in range(0, genotypes.shape[1], chunk):
-        cols = slice(start, start + chunk)
-        block = np.asarray(genotypes[:, cols], dtype=np.float64)
-        x_cols = is_x[cols]
-        seen = block >= 0
-        block[~seen] = 0.0
-        block[:, x_cols] /= np.where(is_male, 2.0, 1.0)[:, None]  # male 0/2 -> 0/1 copies
-        have = seen * 2.0
-        have[:, x_cols] = seen[:, x_cols] * copies[:, None]
-        alleles[:, cols] = onehot @ block
-        n_copies[:, cols] = onehot @ have
+    for start in range(0, genotypes.shape[1], step):
+        held = np.asarray(genotypes[:, start : start + step])
+        for sub in range(0, held.shape[1], chunk):
+            part = held[:, sub : sub + chunk]
+            cols = slice(start + sub, start + sub + part.shape[1])
+            alleles[:, cols], n_copies[:, cols] = _allele_counts(part, is_x[cols], is_male, onehot)
     freqs = pd.DataFrame(alleles / np.maximum(n_copies, 1.0), index=names)
     return freqs, alleles.sum(axis=0) / np.maximum(n_copies.sum(axis=0), 1.0)
+
+
+def _allele_counts(
+    dosages: np.ndarray, x_cols: np.ndarray, is_male: np.ndarray, onehot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """ALT copies and called copies per population (P, k) of a block of columns; on X a man
+    (dosage 0/2) carries one copy."""
+    block = np.asarray(dosages, dtype=np.float64)
+    seen = block >= 0
+    block[~seen] = 0.0
+    block[:, x_cols] /= np.where(is_male, 2.0, 1.0)[:, None]  # male 0/2 -> 0/1 copies
+    have = seen * 2.0
+    have[:, x_cols] = seen[:, x_cols] * np.where(is_male, 1.0, 2.0)[:, None]
+    return onehot @ block, onehot @ have
 
 
 def _choose_snps(
