@@ -4,6 +4,8 @@
     .venv/bin/python bench/bench_bayes.py --n 2000 --snps 20000    # a smaller size
     .venv/bin/python bench/bench_bayes.py --quick                  # 600 x 10,000: a smoke run
     .venv/bin/python bench/bench_bayes.py --json                   # the figures as one JSON object
+    .venv/bin/python bench/bench_bayes.py --n 20000 --snps 20000 --max-background-snps 5000
+                                        # more people than the cap: the background's p x p route
 
 Targets (issue 13): `bayes` fits 10,000 people x 100,000 SNPs in under 10 minutes and 8 GB on
 2 cores, and predicts in under 10 ms per person.
@@ -18,7 +20,9 @@ own peak RSS is read in the child as soon as it ends), load the held-out people,
 all in one call with their covariates (timed, per person), and predict one person alone (the
 median of 5 calls: what a single user waits for). The peer, `lippert`, runs the same way in the
 same run; the ratios are bayes / lippert. BLAS gets --threads threads and both children are
-pinned to that many cores.
+pinned to that many cores. --max-background-snps sets `bayes`'s cap on its background kernel
+(default: the model's, 10,000); with more training people than the cap, the background SNPs are
+thinned to it and the kernel is p x p (docs/bayes.md, "Beyond 10,000 people").
 """
 
 from __future__ import annotations
@@ -68,12 +72,12 @@ import json, resource, sys, time
 import numpy as np
 from genoface.cohort import Cohort
 from genoface.models import make_model
-train, name = Cohort.load(sys.argv[1]), sys.argv[3]
+train, name, params = Cohort.load(sys.argv[1]), sys.argv[3], json.loads(sys.argv[4])
 stages = {}
 t0 = time.perf_counter()
 def progress(stage, done, total):  # the first report of a stage marks its start
     stages.setdefault(stage, time.perf_counter() - t0)
-model = make_model(name)
+model = make_model(name, **params)
 model = model.fit(train, progress=progress) if name == "bayes" else model.fit(train)
 fit_s = time.perf_counter() - t0
 fit_peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
@@ -91,7 +95,8 @@ for i in range(5):
 error = float(np.linalg.norm(faces - np.asarray(test.faces, dtype=np.float64), axis=2).mean())
 print(json.dumps({"fit_s": fit_s, "fit_peak_gb": fit_peak_gb, "predict_ms": 1000 * batch_s / test.n_samples,
                   "predict_one_ms": 1000 * float(np.median(single)), "face_error_mm": error,
-                  "stages": stages, "n_train": train.n_samples, "n_test": test.n_samples}))
+                  "stages": stages, "n_train": train.n_samples, "n_test": test.n_samples,
+                  "background_snps": len(getattr(model, "bg_snps_", []))}))
 """
 
 
@@ -142,6 +147,7 @@ def report(args, info: dict, results: dict[str, dict]) -> dict:
         "snps": info["snps"],
         "x_snps": info["x_snps"],
         "cores": args.threads,
+        "max_background_snps": args.max_background_snps,
         "prepare_s": info["simulate_s"] + info["cut_s"],
         "models": results,
         "ratio_bayes_over_lippert": {
@@ -170,6 +176,7 @@ def print_table(s: dict) -> None:
         f"{q['predict_ms']:17.1f}x {q['predict_one_ms']:12.1f}x"
     )
     print("bayes fit by stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in s["bayes_stages_s"].items()))
+    print(f"bayes background: {s['models']['bayes']['background_snps']:,} SNPs")
     where = "" if s["targets_apply"] else " (the targets are set for 10,000 x 100,000; this run is smaller)"
     print(f"targets{where}: " + ", ".join(f"{k} [{'OK' if ok else 'MISSED'}]" for k, ok in s["targets"].items()))
 
@@ -182,6 +189,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="cores (BLAS threads) each model may use")
     ap.add_argument("--quick", action="store_true", help="600 people x 10,000 SNPs, 100 held out: a smoke run")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument(
+        "--max-background-snps", type=int, default=None, help="bayes's cap on its background kernel (default: 10,000)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.n, args.snps, args.test = 600, 10_000, 100
@@ -200,8 +210,10 @@ def main() -> None:
             flush=True,
         )
         results = {}
+        cap = {} if args.max_background_snps is None else {"max_background_snps": args.max_background_snps}
         for name in ("lippert", "bayes"):
-            results[name] = run_json_child(CHILD, str(info["train"]), str(info["test"]), name)
+            params = json.dumps(cap if name == "bayes" else {})
+            results[name] = run_json_child(CHILD, str(info["train"]), str(info["test"]), name, params)
             say(f"  {name}: fitted in {results[name]['fit_s']:.0f} s", flush=True)
     s = report(args, info, results)
     if args.json:

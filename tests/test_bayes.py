@@ -12,12 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genoface.cohort import Cohort
 from genoface.features import PersonFeatures
-from genoface.models import make_model
+from genoface.genetics import alt_frequencies, standardize, take_columns
+from genoface.io import StoredDosages
+from genoface.models import FaceModel, make_model
 from genoface.models.bayes import (
     CovariatePart,
     Kernel,
     MixturePrior,
+    StandardizedSNPs,
     canonical_prior,
     fit_background,
     fit_mr_mash,
@@ -122,6 +126,81 @@ def test_background_heritability_and_blup(n, p):
     # K is summed in float32 (the standardized dosages' own precision): agreement to 1e-5
     np.testing.assert_allclose(z @ bg.coef[:, 2], k @ np.linalg.solve(k + delta * np.eye(n), y[:, 2]), atol=1e-5)
     np.testing.assert_allclose(bg.fitted[:, 2], z @ bg.coef[:, 2], atol=1e-5)
+
+
+# ---- the background at biobank scale: the p x p route, the cap, lazy cohorts -----------------------------
+
+
+def test_primal_background_equals_the_dual(genetics_cohort):
+    """With fewer SNPs than people, the eigenpairs come from Z'Z (p x p) and K's eigenvectors
+    (n x r) are never formed; the background is the one the n x n route gives on the same SNPs."""
+    g = genetics_cohort.genotypes
+    cols = np.flatnonzero((genetics_cohort.variants["chrom"] != "X").to_numpy())[::60]
+    freq = alt_frequencies(take_columns(g, cols))
+    assert g.shape[0] > 2 * len(cols)
+    rng = np.random.default_rng(9)
+    h2 = np.array([0.0, 0.4, 0.8])
+    z = standardize(take_columns(g, cols), freq).astype(np.float64)
+    effects = rng.standard_normal((len(cols), 3)) * np.sqrt(h2 / len(cols))
+    y = _centred(z @ effects + rng.standard_normal((len(g), 3)) * np.sqrt(1 - h2))
+    primal, dual = Kernel(StandardizedSNPs(g, cols, freq)), Kernel(StandardizedSNPs(g, cols, freq), primal=False)
+    assert primal.primal and primal.q is None and not dual.primal
+    p, d = fit_background(primal, y), fit_background(dual, y)
+    np.testing.assert_array_equal(primal.z.centre, dual.z.centre)
+    assert d.h2[2] > 0.3  # a background to compare
+    # both sum their Gram matrix in float32: agreement to its precision (Z'Z's entries, sums of
+    # n = 300 products, are good to 1e-5 relative; the SNP effects solve with Z'Z + p delta I,
+    # whose condition number, about 85 here at h2 = 0.8, multiplies that)
+    for name in ("h2", "genetic_var", "residual_var", "reliability"):
+        np.testing.assert_allclose(getattr(p, name), getattr(d, name), atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(p.fitted, d.fitted, atol=1e-5 * np.abs(d.fitted).max())
+    np.testing.assert_allclose(p.coef, d.coef, atol=1e-4 * np.abs(d.coef).max())
+
+
+#: bayes with its background capped far below the 240 training people and their SNPs; no
+#: sparse part (its prior takes most of a small fit's time).
+_CAPPED = dict(n_snps=0, max_background_snps=100, n_backfit=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def capped(genetics_cohort, tmp_path_factory):
+    """The model fitted with ``_CAPPED`` on 240 of genetics_cohort's people read into memory,
+    the same people lazily (their genotypes in the store), and the 60 others."""
+    path = genetics_cohort.save(tmp_path_factory.mktemp("capped") / "c", genotype_format="bed")
+    train, test = np.flatnonzero(np.arange(300) % 5 > 0), np.arange(0, 300, 5)
+    eager = Cohort.load(path, lazy=False)
+    lazy = Cohort.load(path, lazy=True).subset(train)
+    return make_model("bayes", **_CAPPED).fit(eager.subset(train)), eager.subset(train), lazy, eager.subset(test)
+
+
+def test_capped_background_is_thinned_evenly_and_round_trips(capped, tmp_path):
+    model, train, _, test = capped
+    freq = alt_frequencies(train.genotypes)
+    eligible = (train.variants["chrom"] != "X").to_numpy() & (np.minimum(freq, 1 - freq) >= model.min_maf)
+    picked = np.flatnonzero(np.isin(train.variants["id"].to_numpy()[eligible], model.bg_snps_))
+    assert eligible.sum() > 1000
+    assert len(model.bg_snps_) == len(picked) == model.bg_coef_.shape[0] == 100
+    gaps = np.diff(picked)  # every (eligible / 100)-th SNP in genome order, from the first
+    assert picked[0] == 0 and gaps.max() - gaps.min() <= 1
+    pred = model.predict(test, test.covariates)
+    assert np.isfinite(pred).all()
+    loaded = FaceModel.load(model.save(tmp_path / "model"))
+    assert loaded.get_params()["max_background_snps"] == 100
+    np.testing.assert_allclose(loaded.predict(test, test.covariates), pred, rtol=0, atol=1e-9)
+
+
+def test_bayes_on_a_lazy_cohort_equals_the_fit_in_memory(capped):
+    """The store is read for the background's columns once (and by the calibration's half-fits
+    and held-out predictions); the numbers are those of the cohort in memory."""
+    model, _, lazy, _ = capped
+    assert isinstance(lazy.genotypes, StoredDosages)
+    fit = make_model("bayes", **_CAPPED).fit(lazy)
+    expected = model.to_arrays()
+    for key, value in fit.to_arrays().items():
+        if np.asarray(value).dtype.kind == "f":
+            np.testing.assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12, err_msg=key)
+        else:
+            np.testing.assert_array_equal(value, expected[key], err_msg=key)
 
 
 # ---- the covariate part ---------------------------------------------------------------------------------
@@ -240,6 +319,8 @@ def test_bad_parameters_are_one_line_errors(split):
 
     with pytest.raises(GenofaceError, match="n_snps"):
         make_model("bayes", n_snps=-1).fit(split[0])
+    with pytest.raises(GenofaceError, match="max_background_snps"):
+        make_model("bayes", max_background_snps=0).fit(split[0])
     with pytest.raises(GenofaceError, match="at least 40"):
         make_model("bayes").fit(split[0].subset(np.arange(30)))
 

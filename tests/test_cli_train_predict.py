@@ -168,8 +168,10 @@ def test_match_ranks_every_face_and_finds_its_own(sim_strong, trained, tmp_path)
     assert (own == 1).mean() > 0.2  # the oracle finds most people's own face (chance: 1/40)
     top = tmp_path / "top3.tsv"
     args = ["match", "--model", str(trained), "--genotypes", str(geno), "--faces", str(faces), "--out", str(top)]
-    assert runner.invoke(app, [*args, "--top", "3"]).exit_code == 0
+    r = runner.invoke(app, [*args, "--top", "3"])
+    assert r.exit_code == 0, r.output
     assert (pd.read_csv(top, sep="\t").groupby("genome").size() == 3).all()
+    assert f"median rank {np.median(own):g} of 40" in r.output  # own ranks known beyond the top 3
     # --assign: one distinct face per genome, the Hungarian optimum of the summed scores, kept even
     # outside the top 1.
     assigned_out = tmp_path / "assigned.tsv"

@@ -301,6 +301,15 @@ def train(
         typer.Option("--set", help="A hyper-parameter as KEY=VALUE (repeatable), e.g. --set epochs=50."),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Train on this many processes (difface only: torch.distributed data parallel, gloo on the "
+            "CPU, one GPU each with NCCL).",
+        ),
+    ] = 1,
 ) -> None:
     """Train a model on a whole cohort and save it as a model directory."""
     from genoface.usecases.train import parse_params, train_model
@@ -308,7 +317,14 @@ def train(
     params = parse_params(set_ or [])
     with _progress_bar() as bar:
         path = train_model(
-            cohort, model, out, seed=seed, overwrite=overwrite, params=params, progress=_RichProgress(bar)
+            cohort,
+            model,
+            out,
+            seed=seed,
+            overwrite=overwrite,
+            params=params,
+            progress=_RichProgress(bar),
+            processes=processes,
         )
     out_console.print(f"model [bold]{model}[/] written to [bold]{path}[/]")
 

@@ -27,7 +27,11 @@ from genoface.genetics import MatchReport, read_genotypes_on_panel
 from genoface.io import GenotypeData, read_covariates, read_mesh_vertices
 from genoface.models import FaceModel
 
-_BLOCK = 256  # genomes scored at a time
+# Scores held at a time (128 MB of float64): genomes are scored in blocks of this many over the
+# gallery size. Each block re-encodes the whole gallery in the model's score_matrix, so blocks
+# of a fixed 256 genomes took 16 times longer than the whole matrix at 10,000 x 10,000
+# (bench/bench_match.py); blocks sized in scores take few passes and bound the memory.
+_BLOCK_SCORES = 1 << 24
 _MESH_SUFFIXES = (".ply", ".obj")
 
 
@@ -65,6 +69,7 @@ def iter_matches(
     *,
     top: int | None = None,
     assign: bool = False,
+    include_own: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Blocks of the long table genome, face, score, rank (best first within each genome;
@@ -73,37 +78,53 @@ def iter_matches(
     With ``assign``, every genome is also given a distinct face at once (the closed-set joint
     assignment, :func:`genoface.evaluate.assign_faces`), marked 1 in a column ``assigned`` and
     kept even when it is not among the ``top``. The assignment needs the whole score matrix, so
-    it is held (n_genomes x n_faces floats) and the table follows once every block is scored."""
+    it is held (n_genomes x n_faces floats) and the table follows once every block is scored.
+    With ``include_own``, a genome's own face (the face with its id) is kept too, with its rank,
+    even when it is not among the ``top``."""
     model.check_faces(gallery.faces)
     if top is not None and top < 1:
         raise GenofaceError(f"--top must be at least 1, got {top}")
     progress = progress or (lambda stage, done, total: None)
     keep = len(gallery.ids) if top is None else min(top, len(gallery.ids))
     blocks = _score_blocks(model, genotypes, gallery, covariates, progress)
+    faces = pd.Index(gallery.ids)
     if not assign:
         for ids, scores in blocks:
-            yield _ranked_table(ids, scores, gallery, keep)
+            yield _ranked_table(ids, scores, gallery, keep, extra=_own(faces, ids, include_own))
         return
     blocks = list(blocks)
     assigned = assign_faces(np.vstack([scores for _, scores in blocks]))
     start = 0
     for ids, scores in blocks:
-        yield _ranked_table(ids, scores, gallery, keep, assigned[start : start + len(ids)])
+        yield _ranked_table(
+            ids, scores, gallery, keep, assigned[start : start + len(ids)], extra=_own(faces, ids, include_own)
+        )
         start += len(ids)
+
+
+def _own(faces: pd.Index, ids: np.ndarray, include_own: bool) -> np.ndarray | None:
+    """Each genome's own face index in the gallery (-1 for none), where asked for."""
+    return faces.get_indexer(ids) if include_own else None
 
 
 def _score_blocks(model, genotypes, gallery, covariates, progress) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(genome ids, scores against every gallery face) of each block of genomes."""
     n = genotypes.n_samples
-    for start in range(0, n, _BLOCK):
-        rows = np.arange(start, min(start + _BLOCK, n))
+    step = max(16, _BLOCK_SCORES // max(len(gallery.ids), 1))
+    for start in range(0, n, step):
+        rows = np.arange(start, min(start + step, n))
         block = genotypes.take(rows)
         yield np.asarray(block.sample_ids), model.score_matrix(block, gallery.faces, covariates)
         progress("matching", int(rows[-1]) + 1, n)
 
 
 def _ranked_table(
-    ids: np.ndarray, scores: np.ndarray, gallery: Gallery, keep: int, assigned: np.ndarray | None = None
+    ids: np.ndarray,
+    scores: np.ndarray,
+    gallery: Gallery,
+    keep: int,
+    assigned: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The rows genome, face, score, rank of one block, best first per genome, the ``keep`` best
     (and, with ``assigned`` (face index per genome, -1 for none), the assigned face as well)."""
@@ -116,6 +137,8 @@ def _ranked_table(
     if assigned is not None:
         is_assigned = order == assigned[:, None]
         shown |= is_assigned
+    if extra is not None:  # faces shown whatever their rank (a genome's own face; -1 for none)
+        shown |= order == extra[:, None]
     table = pd.DataFrame(  # only the rows shown are built (boolean indexing keeps each genome's order)
         {
             "genome": np.repeat(ids, shown.sum(axis=1)),
@@ -161,7 +184,9 @@ def match_to_file(
     own_assigned = pd.Series(False, index=own_ranks.index)
     with atomic_stream(out) as fh:
         fh.write(b"genome\tface\tscore\trank" + (b"\tassigned" if assign else b"") + b"\n")
-        for block in iter_matches(model, data, gallery, cov, top=None, assign=assign, progress=progress):
+        for block in iter_matches(
+            model, data, gallery, cov, top=top, assign=assign, include_own=True, progress=progress
+        ):
             mine = block[block["genome"] == block["face"]]
             own_ranks.loc[mine["genome"].to_numpy()] = mine["rank"].to_numpy()
             if assign:

@@ -41,17 +41,29 @@ def train_model(
     params: dict | None = None,
     progress=None,
     traits: bool = True,
+    processes: int = 1,
 ) -> Path:
     """Fit model ``model`` (with hyper-parameters ``params``) on every person of ``cohort`` and
     write it to ``out``; with ``traits``, also the trait predictor (sex, ancestry, pigmentation,
-    height, as the cohort's labels allow) into ``out/traits``."""
+    height, as the cohort's labels allow) into ``out/traits``. ``processes`` > 1 trains a model
+    that can (``difface``) data-parallel on that many processes. Under ``torchrun`` every rank
+    trains and rank 0 alone writes ``out``."""
     out = check_output(out, overwrite=overwrite)  # fail before training, not after
     cls = get_model_class(model)
     params = dict(params or {})
-    if "random_state" in inspect.signature(cls.__init__).parameters:
+    accepted = inspect.signature(cls.__init__).parameters
+    if processes != 1:
+        if "processes" not in accepted:
+            raise GenofaceError(
+                f"--processes {processes}: the {model!r} model trains in one process; only difface trains on several"
+            )
+        params["processes"] = processes
+    if "random_state" in accepted:
         params.setdefault("random_state", seed)
     data = cohort if isinstance(cohort, Cohort) else Cohort.load(cohort)
     fitted = fit_model(make_model(model, **params), data, progress)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and int(os.environ.get("RANK", "0") or 0) != 0:
+        return out  # a torchrun rank other than 0: every rank holds the same model, rank 0 writes it
     attach = None
     if traits:
         from genoface.traits import TRAITS_SUBDIR, TraitPredictor

@@ -2,7 +2,7 @@
 unshrunk demographic part, sparse SNP effects under mr.mash's mixture prior, a GBLUP
 background) with a predictive distribution and calibrated likelihood-ratio matching."""
 
-from genoface.models.bayes._background import Background, Kernel, fit_background
+from genoface.models.bayes._background import Background, Kernel, StandardizedSNPs, fit_background, thin_evenly
 from genoface.models.bayes._covariates import CovariatePart
 from genoface.models.bayes._model import BayesModel
 from genoface.models.bayes._mrmash import MixturePrior, MrMashFit, canonical_prior, fit_mr_mash, mixture_weights
@@ -14,8 +14,10 @@ __all__ = [
     "Kernel",
     "MixturePrior",
     "MrMashFit",
+    "StandardizedSNPs",
     "canonical_prior",
     "fit_background",
     "fit_mr_mash",
     "mixture_weights",
+    "thin_evenly",
 ]

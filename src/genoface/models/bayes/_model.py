@@ -38,7 +38,7 @@ from genoface.features import DemographicFeatures, PersonFeatures, select_face_s
 from genoface.genetics import alt_frequencies, standardize, take_columns, variant_columns
 from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
-from genoface.models.bayes._background import Kernel, StandardizedSNPs, fit_background
+from genoface.models.bayes._background import Kernel, StandardizedSNPs, fit_background, thin_evenly
 from genoface.models.bayes._covariates import CovariatePart
 from genoface.models.bayes._mrmash import (
     MixturePrior,
@@ -79,6 +79,18 @@ class BayesModel(FaceModel):
     clump_bp : keep only the best SNP within this distance on a chromosome.
     background : fit the polygenic background (GBLUP on all autosomal SNPs).
     min_maf : minor-allele frequency below which a SNP is left out of the background.
+    max_background_snps : the cap on the background's kernel. With n people and p background
+        SNPs the kernel is n x n when n <= p and p x p (Z'Z) when n > p. When both n and p
+        exceed the cap, the background SNPs are thinned evenly along the genome to the cap and
+        the p x p route is taken, so no n x n matrix is formed (at 100,000 people: 80 GB) and
+        no kernel is larger than cap x cap (10,000: 0.8 GB). The default leaves every cohort of
+        up to 10,000 people as it was (at 10,000 x 100,000 the n x n route). Thinning is an
+        approximation, GBLUP on the thinned SNPs: linkage disequilibrium makes neighbouring
+        SNPs partly redundant, so the thinned SNPs carry much of the background, not all of
+        it (docs/bayes.md measures the loss). It is chosen because the exact alternatives
+        cost hours at 100,000 people: conjugate gradients need a pass over the 10 GB of
+        genotypes per iteration, tens of iterations per solve and solves at many
+        heritabilities per component, and the full kernel is an 80 GB matrix.
     n_backfit : backfitting rounds of the three parts.
     calibrate : learn, on held-out halves (two more fits on half the people each), the scale of
         each genetic part's prediction and the score-to-likelihood-ratio map; without, the
@@ -101,6 +113,7 @@ class BayesModel(FaceModel):
         clump_bp: int = 20_000,
         background: bool = True,
         min_maf: float = 0.01,
+        max_background_snps: int = 10_000,
         n_backfit: int = 3,
         calibrate: bool = True,
         scale_genetic: bool = True,
@@ -113,6 +126,7 @@ class BayesModel(FaceModel):
         self.clump_bp = clump_bp
         self.background = background
         self.min_maf = min_maf
+        self.max_background_snps = max_background_snps
         self.n_backfit = n_backfit
         self.calibrate = calibrate
         self.scale_genetic = scale_genetic
@@ -131,8 +145,12 @@ class BayesModel(FaceModel):
                 f"bayes needs n_snps >= 0, n_backfit >= 1 and 0 <= min_maf < 0.5; got {self.n_snps}, "
                 f"{self.n_backfit}, {self.min_maf}"
             )
-        self._fit_parts(cohort, progress)
+        if int(self.max_background_snps) < 1:
+            raise GenofaceError(f"bayes needs max_background_snps >= 1, got {self.max_background_snps}")
+        # first: the panel's ALT frequencies are the background's too (one pass over the
+        # genotypes fewer: at 100,000 x 100,000 a pass reads 10 GB)
         self._remember_cohort(cohort)
+        self._fit_parts(cohort, progress)
         self.fitted_ = True
         self.genetic_scale_ = np.ones(2)
         self.calibration_ = np.array([[1.0, 0.0], [1.0, 0.0]])
@@ -248,7 +266,8 @@ class BayesModel(FaceModel):
         cols = np.sort(rng.choice(auto, min(len(auto), _PRIOR_SNPS), replace=False))
         g = take_columns(cohort.genotypes, cols)
         z = standardize(g, alt_frequencies(g)).astype(np.float64)
-        prior.weights = prior_weights_from_marginals(z - z.mean(0), target, prior, v)
+        z -= z.mean(0)  # in place: at 100,000 people z is 1.6 GB
+        prior.weights = prior_weights_from_marginals(z, target, prior, v)
         return prior
 
     def _sparse_snps(self, cohort, y: np.ndarray, people) -> tuple[np.ndarray, np.ndarray]:
@@ -266,15 +285,19 @@ class BayesModel(FaceModel):
         return snps, np.asfortranarray(z - self.sparse_centre_)
 
     def _background_snps(self, cohort) -> tuple[np.ndarray, StandardizedSNPs | None]:
-        """The autosomal SNPs of the background (minor-allele frequency >= ``min_maf``) and
-        their standardized, centred dosages, read block by block from the genotypes (whole, at
-        10,000 people x 100,000 SNPs, they would take 4 GB in float32); None without any."""
+        """The autosomal SNPs of the background (minor-allele frequency >= ``min_maf``; thinned
+        evenly to ``max_background_snps`` when there are more of them and more people than
+        that) and their standardized, centred dosages, read block by block from the genotypes
+        (whole, at 10,000 people x 100,000 SNPs, they would take 4 GB in float32); None
+        without any. A lazy cohort's store is read once, for these columns only."""
         self.bg_freq_, self.bg_centre_ = np.zeros(0), np.zeros(0, dtype=np.float32)
         if not self.background:
             return np.array([], dtype=str), None
-        freq = alt_frequencies(cohort.genotypes)
+        freq = self.panel_["af"].to_numpy()  # alt_frequencies(cohort.genotypes), by _remember_cohort
         maf = np.minimum(freq, 1 - freq)
         cols = np.flatnonzero(~non_autosomal(cohort.variants["chrom"]) & (maf >= float(self.min_maf)))
+        if cohort.n_samples > int(self.max_background_snps):
+            cols = thin_evenly(cols, int(self.max_background_snps))
         if len(cols) == 0:
             return np.array([], dtype=str), None
         self.bg_freq_ = freq[cols]
@@ -325,17 +348,12 @@ class BayesModel(FaceModel):
         labels: list[np.ndarray] = []
         for held in halves:
             held.model.genetic_scale_ = self.genetic_scale_
-            m = held.people.n_samples
-            same = np.eye(m, dtype=bool)
-            other = np.flatnonzero(~same.ravel())
-            pick = np.concatenate(
-                [np.flatnonzero(same.ravel()), rng.choice(other, min(len(other), _CALIBRATION_PAIRS))]
-            )
-            labels.append(same.ravel()[pick])
+            genome_rows, face_rows = _calibration_pairs(held.people.n_samples, rng)
+            labels.append(genome_rows == face_rows)
             for state in _STATES:
                 covariates = held.people.covariates if state == "dna+cov" else None
-                raw, _ = held.model._raw_scores(held.people, held.faces, covariates, held.genetic)
-                scores[state].append(raw.ravel()[pick])
+                pairs = (held.people, held.faces, covariates, held.genetic)
+                scores[state].append(held.model._pair_scores(*pairs, genome_rows, face_rows))
         y = np.concatenate(labels)
         people = cohort.subset(np.sort(rng.permutation(cohort.n_samples)[:_INTERCEPT_PEOPLE]))
         faces = np.asarray(people.faces, dtype=np.float64)
@@ -375,12 +393,16 @@ class BayesModel(FaceModel):
     def _genetic_moments(self, genotypes) -> GeneticMoments:
         """What the SNPs add, unscaled, to the predictive mean, from the sparse part and the
         background, and to its covariance, from the sparse effects' uncertainty. Computed
-        people block by block, so that the standardized dosages stay small."""
+        people block by block, so that the standardized dosages stay small (a lazy cohort's
+        store is read once, for the model's SNPs only)."""
         _, g_all, variant_ids = genotype_arrays(genotypes)
         n, d = g_all.shape[0], len(self.residual_cov_)
         mean, bg_mean, cov = np.zeros((n, d)), np.zeros((n, d)), np.zeros((n, d, d))
-        sparse = (variant_columns(variant_ids, self.snps_), self.sparse_freq_, self.sparse_centre_)
-        bg = (variant_columns(variant_ids, self.bg_snps_), self.bg_freq_, self.bg_centre_)
+        g_all, sparse_cols, bg_cols = _read_columns_once(
+            g_all, variant_columns(variant_ids, self.snps_), variant_columns(variant_ids, self.bg_snps_)
+        )
+        sparse = (sparse_cols, self.sparse_freq_, self.sparse_centre_)
+        bg = (bg_cols, self.bg_freq_, self.bg_centre_)
         sparse_cov = self.sparse_cov_.reshape(len(self.snps_), d * d)
         bg_coef = self.bg_coef_.astype(np.float64)
         rows = max(1, _PREDICT_BLOCK // max(len(self.snps_) + len(self.bg_snps_), 1))
@@ -413,11 +435,10 @@ class BayesModel(FaceModel):
 
     # ---- matching ----------------------------------------------------------------------------------------
 
-    def _raw_scores(self, genotypes, faces: np.ndarray, covariates, genetic=None) -> tuple[np.ndarray, np.ndarray]:
-        """log N(y_j; mu_i, Sigma_i) - log N(y_j; 0, population covariance) for every genome i
-        and face j (the denominator: a random person of the population, whose shape scores
-        are centred with the training variances), and which genomes had age and BMI recorded.
-        ``genetic``: the genomes' :meth:`_genetic_moments`, when already computed."""
+    def _score_inputs(self, genotypes, faces: np.ndarray, covariates, genetic=None):
+        """What :meth:`_raw_scores` needs: the genomes' predictive means (n, K) and covariances
+        (n, K, K), which had age and BMI recorded, the faces' shape scores (m, K) and their log
+        density under the population, less its constant."""
         self._check_fitted()
         genotypes = self.on_panel(genotypes)
         genetic = self._genetic_moments(genotypes) if genetic is None else genetic
@@ -426,6 +447,14 @@ class BayesModel(FaceModel):
             cov = cov * np.eye(cov.shape[1])
         y = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
         pop = -0.5 * ((y**2 / self.population_var_).sum(1) + np.log(self.population_var_).sum())
+        return mean, cov, known, y, pop
+
+    def _raw_scores(self, genotypes, faces: np.ndarray, covariates, genetic=None) -> tuple[np.ndarray, np.ndarray]:
+        """log N(y_j; mu_i, Sigma_i) - log N(y_j; 0, population covariance) for every genome i
+        and face j (the denominator: a random person of the population, whose shape scores
+        are centred with the training variances), and which genomes had age and BMI recorded.
+        ``genetic``: the genomes' :meth:`_genetic_moments`, when already computed."""
+        mean, cov, known, y, pop = self._score_inputs(genotypes, faces, covariates, genetic)
         # (y_j - mu_i)' P_i (y_j - mu_i) = y_j' P_i y_j - 2 mu_i' P_i y_j + mu_i' P_i mu_i with
         # P_i = Sigma_i^-1: the first term of every pair is one matrix product, (genomes, K^2)
         # by (K^2, faces), and the second another. Genomes a block at a time, to bound the
@@ -435,18 +464,34 @@ class BayesModel(FaceModel):
         out = np.empty((len(mean), len(y)))
         for i0 in range(0, len(mean), _SCORE_BLOCK):
             block = slice(i0, i0 + _SCORE_BLOCK)
-            chol = np.linalg.cholesky(cov[block])
-            inv_chol = np.linalg.inv(chol)
-            prec = np.einsum("iab,iac->ibc", inv_chol, inv_chol)  # L^-T L^-1
-            pm = np.einsum("iab,ib->ia", prec, mean[block])
-            half_logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+            prec, pm, const = _precision_terms(mean[block], cov[block])
             rows = out[block]
             np.matmul(prec.reshape(-1, d * d), yy, out=rows)
             rows *= -0.5
             rows += pm @ y.T
-            rows -= (0.5 * np.einsum("ia,ia->i", pm, mean[block]) + half_logdet)[:, None]
+            rows -= const[:, None]
             rows -= pop
         return out, known
+
+    def _pair_scores(
+        self, genotypes, faces: np.ndarray, covariates, genetic, genomes: np.ndarray, face_rows: np.ndarray
+    ) -> np.ndarray:
+        """The raw scores of :meth:`_raw_scores` of the pairs (genomes[k], face_rows[k]) only:
+        the calibration's half-fits score a few pairs of n/2 x n/2 (50,000 x 50,000 whole would
+        take 20 GB)."""
+        mean, cov, _, y, pop = self._score_inputs(genotypes, faces, covariates, genetic)
+        out = np.empty(len(genomes))
+        order = np.argsort(genomes, kind="stable")
+        bounds = np.searchsorted(genomes[order], np.arange(0, len(mean) + _SCORE_BLOCK, _SCORE_BLOCK))
+        for b, i0 in enumerate(range(0, len(mean), _SCORE_BLOCK)):
+            pairs = order[bounds[b] : bounds[b + 1]]
+            if len(pairs) == 0:
+                continue
+            prec, pm, const = _precision_terms(mean[i0 : i0 + _SCORE_BLOCK], cov[i0 : i0 + _SCORE_BLOCK])
+            i, yj = genomes[pairs] - i0, y[face_rows[pairs]]
+            quad = np.einsum("pa,pab,pb->p", yj, prec[i], yj)
+            out[pairs] = -0.5 * quad + np.einsum("pa,pa->p", pm[i], yj) - const[i] - pop[face_rows[pairs]]
+        return out
 
     def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
         """Calibrated log likelihood ratio (natural log) that face j is genome i's owner rather
@@ -492,6 +537,18 @@ class BayesModel(FaceModel):
         self.covariates_ = CovariatePart.from_arrays(without_prefix(state, "covariates"))
 
 
+def _read_columns_once(genotypes, *cols: np.ndarray) -> tuple[Any, ...]:
+    """``genotypes`` and the column indices ``cols`` (-1: absent) into it, unchanged for a NumPy
+    array. Other genotypes (a lazy cohort's store) have the columns used read once, int8, and
+    the indices renumbered into that matrix: read a block of people at a time instead, a store
+    chunked along variants would be decompressed whole for every block."""
+    if isinstance(genotypes, np.ndarray):
+        return genotypes, *cols
+    used = np.unique(np.concatenate([c[c >= 0] for c in cols]))
+    read = take_columns(genotypes, used) if len(used) else np.zeros((genotypes.shape[0], 0), dtype=np.int8)
+    return read, *(np.where(c >= 0, np.searchsorted(used, c), -1) for c in cols)
+
+
 def _standardized(g: np.ndarray, cols: np.ndarray, freq: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """Standardized, centred dosages (float64) of the columns ``cols`` of the int8 genotypes
     ``g``, as in training; 0 (the training mean) for a missing call or an absent SNP. The int8
@@ -509,6 +566,31 @@ def _standardized(g: np.ndarray, cols: np.ndarray, freq: np.ndarray, centre: np.
     if missing.any():
         z[missing] = 0.0
     return z
+
+
+def _precision_terms(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per genome, of its predictive N(mean, cov): the precision P (n, K, K), P mean (n, K) and
+    mean' P mean / 2 + log det(cov) / 2 (n,)."""
+    chol = np.linalg.cholesky(cov)
+    inv_chol = np.linalg.inv(chol)
+    prec = np.einsum("iab,iac->ibc", inv_chol, inv_chol)  # L^-T L^-1
+    pm = np.einsum("iab,ib->ia", prec, mean)
+    half_logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+    return prec, pm, 0.5 * np.einsum("ia,ia->i", pm, mean) + half_logdet
+
+
+def _calibration_pairs(m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(genome, face) rows of the pairs a half-fit's scores are calibrated on, among m people:
+    every matching pair, then ``_CALIBRATION_PAIRS`` non-matching ones drawn with replacement.
+    The k-th non-matching pair in row-major order is (k // (m - 1), the same column skipping
+    the diagonal), so no m x m mask is built; ``rng.integers`` draws what ``rng.choice`` over
+    the list of those pairs would."""
+    n_other = m * m - m
+    k = rng.integers(0, n_other, min(n_other, _CALIBRATION_PAIRS))
+    genome, col = k // (m - 1), k % (m - 1)
+    face = col + (col >= genome)
+    diagonal = np.arange(m)
+    return np.concatenate([diagonal, genome]), np.concatenate([diagonal, face])
 
 
 @dataclass

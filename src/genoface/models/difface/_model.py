@@ -31,10 +31,18 @@ Deviations from the published model, and why:
   standardized per dimension before the prior.
 - The point prediction is a linear least-squares head on the genome embedding rather than a
   diffusion sample (see :meth:`DiffaceModel.predict`); the diffusion prior serves ``sample``.
+
+Training on several processes (``processes=N``, ``genoface train --processes N``, or ``torchrun``):
+both stages run data-parallel with torch.distributed (DDP; gloo on the CPU, NCCL on CUDA with one
+GPU per process). Each mini-batch is split into equal shares, one per process, and the CLIP loss
+and the latent's variance see the whole batch through an all-gather, so the effective batch, and
+the loss curve, are one process's (see the ``_distributed`` module and docs/scale.md). SNP
+selection and the ancestry PCA run once, before the processes start.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -56,6 +64,14 @@ from genoface.genetics import align_dosages
 from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 from genoface.models.difface._diffusion import LatentDiffusion
+from genoface.models.difface._distributed import (
+    Ranks,
+    TrainStep,
+    check_processes,
+    torchrun_group,
+    torchrun_ranks,
+    train_in_processes,
+)
 from genoface.models.difface._mesh_net import MeshAutoencoder
 from genoface.models.difface._snp_encoder import (
     CovariateEncoder,
@@ -166,7 +182,17 @@ class DiffaceModel(FaceModel):
     checkpoint_dir : where to keep a checkpoint after every epoch; an interrupted fit with the
         same data and parameters resumes from it.
     device : torch device to train and predict on ("cpu", "cuda").
-    random_state : seed of everything random (initialisation, batches, drops, sampling).
+    processes : train data-parallel on this many processes (torch.distributed DDP: gloo on the
+        CPU, NCCL with one GPU each on "cuda"), spawned by ``fit`` on this machine; each takes
+        an equal share of every mini-batch (``batch_size`` must be a multiple), so the loss
+        curve is one process's, and torch's threads are divided among them. A script that calls
+        ``fit`` with ``processes > 1`` needs the ``if __name__ == "__main__":`` guard (the
+        processes are spawned). Under ``torchrun`` (RANK and WORLD_SIZE set) leave it at 1: each
+        process torchrun started fits as one rank, and every rank ends with the same model.
+        Checkpoints are written by rank 0 and resume with any number of processes.
+    random_state : seed of everything random (initialisation, batches, drops, sampling); with
+        several processes each draws its drops and noise from its own stream, seeded from
+        (random_state, rank, stage, epoch).
     """
 
     name = "difface"
@@ -202,6 +228,7 @@ class DiffaceModel(FaceModel):
         clump_bp: int = 20_000,
         checkpoint_dir: str | None = None,
         device: str = "cpu",
+        processes: int = 1,
         random_state: int = 0,
     ) -> None:
         self.n_snps = n_snps
@@ -233,6 +260,7 @@ class DiffaceModel(FaceModel):
         self.clump_bp = clump_bp
         self.checkpoint_dir = checkpoint_dir
         self.device = device
+        self.processes = processes
         self.random_state = random_state
 
     # ---- fitting -------------------------------------------------------------------------------
@@ -241,6 +269,7 @@ class DiffaceModel(FaceModel):
         progress = progress or (lambda stage, done, total: None)
         if self.point_estimate not in ("regression", "diffusion"):
             raise GenofaceError(f"point_estimate must be 'regression' or 'diffusion', got {self.point_estimate!r}")
+        check_processes(self.processes, self.batch_size, self.device)
         n = cohort.n_samples
         if n < 2 * int(self.batch_size) or n < 20:
             raise GenofaceError(
@@ -270,9 +299,12 @@ class DiffaceModel(FaceModel):
         net.autoencoder.mean.copy_(mean_face / float(faces.std()))
         net.face_scale.fill_(float(faces.std()))
 
+        # The screened SNPs of every training person are read once, up front, and held in memory
+        # as int8 (n x n_snps: 100,000 people x 1,000 SNPs are 100 MB; a lazy cohort's store is
+        # read by column); mini-batches are rows of these tensors, which spawned processes share.
         data = _Tensors(
             faces=torch.from_numpy(faces),
-            genotypes=torch.from_numpy(np.asarray(cohort.genotypes[:, cols], dtype=np.int64)),
+            genotypes=torch.from_numpy(np.asarray(cohort.genotypes[:, cols], dtype=np.int8)),
             pcs=torch.from_numpy(self._standard_pcs(pcs)),
             is_male=torch.from_numpy(_given_or(cov["is_male"], male)),
             age=torch.from_numpy(_or_nan(cov["age"], n)),
@@ -284,8 +316,7 @@ class DiffaceModel(FaceModel):
         }  # fmt: skip
         self._n_train = n
         state = self._resume(cohort)
-        self._train_alignment(data, rng, state, progress)
-        self._train_prior(data, rng, state, progress)
+        self._train(data, rng, state, progress)
         net.eval()
         self._remember_cohort(cohort)
         self.fitted_ = True
@@ -315,7 +346,29 @@ class DiffaceModel(FaceModel):
         )
         return net.to(self.device)
 
-    def _train_alignment(self, data: _Tensors, rng, state: dict, progress: Progress) -> None:
+    def _train(self, data: _Tensors, rng, state: dict, progress: Progress) -> None:
+        """Both stages: in this process, on ``processes`` spawned ranks, or as one rank of those
+        torchrun started."""
+        if torchrun_ranks() is not None:
+            if int(self.processes) > 1:
+                raise GenofaceError("under torchrun leave processes at 1: torchrun chose the number of processes")
+            with torchrun_group(self.device) as ranks:
+                self._train_stages(data, rng, state, progress if ranks.primary else _quiet, ranks)
+        elif int(self.processes) > 1:
+            self.net_.cpu()  # the ranks receive it pickled and move it to their own device
+            fitted = train_in_processes(self, data, rng, state, progress)
+            self.net_.load_state_dict(fitted["network"])
+            self.net_.to(self.device)
+            self.history_ = json.loads(fitted["history"])
+        else:
+            self._train_stages(data, rng, state, progress, Ranks())
+
+    def _train_stages(self, data: _Tensors, rng, state: dict, progress: Progress, ranks: Ranks) -> None:
+        """Stage 1 then stage 2, as rank ``ranks.rank`` of ``ranks.world``."""
+        self._train_alignment(data, rng, state, progress, ranks)
+        self._train_prior(data, rng, state, progress, ranks)
+
+    def _train_alignment(self, data: _Tensors, rng, state: dict, progress: Progress, ranks: Ranks) -> None:
         """Stage 1: autoencoder + genome encoder, L1 reconstruction + CLIP (+ latent regression)."""
         net = self.net_
         modules = [net.autoencoder, net.snps, net.covariates, net.ancestry, net.genome_head, net.face_head]
@@ -327,39 +380,62 @@ class DiffaceModel(FaceModel):
         if start >= epochs:  # finished before the checkpoint
             return
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), last_epoch=start - 1)
+        weights = {"recon_weight": float(self.recon_weight), "latent_weight": float(self.latent_weight)}
+        loss = functools.partial(_alignment_loss, ranks=ranks, **weights)
+        step = ranks.wrap(TrainStep(net, [*modules, net.temperature], loss))
         for epoch in range(start, epochs):
             net.train()
-            recon_sum = clip_sum = regression_sum = 0.0
+            ranks.seed_epoch(self.random_state, 1, epoch)
+            sums = [0.0, 0.0, 0.0]
             batches = self._batches(data.n, rng)
             for rows in batches:
-                b = data.batch(rows, self.device)
-                recon, latent = net.autoencoder(b.faces / net.face_scale)
-                l1 = (recon - b.faces / net.face_scale).abs().mean()
-                genome = net.genome_embedding(b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
-                contrastive = clip_loss(genome, net.face_head(latent), net.temperature())
-                loss = float(self.recon_weight) * l1 + contrastive
-                if float(self.latent_weight) > 0:
-                    # In units of the latent's variance, so the weight does not depend on its scale;
-                    # the target is detached so this term does not shape the autoencoder.
-                    target = latent.detach()
-                    regression = F.mse_loss(net.latent_head(genome), target) / target.var(0).mean().clamp_min(1e-8)
-                    loss = loss + float(self.latent_weight) * regression
-                    regression_sum += regression.item()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                recon_sum += l1.item() * net.face_scale.item()
-                clip_sum += contrastive.item()
+                losses = self._alignment_step(step, data.batch(ranks.share(rows), self.device), optimizer)
+                sums = [total + value for total, value in zip(sums, losses, strict=True)]
             schedule.step()
-            self.history_["reconstruction_l1_mm"].append(recon_sum / len(batches))
-            self.history_["contrastive"].append(clip_sum / len(batches))
+            recon, contrastive, regression = ranks.mean([total / len(batches) for total in sums])
+            self.history_["reconstruction_l1_mm"].append(recon)
+            self.history_["contrastive"].append(contrastive)
             if float(self.latent_weight) > 0:
-                self.history_["alignment_latent_regression"].append(regression_sum / len(batches))
-            self._checkpoint("alignment", epoch + 1, optimizer, rng)
+                self.history_["alignment_latent_regression"].append(regression)
+            self._checkpoint("alignment", epoch + 1, optimizer, rng, ranks)
             progress("difface: alignment", epoch + 1, epochs)
 
-    def _train_prior(self, data: _Tensors, rng, state: dict, progress: Progress) -> None:
+    def _alignment_step(self, step: nn.Module, b: _Batch, optimizer) -> tuple[float, float, float]:
+        """One optimizer step on this rank's share ``b`` of a batch; its losses (the L1 in mm)."""
+        loss, l1, contrastive, regression = step(b.faces, b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return l1.item() * self.net_.face_scale.item(), contrastive.item(), regression.item()
+
+    def _train_prior(self, data: _Tensors, rng, state: dict, progress: Progress, ranks: Ranks) -> None:
         """Stage 2: the latent diffusion prior, conditioned on the frozen genome encoder."""
+        net = self.net_
+        z = self._standard_latents(data, state)
+        optimizer = torch.optim.Adam(
+            [*net.prior.parameters(), *net.latent_head.parameters()], lr=float(self.learning_rate)
+        )
+        start = self._restore(state, "prior", optimizer, rng)
+        epochs = self._epochs("prior", data.n)
+        step = ranks.wrap(TrainStep(net, [net.prior, net.latent_head], _prior_pass))
+        for epoch in range(start, epochs):
+            ranks.seed_epoch(self.random_state, 2, epoch)
+            sums = [0.0, 0.0]
+            batches = self._batches(data.n, rng)
+            for rows in batches:
+                share = ranks.share(rows)
+                target = z[torch.as_tensor(share)].to(self.device)
+                losses = self._prior_step(step, data.batch(share, self.device), target, optimizer)
+                sums = [total + value for total, value in zip(sums, losses, strict=True)]
+            diffusion, regression = ranks.mean([total / len(batches) for total in sums])
+            self.history_["diffusion"].append(diffusion)
+            self.history_["latent_regression"].append(regression)
+            self._checkpoint("prior", epoch + 1, optimizer, rng, ranks)
+            progress("difface: diffusion prior", epoch + 1, epochs)
+
+    def _standard_latents(self, data: _Tensors, state: dict) -> torch.Tensor:
+        """The frozen autoencoder's latents of every training person, standardized (every rank
+        computes all of them: one forward pass, the same on each)."""
         net = self.net_
         with torch.no_grad():
             net.eval()
@@ -376,34 +452,21 @@ class DiffaceModel(FaceModel):
                 head = net.latent_head
                 head.bias.copy_((head.bias - net.latent_mean) / net.latent_std)
                 head.weight.copy_(head.weight / net.latent_std[:, None])
-        z = (latents - net.latent_mean) / net.latent_std
-        optimizer = torch.optim.Adam(
-            [*net.prior.parameters(), *net.latent_head.parameters()], lr=float(self.learning_rate)
-        )
-        start = self._restore(state, "prior", optimizer, rng)
-        epochs = self._epochs("prior", data.n)
-        for epoch in range(start, epochs):
-            total = total_mse = 0.0
-            batches = self._batches(data.n, rng)
-            for rows in batches:
-                b = data.batch(rows, self.device)
-                with torch.no_grad():
-                    # Training mode of the genome encoder: SNPs and covariates dropped at random.
-                    for m in (net.snps, net.covariates):
-                        m.train()
-                    cond = net.genome_embedding(b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
-                target = z[torch.as_tensor(rows)].to(self.device)
-                loss = net.prior.loss(target, cond)
-                mse = F.mse_loss(net.latent_head(cond), target)
-                optimizer.zero_grad(set_to_none=True)
-                (loss + mse).backward()
-                optimizer.step()
-                total += loss.item()
-                total_mse += mse.item()
-            self.history_["diffusion"].append(total / len(batches))
-            self.history_["latent_regression"].append(total_mse / len(batches))
-            self._checkpoint("prior", epoch + 1, optimizer, rng)
-            progress("difface: diffusion prior", epoch + 1, epochs)
+        return (latents - net.latent_mean) / net.latent_std
+
+    def _prior_step(self, step: nn.Module, b: _Batch, target: torch.Tensor, optimizer) -> tuple[float, float]:
+        """One optimizer step of the prior and the latent head on this rank's share of a batch."""
+        net = self.net_
+        with torch.no_grad():
+            # Training mode of the genome encoder: SNPs and covariates dropped at random.
+            for m in (net.snps, net.covariates):
+                m.train()
+            cond = net.genome_embedding(b.genotypes, b.pcs, b.is_male, b.age, b.bmi)
+        loss, mse = step(target, cond)
+        optimizer.zero_grad(set_to_none=True)
+        (loss + mse).backward()
+        optimizer.step()
+        return loss.item(), mse.item()
 
     def _epochs(self, stage: str, n: int) -> int:
         """Epochs of ``stage``: ``epochs`` / ``prior_epochs``, capped so that the stage takes at most
@@ -425,8 +488,8 @@ class DiffaceModel(FaceModel):
 
     def _fingerprint(self, cohort) -> str:
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
-        params.pop("checkpoint_dir")
-        params.pop("device")
+        for where in ("checkpoint_dir", "device", "processes"):  # the same fit wherever it runs
+            params.pop(where)
         return hashlib.sha256(json.dumps([cohort.hash(), params], sort_keys=True, default=str).encode()).hexdigest()
 
     def _resume(self, cohort) -> dict:
@@ -463,8 +526,8 @@ class DiffaceModel(FaceModel):
             return int(state["epoch"])
         return self._epochs("alignment", self._n_train) if stage == "alignment" else 0  # stage 1 ended before 2 began
 
-    def _checkpoint(self, stage: str, epoch: int, optimizer, rng: np.random.Generator) -> None:
-        if not self.checkpoint_dir:
+    def _checkpoint(self, stage: str, epoch: int, optimizer, rng: np.random.Generator, ranks: Ranks) -> None:
+        if not self.checkpoint_dir or not ranks.primary:  # rank 0 writes, for every rank
             return
         path = Path(self.checkpoint_dir)
         path.mkdir(parents=True, exist_ok=True)
@@ -602,6 +665,37 @@ class _Tensors:
 class _Batch:
     def __init__(self, **columns: torch.Tensor) -> None:
         self.__dict__.update(columns)
+
+
+def _alignment_loss(net: DiffaceNetwork, faces, genotypes, pcs, is_male, age, bmi, *, ranks: Ranks, **weights) -> tuple:
+    """Stage 1's loss on this rank's share of a batch (the forward pass DDP wraps) and its terms:
+    the L1 reconstruction loss, the CLIP loss and the latent regression (0 without
+    ``latent_weight``). The CLIP loss and the latent's variance are the whole batch's: they see
+    every rank's share (``ranks.gather``), so the loss is one process's."""
+    x = faces / net.face_scale
+    recon, latent = net.autoencoder(x)
+    l1 = (recon - x).abs().mean()
+    genome = net.genome_embedding(genotypes, pcs, is_male, age, bmi)
+    contrastive = clip_loss(ranks.gather(genome), ranks.gather(net.face_head(latent)), net.temperature())
+    loss = weights["recon_weight"] * l1 + contrastive
+    regression = torch.zeros(())
+    if weights["latent_weight"] > 0:
+        # In units of the latent's variance, so the weight does not depend on its scale;
+        # the target is detached so this term does not shape the autoencoder.
+        target = latent.detach()
+        variance = ranks.gather(target).var(0).mean().clamp_min(1e-8)
+        regression = F.mse_loss(net.latent_head(genome), target) / variance
+        loss = loss + weights["latent_weight"] * regression
+    return loss, l1, contrastive, regression
+
+
+def _prior_pass(net: DiffaceNetwork, target: torch.Tensor, cond: torch.Tensor) -> tuple:
+    """Stage 2's forward pass: the diffusion loss and the latent head's squared error."""
+    return net.prior.loss(target, cond), F.mse_loss(net.latent_head(cond), target)
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    pass
 
 
 def _given_or(given: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
