@@ -3,6 +3,7 @@
 from genoface.cohort._cache import CACHE_DIR, write_cache
 from genoface.cohort._cohort import (
     COHORT_FORMAT_VERSION,
+    FACE_ARRAY,
     FACE_FORMATS,
     GENOTYPE_FORMATS,
     IN_MEMORY_GENOTYPES,
@@ -13,6 +14,7 @@ from genoface.cohort._cohort import (
 __all__ = [
     "CACHE_DIR",
     "COHORT_FORMAT_VERSION",
+    "FACE_ARRAY",
     "FACE_FORMATS",
     "GENOTYPE_FORMATS",
     "IN_MEMORY_GENOTYPES",

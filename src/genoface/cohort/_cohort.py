@@ -67,7 +67,7 @@ _META = "cohort.json"
 _COVARIATES = "covariates.tsv"
 _FACES = "faces"
 #: The faces of a large cohort may come as one array, (n, V, 3) float32 in sample order.
-_FACE_ARRAY = "faces.npy"
+FACE_ARRAY = "faces.npy"
 _TEMPLATE = "template"
 
 
@@ -230,7 +230,7 @@ class Cohort:
             genotypes=genotypes,
             variants=variants,
             # a cohort given as faces.npy is read there (checked when the cache was built)
-            faces=cached["faces"] if "faces" in cached else np.load(root / _FACE_ARRAY, mmap_mode="r"),
+            faces=cached["faces"] if "faces" in cached else np.load(root / FACE_ARRAY, mmap_mode="r"),
             template_vertices=cached["template_vertices"],
             template_triangles=cached["template_triangles"],
             covariates=read_covariates(cached["covariates"]),
@@ -295,7 +295,7 @@ class Cohort:
 
     def _write_faces(self, d: Path, faces_format: str) -> None:
         if faces_format == "npy":
-            write_face_array(d / _FACE_ARRAY, self.faces)
+            write_face_array(d / FACE_ARRAY, self.faces)
             return
         faces_dir = d / _FACES
         faces_dir.mkdir(exist_ok=True)
@@ -492,7 +492,7 @@ def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any], prog
         blocks = iter_store_blocks(genotypes)
 
     # faces.npy is memory-mapped where it lies (the source signature covers it), not copied
-    faces = () if (root / _FACE_ARRAY).is_file() else ("faces",)
+    faces = () if (root / FACE_ARRAY).is_file() else ("faces",)
 
     def variants_writer(p: Path) -> None:
         with open(p, "wb") as fh:
@@ -585,14 +585,14 @@ def _face_files(root: Path) -> dict[str, Path] | Path:
     """sample id -> face mesh path, from ``faces/<sample_id>.ply`` (or .obj); or the path of
     ``faces.npy`` where the faces come as one array."""
     d = root / _FACES
-    if (root / _FACE_ARRAY).is_file():
+    if (root / FACE_ARRAY).is_file():
         if d.is_dir():
-            raise GenofaceError(f"{root}: both faces/ and {_FACE_ARRAY}; keep one of them")
-        return root / _FACE_ARRAY
+            raise GenofaceError(f"{root}: both faces/ and {FACE_ARRAY}; keep one of them")
+        return root / FACE_ARRAY
     if not d.is_dir():
         raise GenofaceError(
             f"{root}: no faces/ folder; add one registered mesh per person as faces/<sample_id>.ply "
-            f"(or, for a large cohort, all of them as {_FACE_ARRAY}, n x V x 3 float32 in sample order)"
+            f"(or, for a large cohort, all of them as {FACE_ARRAY}, n x V x 3 float32 in sample order)"
         )
     out: dict[str, Path] = {}
     with os.scandir(d) as it:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from genoface import __version__
-from genoface.cohort import COHORT_FORMAT_VERSION, FACE_FORMATS, IN_MEMORY_GENOTYPES, Cohort
+from genoface.cohort import COHORT_FORMAT_VERSION, FACE_ARRAY, FACE_FORMATS, IN_MEMORY_GENOTYPES, Cohort
 from genoface.core.errors import GenofaceError
 from genoface.core.files import atomic_directory, write_json
 from genoface.io.meshes import FaceArrayWriter
@@ -36,7 +36,6 @@ _N_HEIGHT_SNPS = 500
 _N_ANCESTRY_SNPS, _N_X_SNPS = 2000, 2000
 _CHUNK = 1000  # people per chunk when building faces
 _FREQ_BLOCK = 1 << 22  # genotype calls per block when counting alleles (32 MB as float64)
-_FACE_ARRAY = "faces.npy"
 _SCRATCH_STORE = ".genotypes.zarr"  # a lazy simulation's genotypes until the bed or VCF is written
 
 
@@ -175,9 +174,9 @@ def _simulate_people(
     bmi = np.round(_draw_bmi(truth, people.pop_idx, people.is_male, people.age, bmi_dosage, rngs.bmi), 2)
     args = (truth, shape, p, dosages["shape"], people.pop_idx, people.is_male, people.age, bmi, rngs.faces, progress)
     if faces_format == "npy" and tmp is not None:
-        with FaceArrayWriter(tmp / _FACE_ARRAY, people.n, shape.n_vertices) as writer:
+        with FaceArrayWriter(tmp / FACE_ARRAY, people.n, shape.n_vertices) as writer:
             variance, components = _draw_faces(*args, keep=lambda sl, faces: writer.write(faces))
-        faces = np.load(tmp / _FACE_ARRAY, mmap_mode="r")
+        faces = np.load(tmp / FACE_ARRAY, mmap_mode="r")
     else:
         faces = np.empty((people.n, shape.n_vertices, 3), dtype=np.float32)
         variance, components = _draw_faces(*args, keep=faces.__setitem__)

@@ -62,7 +62,7 @@ def train_model(
         params.setdefault("random_state", seed)
     data = cohort if isinstance(cohort, Cohort) else Cohort.load(cohort)
     fitted = fit_model(make_model(model, **params), data, progress)
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and int(os.environ.get("RANK", "0") or 0) != 0:
+    if "WORLD_SIZE" in os.environ and _torchrun_secondary():
         return out  # a torchrun rank other than 0: every rank holds the same model, rank 0 writes it
     attach = None
     if traits:
@@ -79,3 +79,11 @@ def train_model(
                 predictor.write_into(directory / TRAITS_SUBDIR)
 
     return fitted.save(out, provenance={"seed": seed}, overwrite=overwrite, attach=attach)
+
+
+def _torchrun_secondary() -> bool:
+    """Whether torchrun started this process as a rank other than 0."""
+    from genoface.models.difface import torchrun_ranks  # torch is imported only under torchrun
+
+    ranks = torchrun_ranks()
+    return ranks is not None and ranks[0] != 0

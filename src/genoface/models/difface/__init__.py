@@ -3,6 +3,7 @@ autoencoder, contrastive alignment and a latent diffusion prior, as the genoface
 ``difface``."""
 
 from genoface.models.difface._diffusion import Denoiser, LatentDiffusion, cosine_schedule
+from genoface.models.difface._distributed import torchrun_ranks
 from genoface.models.difface._mesh_net import MeshAutoencoder, Pool, SpiralConv
 from genoface.models.difface._model import DiffaceModel
 from genoface.models.difface._snp_encoder import (
@@ -28,4 +29,5 @@ __all__ = [
     "clip_loss",
     "cosine_schedule",
     "sinusoidal_position_encoding",
+    "torchrun_ranks",
 ]
