@@ -6,6 +6,8 @@
     .venv/bin/python bench/bench_bayes.py --json                   # the figures as one JSON object
     .venv/bin/python bench/bench_bayes.py --n 20000 --snps 20000 --max-background-snps 5000
                                         # more people than the cap: the background's p x p route
+    .venv/bin/python bench/bench_bayes.py --cohort /scratch/sim100000   # an existing cohort, such as
+                                        # bench_scale.py --simulated --scratch /scratch leaves (100,000 people)
 
 Targets (issue 13): `bayes` fits 10,000 people x 100,000 SNPs in under 10 minutes and 8 GB on
 2 cores, and predicts in under 10 ms per person.
@@ -67,12 +69,25 @@ for part, out in ((train, sys.argv[4]), (test, sys.argv[5])):
 print(json.dumps({"n_train": train.n_samples, "n_test": test.n_samples, "snps": len(cols), "x_snps": int(on_x.sum())}))
 """
 
+INFO = """
+import json, sys
+from genoface.cohort import Cohort
+c = Cohort.load(sys.argv[1])
+print(json.dumps({"n": c.n_samples, "snps": c.n_variants, "x_snps": int((c.variants["chrom"] == "X").sum()),
+                  "simulate_s": 0.0, "cut_s": 0.0, "cohort": str(c.path)}))
+"""
+
 CHILD = """
 import json, resource, sys, time
 import numpy as np
 from genoface.cohort import Cohort
 from genoface.models import make_model
-train, name, params = Cohort.load(sys.argv[1]), sys.argv[3], json.loads(sys.argv[4])
+name, params = sys.argv[3], json.loads(sys.argv[4])
+if sys.argv[2].startswith("last:"):  # one cohort: the last T people held out (contiguous: faces stay mapped)
+    whole, n_test = Cohort.load(sys.argv[1]), int(sys.argv[2].removeprefix("last:"))
+    train, test = whole.subset(np.arange(whole.n_samples - n_test)), whole.subset(np.arange(whole.n_samples - n_test, whole.n_samples))
+else:
+    train, test = Cohort.load(sys.argv[1]), None
 stages = {}
 t0 = time.perf_counter()
 def progress(stage, done, total):  # the first report of a stage marks its start
@@ -81,7 +96,7 @@ model = make_model(name, **params)
 model = model.fit(train, progress=progress) if name == "bayes" else model.fit(train)
 fit_s = time.perf_counter() - t0
 fit_peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-test = Cohort.load(sys.argv[2])
+test = Cohort.load(sys.argv[2]) if test is None else test
 model.predict(test.subset(np.arange(1)), test.covariates)  # warm up
 t = time.perf_counter()
 faces = model.predict(test, test.covariates)
@@ -133,9 +148,17 @@ def _stage_seconds(stages: dict[str, float], total: float) -> dict[str, float]:
     return out
 
 
+def existing(cohort: Path, n_test: int) -> dict:
+    """``--cohort``: its last ``n_test`` people held out, the rest trained on (nothing timed)."""
+    info = run_json_child(INFO, str(cohort))
+    if info["n"] <= n_test + 40:
+        raise SystemExit(f"{cohort} has {info['n']} people; {n_test} held out leave too few to train on")
+    return info | {"train": cohort, "test": f"last:{n_test}", "n_train": info["n"] - n_test, "n_test": n_test}
+
+
 def report(args, info: dict, results: dict[str, dict]) -> dict:
     b, p = results["bayes"], results["lippert"]
-    full_size = (args.n, args.snps) == (10_000, 100_000)
+    full_size = (info["n_train"], info["snps"]) == (10_000, 100_000)
     checks = {
         f"fit < {TARGET_FIT_S / 60:.0f} min": b["fit_s"] < TARGET_FIT_S,
         f"fit peak < {TARGET_PEAK_GB:.0f} GB": b["fit_peak_gb"] < TARGET_PEAK_GB,
@@ -149,6 +172,7 @@ def report(args, info: dict, results: dict[str, dict]) -> dict:
         "cores": args.threads,
         "max_background_snps": args.max_background_snps,
         "prepare_s": info["simulate_s"] + info["cut_s"],
+        "cohort": info.get("cohort"),
         "models": results,
         "ratio_bayes_over_lippert": {
             k: b[k] / max(p[k], 1e-9) for k in ("fit_s", "fit_peak_gb", "peak_gb", "predict_ms", "predict_one_ms")
@@ -192,23 +216,37 @@ def main() -> None:
     ap.add_argument(
         "--max-background-snps", type=int, default=None, help="bayes's cap on its background kernel (default: 10,000)"
     )
+    ap.add_argument(
+        "--cohort",
+        type=Path,
+        help="an existing cohort directory (such as bench_scale.py --simulated --scratch leaves) instead of "
+        "simulating one: its last --test people are held out",
+    )
     args = ap.parse_args()
     if args.quick:
         args.n, args.snps, args.test = 600, 10_000, 100
     _limit_cores(args.threads)
     say = (lambda *a, **k: None) if args.json else print
-    say(
-        f"genoface bayes benchmark, {args.threads} cores: simulated realistic cohort, {args.n:,} training people "
-        f"+ {args.test:,} held out, {args.snps:,} SNPs",
-        flush=True,
-    )
     with tempfile.TemporaryDirectory() as tmp:
-        info = prepare(args.n, args.test, args.snps, Path(tmp))
-        say(
-            f"prepared (not timed in the figures): simulate {info['simulate_s']:.0f} s, cut to {info['snps']:,} SNPs "
-            f"({info['x_snps']:,} on X) and split {info['cut_s']:.0f} s",
-            flush=True,
-        )
+        if args.cohort is None:
+            say(
+                f"genoface bayes benchmark, {args.threads} cores: simulated realistic cohort, {args.n:,} training "
+                f"people + {args.test:,} held out, {args.snps:,} SNPs",
+                flush=True,
+            )
+            info = prepare(args.n, args.test, args.snps, Path(tmp))
+            say(
+                f"prepared (not timed in the figures): simulate {info['simulate_s']:.0f} s, cut to "
+                f"{info['snps']:,} SNPs ({info['x_snps']:,} on X) and split {info['cut_s']:.0f} s",
+                flush=True,
+            )
+        else:
+            info = existing(args.cohort, args.test)
+            say(
+                f"genoface bayes benchmark, {args.threads} cores: cohort {args.cohort}, {info['n_train']:,} training "
+                f"people + {args.test:,} held out (its last), {info['snps']:,} SNPs",
+                flush=True,
+            )
         results = {}
         cap = {} if args.max_background_snps is None else {"max_background_snps": args.max_background_snps}
         for name in ("lippert", "bayes"):

@@ -147,7 +147,7 @@ def run_plink2(work: Path, threads: int, args: list[str]) -> dict:
     return {"seconds": time.perf_counter() - t, "peak_gb": usage.ru_maxrss * 1024 / 1e9}
 
 
-def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, scratch: str | None) -> dict:
+def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, scratch: str | None, keep: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench_scale_", dir=scratch))
     try:
         out: dict = {"n": n, "snps": m, "phenotypes": k, "simulated": simulated}
@@ -174,7 +174,10 @@ def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, sc
                 print(f"  {n:>7} x {m}: {step:<10} {out[step]['seconds']:5.1f} s  peak {out[step]['peak_gb']:.2f} GB")
         return out
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if keep and simulated:
+            print(f"  kept the simulated cohort: {work / 'cohort'} (remove {work} when done)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,11 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulated", action="store_true", help="genoface simulate the cohort (timed) instead")
     parser.add_argument("--scratch", default=None, help="folder for the work files (default: the temp dir)")
     parser.add_argument("--json", action="store_true", help="write bench/results/bench_scale[_simulated].json")
+    parser.add_argument(
+        "--keep", action="store_true", help="with --simulated: keep the cohort (for bench_bayes.py --cohort)"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"genotype passes from the store, {args.snps} SNPs, {args.phenotypes} phenotypes, {args.threads} threads")
     runs = [
-        measure(n, args.snps, args.phenotypes, args.threads, args.seed, args.simulated, args.scratch) for n in sizes
+        measure(n, args.snps, args.phenotypes, args.threads, args.seed, args.simulated, args.scratch, args.keep)
+        for n in sizes
     ]
     for r in runs:
         if "plink2_glm" in r:

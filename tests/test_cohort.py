@@ -301,6 +301,10 @@ def test_faces_may_come_as_one_array(tiny_cohort, tmp_path):
     assert isinstance(loaded.faces, np.memmap)
     assert not (tmp_path / "c" / CACHE_DIR / "faces.npy").exists()  # not copied
     assert Cohort.load(tmp_path / "c").hash() == tiny_cohort.hash()  # from the cache
+    first = loaded.subset(np.arange(1, 4))  # one run of people: still mapped, not copied
+    assert isinstance(first.faces, np.memmap) and np.array_equal(first.faces, tiny_cohort.faces[1:4])
+    scattered = loaded.subset(np.array([3, 0]))
+    assert not isinstance(scattered.faces, np.memmap) and np.array_equal(scattered.faces, tiny_cohort.faces[[3, 0]])
     faces = np.array(tiny_cohort.faces)
     faces[2, 0, 1] = np.nan
     np.save(tmp_path / "c" / "faces.npy", faces)

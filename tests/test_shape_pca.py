@@ -128,3 +128,66 @@ def test_large_truncated_fit_is_randomized_and_matches_the_exact_one():
     assert np.all(overlap > 1 - 1e-6)
     expected = int(np.searchsorted(np.cumsum(exact.explained_variance_ratio_), 0.9) + 1)
     assert fast.n_components_ == 10 and ShapePCA(n_components=0.9).fit(faces).n_components_ == expected
+
+
+def _low_rank_faces(n, v, seed=0):
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((3 * v, 12)))[0]
+    scale = np.linspace(8.0, 1.0, 12)
+    noise = 0.05 * rng.standard_normal((n, 3 * v))
+    return ((rng.standard_normal((n, 12)) * scale) @ basis.T + noise + 50.0).reshape(n, v, 3)
+
+
+def test_streamed_fit_is_the_in_memory_randomized_fit(tmp_path):
+    """Faces read a block at a time (a float32 memory map, as a cohort's faces.npy; a randomized
+    SVD) give the in-memory fit (here exact) to float tolerance, and the same scores."""
+    faces = _low_rank_faces(2100, 60).astype(np.float32)
+    np.save(tmp_path / "faces.npy", faces)
+    mapped = np.load(tmp_path / "faces.npy", mmap_mode="r")
+    whole = ShapePCA(10).fit(faces)
+    streamed = ShapePCA(10, batch_size=128).fit(mapped)
+    np.testing.assert_allclose(streamed.mean_, whole.mean_, rtol=1e-12)
+    np.testing.assert_allclose(streamed.explained_variance_, whole.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(streamed.components_, whole.components_, atol=1e-9)
+    np.testing.assert_allclose(streamed.total_variance_, whole.total_variance_, rtol=1e-12)
+    np.testing.assert_allclose(streamed.transform(mapped), whole.transform(faces), atol=1e-8)
+    frac = ShapePCA(0.9, batch_size=500).fit(mapped)
+    assert frac.n_components_ == ShapePCA(0.9).fit(faces).n_components_
+
+
+def test_streamed_fit_holds_one_block_not_the_faces(tmp_path):
+    """A streamed fit and transform of memory-mapped float32 faces allocate far less than the
+    float64 copy an in-memory fit makes (NumPy's allocations, traced)."""
+    import tracemalloc
+
+    n, v = 4000, 200
+    np.save(tmp_path / "faces.npy", _low_rank_faces(n, v).astype(np.float32))
+    mapped = np.load(tmp_path / "faces.npy", mmap_mode="r")
+    copy64 = n * v * 3 * 8
+    tracemalloc.start()
+    try:
+        pca = ShapePCA(8, batch_size=200).fit(mapped)
+        pca.transform(mapped)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < copy64 / 4, f"streamed peak {peak / 1e6:.1f} MB against a {copy64 / 1e6:.1f} MB float64 copy"
+    tracemalloc.start()
+    try:
+        ShapePCA(8).fit(mapped)
+        _, peak_whole = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_whole > copy64  # the in-memory route does widen the whole array
+
+
+def test_streamed_fit_refuses_what_it_cannot_do():
+    faces = _low_rank_faces(300, 20)
+    with pytest.raises(GenofaceError, match="streaming keeps at most"):
+        ShapePCA(None, batch_size=50).fit(faces)
+    bad = faces.copy()
+    bad[260, 3, 1] = np.nan
+    with pytest.raises(GenofaceError, match=r"NaN .*faces 250-299"):
+        ShapePCA(5, batch_size=50).fit(bad)
+    with pytest.raises(GenofaceError, match="batch_size"):
+        ShapePCA(5, batch_size=0).fit(faces)

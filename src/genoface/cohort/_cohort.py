@@ -344,7 +344,7 @@ class Cohort:
                 else np.asarray(self.genotypes[idx])
             ),
             variants=self.variants.copy(),
-            faces=np.asarray(self.faces[idx]),
+            faces=_face_rows(self.faces, idx),
             template_vertices=self.template_vertices,
             template_triangles=self.template_triangles,
             covariates=self.covariates.iloc[idx].copy(),
@@ -689,3 +689,11 @@ def _round(x: float) -> float | None:
 def _some(items: list, k: int = 5) -> str:
     head = ", ".join(map(str, items[:k]))
     return head + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
+def _face_rows(faces: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``faces[idx]``; a memory-mapped faces.npy stays mapped (no copy: 6 GB at 100,000 people)
+    when ``idx`` is one ascending run of people, such as a split's first n."""
+    if isinstance(faces, np.memmap) and idx[0] >= 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return faces[idx[0] : idx[0] + len(idx)]
+    return np.asarray(faces[idx])

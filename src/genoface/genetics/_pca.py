@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from genoface.core.errors import GenofaceError
+from genoface.core.linalg import randomized_svd_by_products
 from genoface.core.schema import non_autosomal
 from genoface.genetics._qc import (
     DEFAULT_CHUNK,
@@ -48,20 +49,20 @@ def randomized_svd_by_blocks(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(U, s, Vt, sum of squares) of the standardized genotypes Z at ``columns`` (ALT frequencies
     ``alt_freq``) without holding Z: Halko et al.'s randomized SVD with ``n_iter`` power
-    iterations, each product with Z or Z' one pass over the genotypes as Dask tasks
-    (:func:`~genoface.genetics.engine.map_variant_blocks`), re-orthonormalized by QR each time.
-    sklearn's randomized_svd does the same on a matrix in memory; none works block by block."""
-    n, k = matrix_shape(genotypes)[0], len(columns)
-    width = min(n_components + n_oversamples, n, k)
-    omega = np.random.default_rng(seed).standard_normal((k, width))
+    iterations (sklearn's algorithm, :func:`~genoface.core.linalg.randomized_svd_by_products`),
+    each product with Z or Z' one pass over the genotypes as Dask tasks
+    (:func:`~genoface.genetics.engine.map_variant_blocks`)."""
+    n = matrix_shape(genotypes)[0]
+    total = []
 
-    def z_times(b: np.ndarray, squares: bool = False):
+    def z_times(b: np.ndarray) -> np.ndarray:
         def block(j0: int, j1: int, g: np.ndarray):
             z = standardize(g, alt_freq[j0:j1]).astype(np.float64)
-            return z @ b[j0:j1], (float(np.einsum("ij,ij->", z, z)) if squares else 0.0)
+            return z @ b[j0:j1], (float(np.einsum("ij,ij->", z, z)) if not total else 0.0)
 
         parts = map_variant_blocks(block, genotypes, chunk, columns=columns)
-        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+        total.append(sum(p[1] for p in parts))  # the sum of squares, from the first pass
+        return sum(p[0] for p in parts)
 
     def zt_times(a: np.ndarray) -> np.ndarray:
         parts = map_variant_blocks(
@@ -69,12 +70,10 @@ def randomized_svd_by_blocks(
         )
         return np.concatenate(parts, axis=0)
 
-    y, total = z_times(omega, squares=True)
-    for _ in range(n_iter):
-        y, _ = z_times(np.linalg.qr(zt_times(np.linalg.qr(y)[0]))[0])
-    q = np.linalg.qr(y)[0]
-    ub, s, vt = np.linalg.svd(zt_times(q).T, full_matrices=False)
-    return (q @ ub)[:, :n_components], s[:n_components], vt[:n_components], total
+    u, s, vt = randomized_svd_by_products(
+        z_times, zt_times, (n, len(columns)), n_components, n_iter=n_iter, n_oversamples=n_oversamples, seed=seed
+    )
+    return u, s, vt, total[0]
 
 
 def _alt_freq(genotypes: Any, chunk: int) -> np.ndarray:

@@ -72,7 +72,7 @@ class LippertModel(FaceModel):
             raise GenofaceError(f"the {self.name} model needs at least 20 training people, got {n}")
         if int(self.n_snps) < 0:
             raise GenofaceError(f"n_snps must be 0 or more, got {self.n_snps}")
-        faces = np.asarray(cohort.faces, dtype=np.float64)
+        faces = cohort.faces
         self.shape_pca_ = ShapePCA(n_components=min(int(self.n_shape_components), n - 2)).fit(faces)
         scores = self.shape_pca_.transform(faces)
         self.demographics_ = DemographicFeatures(self.n_pcs, self.random_state)
@@ -137,7 +137,7 @@ class LippertModel(FaceModel):
         :func:`~genoface.features.likelihood_ratio_scores`)."""
         self.check_faces(faces)
         pred, var = self._predict_scores(genotypes, covariates)
-        observed = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
+        observed = self.shape_pca_.transform(faces)
         return likelihood_ratio_scores(pred, var, observed, self.shape_pca_.explained_variance_)
 
     # ---- storage ------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ class SeroModel(FaceModel):
         if n < 40:
             raise GenofaceError(f"the sero model needs at least 40 training people, got {n}")
         self._remember_cohort(cohort)  # first: the panel reads genomes during the fit
-        faces = np.asarray(cohort.faces, dtype=np.float64)
+        faces = cohort.faces
         k = min(int(self.n_shape_components), n - 2)
         self.shape_pca_ = ShapePCA(n_components=k).fit(faces)
         z = self._whiten(faces)
@@ -187,7 +187,7 @@ class SeroModel(FaceModel):
 
     def _whiten(self, faces: np.ndarray) -> np.ndarray:
         """Shape scores divided by their training SD: the classifiers' input (n, K)."""
-        scores = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
+        scores = self.shape_pca_.transform(faces)
         return scores / np.sqrt(self.shape_pca_.explained_variance_)
 
     def _cross_fit_snp_weight(self, cohort, z: np.ndarray, covariates: np.ndarray) -> float:

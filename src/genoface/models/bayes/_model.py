@@ -161,7 +161,7 @@ class BayesModel(FaceModel):
     def _fit_demographics(self, cohort) -> tuple[np.ndarray, PersonFeatures]:
         """Shape scores of the training faces and the training people's demographic features;
         the covariate part's bases and moments."""
-        faces = np.asarray(cohort.faces, dtype=np.float64)
+        faces = cohort.faces
         self.n_vertices_ = cohort.n_vertices
         self.shape_pca_ = ShapePCA(n_components=min(int(self.n_shape_components), cohort.n_samples - 2)).fit(faces)
         y = self.shape_pca_.transform(faces)
@@ -324,7 +324,7 @@ class BayesModel(FaceModel):
             params = self.get_params() | {"calibrate": False}
             half = type(self)(**params).fit(cohort.subset(a))
             test = cohort.subset(b)
-            faces = np.asarray(test.faces, dtype=np.float64)
+            faces = test.faces
             out.append(_HeldOut(half, test, faces, half._genetic_moments(half.on_panel(test))))
         progress("bayes: calibration", 2, 2)
         return out
@@ -356,7 +356,7 @@ class BayesModel(FaceModel):
                 scores[state].append(held.model._pair_scores(*pairs, genome_rows, face_rows))
         y = np.concatenate(labels)
         people = cohort.subset(np.sort(rng.permutation(cohort.n_samples)[:_INTERCEPT_PEOPLE]))
-        faces = np.asarray(people.faces, dtype=np.float64)
+        faces = people.faces
         genetic = self._genetic_moments(self.on_panel(people))
         out = np.empty((2, 2))
         for k, state in enumerate(_STATES):
@@ -445,7 +445,7 @@ class BayesModel(FaceModel):
         mean, cov, known = self._predictive(genotypes, covariates, genetic)
         if not self.full_covariance:
             cov = cov * np.eye(cov.shape[1])
-        y = self.shape_pca_.transform(np.asarray(faces, dtype=np.float64))
+        y = self.shape_pca_.transform(faces)
         pop = -0.5 * ((y**2 / self.population_var_).sum(1) + np.log(self.population_var_).sum())
         return mean, cov, known, y, pop
 
