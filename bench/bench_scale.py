@@ -6,7 +6,8 @@
     .venv/bin/python bench/bench_scale.py --simulated --sizes 100000 --snps 100000  # simulated faces too
 
 With --simulated the cohort comes from `genoface simulate --format plink --faces-format npy
---out-of-core` (realistic preset, built-in face, 1 Mb contigs, as many as give about --snps SNPs)
+--out-of-core` (realistic preset, built-in face, 1 Mb contigs, as many as give about --snps SNPs;
+past 22, 22 longer ones)
 and that step is timed too (simulate + write, with its peak memory); the K phenotypes are then
 the simulated faces' first K shape components (the faces projected on the shape model's
 principal directions, read from faces.npy a block at a time).
@@ -101,9 +102,10 @@ import numpy as np
 from genoface.simulate import get_preset, simulate
 from genoface.shape import builtin_shape_model
 
-n, contigs, k, seed, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
+n, contigs, length, k, seed = (int(a) for a in sys.argv[1:6])
+out = Path(sys.argv[6])
 t = time.perf_counter()
-preset = get_preset("realistic").customized(contigs=contigs, contig_length=1_000_000)
+preset = get_preset("realistic").customized(contigs=contigs, contig_length=length)
 result = simulate(preset, n=n, seed=seed, out=out / "cohort", genotype_format="bed", faces_format="npy", lazy=True)
 seconds = time.perf_counter() - t
 # the K phenotypes: the faces' shape components, from faces.npy a block at a time (plain reads)
@@ -125,10 +127,13 @@ print(json.dumps({"seconds": seconds, "snps": result.cohort.n_variants}))
 
 
 def simulate_bed(work: Path, n: int, m: int, k: int, seed: int) -> dict:
-    """`genoface simulate` of n people and about m SNPs (1 Mb contigs, ~3,700 common SNPs each,
-    plus 1 Mb of X), timed in a child; its bed and k shape-component phenotypes go to ``work``."""
-    contigs = max(1, round((m - 3_000) / 3_700))
-    out = run_json_child(_SIMULATE, str(n), str(contigs), str(k), str(seed), str(work))
+    """`genoface simulate` of n people and about m SNPs (~3,600 common SNPs per Mb: 1 Mb contigs,
+    longer past 22 of them, plus 1 Mb of X), timed in a child; its bed and k shape-component
+    phenotypes go to ``work``."""
+    mb = max(1.0, (m - 3_000) / 3_600)
+    contigs = min(22, round(mb))  # autosomes 1-22: PLINK reads 23-26 as X, Y, XY and MT
+    length = 10_000 * round(mb / contigs * 100)
+    out = run_json_child(_SIMULATE, str(n), str(contigs), str(length), str(k), str(seed), str(work))
     ids = [line.split()[1] for line in (work / "g.fam").read_text().splitlines()]
     pheno = np.load(work / "pheno.npy")
     header = "#FID\tIID\t" + "\t".join(f"y{i}" for i in range(k))
@@ -147,7 +152,8 @@ def run_plink2(work: Path, threads: int, args: list[str]) -> dict:
     return {"seconds": time.perf_counter() - t, "peak_gb": usage.ru_maxrss * 1024 / 1e9}
 
 
-def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, scratch: str | None, keep: bool) -> dict:
+def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, scratch: str | None, keep: bool,
+            plink2_pca: bool = True) -> dict:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="bench_scale_", dir=scratch))
     try:
         out: dict = {"n": n, "snps": m, "phenotypes": k, "simulated": simulated}
@@ -169,8 +175,9 @@ def measure(n: int, m: int, k: int, threads: int, seed: int, simulated: bool, sc
         if shutil.which("plink2"):
             glm = ["--glm", "allow-no-covars", "omit-ref", "--pheno", str(work / "pheno.tsv"), "--memory", "8000"]
             out["plink2_glm"] = run_plink2(work, threads, glm)
-            out["plink2_pca"] = run_plink2(work, threads, ["--pca", "10", "approx"])
-            for step in ("plink2_glm", "plink2_pca"):
+            if plink2_pca:
+                out["plink2_pca"] = run_plink2(work, threads, ["--pca", "10", "approx"])
+            for step in [s for s in ("plink2_glm", "plink2_pca") if s in out]:
                 print(f"  {n:>7} x {m}: {step:<10} {out[step]['seconds']:5.1f} s  peak {out[step]['peak_gb']:.2f} GB")
         return out
     finally:
@@ -193,11 +200,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="with --simulated: keep the cohort (for bench_bayes.py --cohort)"
     )
+    parser.add_argument(
+        "--no-plink2-pca",
+        action="store_true",
+        help="skip plink2 --pca (it took 207 s at 30,000 x 20,000 and grows with n x m); the GWAS peer still runs",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"genotype passes from the store, {args.snps} SNPs, {args.phenotypes} phenotypes, {args.threads} threads")
     runs = [
-        measure(n, args.snps, args.phenotypes, args.threads, args.seed, args.simulated, args.scratch, args.keep)
+        measure(
+            n,
+            args.snps,
+            args.phenotypes,
+            args.threads,
+            args.seed,
+            args.simulated,
+            args.scratch,
+            args.keep,
+            not args.no_plink2_pca,
+        )  # fmt: skip
         for n in sizes
     ]
     for r in runs:

@@ -238,3 +238,12 @@ def test_out_of_core_simulation_writes_the_same_cohort(tmp_path):
     np.testing.assert_array_equal(reloaded.faces, in_memory.faces)
     with pytest.raises(GenofaceError, match="give --out"):
         simulate(preset, faces_format="npy")
+
+
+def test_at_most_22_autosomes():
+    """Contigs are named 1, 2, ...: a 23rd would be read as X by PLINK and by genoface itself."""
+    GenomeLayout(contig_lengths=(10_000,) * 22)
+    with pytest.raises(GenofaceError, match="at most 22"):
+        GenomeLayout(contig_lengths=(10_000,) * 23)
+    r = CliRunner().invoke(app, ["simulate", "--contigs", "26", "--out", "never"])
+    assert r.exit_code == 1 and "at most 22" in r.output and "--contig-length" in r.output

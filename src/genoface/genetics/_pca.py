@@ -27,7 +27,7 @@ from genoface.genetics._qc import (
     standardize,
     variant_stats,
 )
-from genoface.genetics.engine import map_variant_blocks
+from genoface.genetics.engine import block_width, map_variant_blocks
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,9 @@ def ld_prune(
     ends = np.r_[starts[1:], m]
     if len(set(chrom[starts])) != len(starts):
         raise GenofaceError("variants of a chromosome are not contiguous; sort them by chromosome and position")
-    span = max(chunk, window)
+    # Blocks narrow as n grows (at most CALLS_PER_BLOCK calls): `chunk` columns of 100,000 people
+    # held 4.9 GB of standardized dosages at once. The windows, and so the result, do not change.
+    span = max(block_width(n, chunk), window)
     for c0, c1 in zip(starts, ends, strict=True):
         # Blocks of `span` window starts, each read with the `window - 1` columns that follow.
         for s0 in range(c0, c1, span):

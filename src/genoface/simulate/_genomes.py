@@ -45,13 +45,18 @@ _PROGRESS_SIMULATE = "simulating genomes"
 _PROGRESS_DECODE = "decoding genotypes"
 
 
+#: Autosomal contigs are named 1, 2, ...: past 22 the names would be read as X, Y, XY and MT.
+MAX_AUTOSOMES = 22
+
+
 @dataclass(frozen=True)
 class GenomeLayout:
     """What genome to simulate.
 
     Parameters
     ----------
-    contig_lengths : lengths in bp of the autosomal contigs, named "1", "2", ... in this order.
+    contig_lengths : lengths in bp of the autosomal contigs, named "1", "2", ... in this order;
+        at most ``MAX_AUTOSOMES`` of them.
         Each is an independent generic HomSap contig (flat recombination map at the species'
         mean rate), so the number of contigs and their length set the number of SNPs.
     x_length : length in bp of the chromosome "X" segment; 0 simulates no X.
@@ -64,6 +69,13 @@ class GenomeLayout:
     x_length: int = 1_000_000
     maf: float = 0.01
     demographic_model: str = "OutOfAfrica_3G09"
+
+    def __post_init__(self) -> None:
+        if len(self.contig_lengths) > MAX_AUTOSOMES:
+            raise GenofaceError(
+                f"{len(self.contig_lengths)} contigs asked; autosomes are named 1-{MAX_AUTOSOMES} (PLINK and genoface "
+                f"read 23-26 as X, Y, XY and MT), so use at most {MAX_AUTOSOMES} and make them longer (--contig-length)"
+            )
 
 
 @dataclass
