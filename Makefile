@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 # The Surrey Face Model (non-commercial licence) is used by the demo when it lies here.
 SFM_DIR := ../shared/data/sfm
 
-.PHONY: demo test lint bench fuzz venv system-tools clean
+.PHONY: demo test lint bench fuzz venv system-tools clean web
 
 venv: $(STAMP)
 
@@ -20,13 +20,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# plink2 and bcftools are only used by cross-check tests, which skip without them.
+# plink2 and bcftools are only used by cross-check tests, chromium by the browser tests (Playwright drives
+# Debian's chromium; it cannot download its own browser here); each of those tests skips without its tool.
+SYSTEM_TOOLS := plink2 bcftools chromium
 system-tools:
-	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v plink2 >/dev/null 2>&1; then \
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq plink2 bcftools >/dev/null) \
-	      || echo "note: could not install plink2/bcftools; the cross-check tests will skip"; \
-	  else echo "note: plink2/bcftools not installed; the cross-check tests will skip"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "note: could not install$$missing; the tests that need them will skip"; \
+	  else echo "note:$$missing not installed; the tests that need them will skip"; fi; \
 	fi
 
 demo: $(STAMP)
@@ -50,6 +53,12 @@ bench: $(STAMP)
 FUZZ_MINUTES ?= 10
 fuzz: $(STAMP)
 	$(PY) bench/fuzz_readers.py --minutes $(FUZZ_MINUTES) $(FUZZ_ARGS)
+
+# The browser front end (web/: the serve pages and the report's face viewer) bundled by esbuild into
+# src/genoface/server/static/genoface.js and src/genoface/report/static/face_viewer.js; the bundles are
+# committed, so only a change under web/ needs Node (20+) and this target.
+web:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -123,6 +123,22 @@ def sim_calibrated(tmp_path_factory):
     return simulate("realistic", n=1500, seed=11, out=out, shape_model=builtin_shape_model())
 
 
+def write_23andme(path, cohort, row: int, keep) -> None:
+    """One person's calls as a 23andMe raw-data file (men hemizygous on X), variants ``keep`` only."""
+    v = cohort.variants
+    lines = ["# rsid\tchromosome\tposition\tgenotype"]
+    for j in np.flatnonzero(keep):
+        d, ref, alt = int(cohort.genotypes[row, j]), v["ref"].iat[j], v["alt"].iat[j]
+        if d < 0:
+            call = "--"
+        elif v["chrom"].iat[j] == "X" and cohort.covariates["sex"].iat[row] == "M":
+            call = alt if d == 2 else ref
+        else:
+            call = ref * (2 - d) + alt * d
+        lines.append(f"{v['id'].iat[j]}\t{v['chrom'].iat[j]}\t{v['pos'].iat[j]}\t{call}")
+    path.write_text("\n".join(lines) + "\n")
+
+
 # ---- genetics toolkit (QC, PCA, sex) ---------------------------------------------------------------
 
 
@@ -199,3 +215,30 @@ def _hypothesis_outside_the_repo() -> None:
 
 
 _hypothesis_outside_the_repo()
+
+
+# ---- genoface serve ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def served(sim_strong, tmp_path_factory):
+    """What the server tests serve: lippert and demographic (with trait predictors, by `genoface
+    train`) and bayes (it draws faces), trained on 1,425 people of sim_strong; 60 of the 75 others
+    are the served cohort (PLINK). Returns (folder, the served cohort)."""
+    from typer.testing import CliRunner
+
+    from genoface.cli import app
+    from genoface.cohort import Cohort
+    from genoface.models import make_model
+
+    cohort = Cohort.load(sim_strong.cohort.path)
+    train, test = cohort.split(0.05, seed=3)
+    root = tmp_path_factory.mktemp("serve")
+    train.save(root / "train")
+    test.subset(np.arange(60)).save(root / "gallery", genotype_format="bed")
+    for name in ("lippert", "demographic"):
+        args = ["train", "--cohort", str(root / "train"), "--model", name, "--out", str(root / name)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    make_model("bayes", calibrate=False, n_backfit=1).fit(train).save(root / "bayes")
+    return root, Cohort.load(root / "gallery")

@@ -8,6 +8,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from typer.testing import CliRunner
 
+from conftest import write_23andme
 from genoface.cli import app
 from genoface.io import GenotypeData, read_mesh, write_mesh, write_vcf
 from genoface.models import FaceModel
@@ -102,22 +103,6 @@ def test_train_unknown_model_is_one_line(sim_strong, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def _write_23andme(path, cohort, row: int, keep: np.ndarray) -> None:
-    """One person's calls as a 23andMe raw-data file (men hemizygous on X), variants ``keep`` only."""
-    v = cohort.variants
-    lines = ["# rsid\tchromosome\tposition\tgenotype"]
-    for j in np.flatnonzero(keep):
-        d, ref, alt = int(cohort.genotypes[row, j]), v["ref"].iat[j], v["alt"].iat[j]
-        if d < 0:
-            call = "--"
-        elif v["chrom"].iat[j] == "X" and cohort.covariates["sex"].iat[row] == "M":
-            call = alt if d == 2 else ref
-        else:
-            call = ref * (2 - d) + alt * d
-        lines.append(f"{v['id'].iat[j]}\t{v['chrom'].iat[j]}\t{v['pos'].iat[j]}\t{call}")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def test_predict_from_a_23andme_file(sim_strong, trained, tmp_path):
     """A consumer file is read against the model's training variants: the face equals the one
     predicted from the same person's calls with unreadable ones missing (absent lines, and A/T
@@ -126,7 +111,7 @@ def test_predict_from_a_23andme_file(sim_strong, trained, tmp_path):
     row = 5
     keep = np.random.default_rng(0).random(cohort.n_variants) < 0.8
     raw = tmp_path / "person.txt"
-    _write_23andme(raw, cohort, row, keep)
+    write_23andme(raw, cohort, row, keep)
     out = tmp_path / "pred"
     r = runner.invoke(app, ["predict", "--model", str(trained), "--genotypes", str(raw), "--out", str(out)])
     assert r.exit_code == 0, r.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import replace
@@ -120,6 +121,16 @@ def test_cli_evaluate_writes_metrics_and_report(sim_strong, tmp_path):
     assert "SIMULATED DATA" in html and "face_error_mm" in html and html.count("data:image/png;base64") >= 2
     # The face panels: 4 people x 2 models in the report, no face arrays in metrics.json.
     assert html.count('<figure class="face-panel"') == 4 * 2
+    # ... and the same people in three.js viewers: the bundle inlined once, each person's meshes
+    # (true face, 2 models x 2 settings) as base64 arrays in a JSON script, nothing fetched.
+    assert html.count('<div class="face-compare"') == 4 and html.count("window.genofaceReport") == 1
+    meshes = re.findall(r'<script type="application/json" id="face-meshes-\d+">(.*?)</script>', html)
+    payload = json.loads(meshes[0])
+    assert [(p["model"], p["setting"]) for p in payload["predictions"]] == [
+        (model, setting) for model in ("mean", "oracle") for setting in ("dna", "dna+cov")
+    ]
+    error = np.frombuffer(base64.b64decode(payload["predictions"][2]["error_mm"]), dtype="<f4")
+    assert len(error) == payload["n_vertices"] and error.min() >= 0
     assert set(m) == {"cohort", "results", "comparisons", "shares", "traits", "audit"}
     assert "examples" not in json.dumps(m)
     # Neither model is learnt, and without the demographic baseline there is no genetic share.

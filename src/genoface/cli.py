@@ -788,6 +788,37 @@ def import_(
     )
 
 
+@app.command()
+@_user_errors
+def serve(
+    model: Annotated[
+        list[Path], typer.Option("--model", help="A trained model directory; repeat to offer several in the page.")
+    ],
+    cohort: Annotated[
+        Path | None, typer.Option("--cohort", help="A cohort whose samples can be chosen and whose faces are matched.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; other than loopback needs --token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    token: Annotated[
+        str | None, typer.Option("--token", help="A secret every request must carry (required off loopback).")
+    ] = None,
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", min=0.001, help="Largest upload accepted.")
+    ] = 200.0,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Requests worked on at once.")] = 2,
+    queue: Annotated[int, typer.Option("--queue", min=0, help="Requests waiting beyond those (then 503).")] = 8,
+) -> None:
+    """Serve the face, the traits and the matches in a browser (a local web application)."""
+    from rich.markup import escape
+
+    from genoface.server import ServerSettings, serve
+
+    settings = ServerSettings(list(model), cohort, host, port, token, max_upload_mb, workers, queue)
+    serve(settings, say=lambda text: out_console.print(escape(text)))
+
+
 def main() -> None:
     """Entry point of the ``genoface`` console script."""
     os.environ.setdefault("MPLBACKEND", "Agg")

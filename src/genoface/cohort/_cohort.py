@@ -157,6 +157,12 @@ class Cohort:
         return self.faces.shape[1]
 
     @property
+    def genotype_file(self) -> Path | None:
+        """The genotype file of the cohort directory it was loaded from (the .bed of a PLINK
+        set); None for a cohort built in memory."""
+        return None if self.path is None else _genotype_files(Path(self.path))[0]
+
+    @property
     def is_simulated(self) -> bool:
         return bool(self.meta.get("simulated", False))
 

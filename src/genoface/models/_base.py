@@ -48,6 +48,8 @@ class FaceModel(ABC):
     #: Whether :meth:`score_matrix` is a log likelihood ratio log P(face | genome) / P(face), which
     #: the re-identification audit can add to the evidence of other traits.
     score_is_log_lr: ClassVar[bool] = False
+    #: Whether predictions change with the covariates (age, sex, BMI): what an age slider moves.
+    uses_covariates: ClassVar[bool] = True
 
     # ---- the protocol -------------------------------------------------------------------------
 

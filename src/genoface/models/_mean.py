@@ -16,6 +16,7 @@ class MeanFaceModel(FaceModel):
     """Predicts the population mean face for every genome; ignores DNA and covariates."""
 
     name = "mean"
+    uses_covariates = False
 
     def __init__(self) -> None:
         pass

@@ -4,9 +4,13 @@ and the inline PNG images, so that each page is one self-contained file."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import json
+from importlib import resources
 
 import jinja2
+import numpy as np
 from matplotlib.figure import Figure
 
 _ENV = jinja2.Environment(
@@ -43,3 +47,21 @@ def figure_data_uri(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return png_data_uri(buf.getvalue())
+
+
+@functools.cache
+def face_viewer_script() -> str:
+    """The report's three.js face viewer (static/face_viewer.js, bundled from web/ by ``make
+    web``), inlined in a page so that it opens offline."""
+    return (resources.files("genoface.report") / "static" / "face_viewer.js").read_text(encoding="utf-8")
+
+
+def base64_array(values, dtype: str) -> str:
+    """An array as base64 of its little-endian binary (``dtype`` such as "<f4", "<u4"): how the
+    face viewers' meshes are inlined, at a third of the size of JSON numbers."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode()
+
+
+def json_for_script(value) -> str:
+    """``value`` as JSON that is safe inside a <script type="application/json"> element."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")

@@ -10,14 +10,22 @@ import pandas as pd
 
 from genoface.core.files import atomic_directory, write_json
 from genoface.evaluate import Examples
-from genoface.report._page import figure_data_uri, png_data_uri, render, render_macro
+from genoface.report._page import (
+    base64_array,
+    face_viewer_script,
+    figure_data_uri,
+    json_for_script,
+    png_data_uri,
+    render,
+    render_macro,
+)
 from genoface.report.audit import audit_view
 from genoface.report.figures import cmc_figure, missing_snp_figure, training_figure
 from genoface.shape import render_faces_png
 
 #: Per-vertex error heatmaps: colour map, and the size of each face panel (kept small: the
 #: report inlines one image per test person and model).
-ERROR_CMAP = "viridis"
+ERROR_CMAP = "magma"  # the three.js viewers' error map too (web/src/format.js, sequentialRGB)
 _FACE_PANEL_INCHES, _FACE_DPI = 1.7, 72
 
 
@@ -101,6 +109,30 @@ def _face_panel(examples: Examples, i: int, model: str, title: str, scale: tuple
     return {"model": model, "src": png_data_uri(png), "alt": alt, "captions": captions}
 
 
+def _compare_payload(examples: Examples, i: int, scale: tuple[float, float]) -> str:
+    """Person ``i``'s meshes for the report's interactive viewers (the face_viewer.js bundle's
+    "face-compare" block): the true face, and each model and setting's prediction and error."""
+    predictions = [
+        {
+            "model": model,
+            "setting": setting,
+            "vertices": base64_array(pred[i], "<f4"),
+            "error_mm": base64_array(examples.errors[model][setting][i], "<f4"),
+        }
+        for model, by_setting in examples.predicted.items()
+        for setting, pred in by_setting.items()
+    ]
+    payload = {
+        "triangles": base64_array(examples.triangles, "<u4"),
+        "n_vertices": int(examples.true_faces.shape[1]),
+        "true": base64_array(examples.true_faces[i], "<f4"),
+        "scale": [float(scale[0]), float(scale[1])],
+        "units": "mm",
+        "predictions": predictions,
+    }
+    return json_for_script(payload)
+
+
 def _example_faces_view(examples: Examples) -> dict | None:
     """What the face panels (templates/example_faces.html) show; None without people or models."""
     if examples.n_people == 0 or not examples.predicted:
@@ -111,8 +143,17 @@ def _example_faces_view(examples: Examples) -> dict | None:
         row = examples.covariates.iloc[i] if len(examples.covariates.columns) else None
         title = _person_title(sample_id, row)
         panels = [_face_panel(examples, i, model, title, scale) for model in examples.predicted]
-        people.append({"id": str(sample_id), "title": title, "traits": _person_traits(examples, i), "panels": panels})
+        people.append(
+            {
+                "id": str(sample_id),
+                "title": title,
+                "traits": _person_traits(examples, i),
+                "panels": panels,
+                "meshes": _compare_payload(examples, i, scale),
+            }
+        )
     return {
+        "viewer_js": face_viewer_script(),
         "n_people": examples.n_people,
         "simulated": examples.simulated,
         "vmin": scale[0],

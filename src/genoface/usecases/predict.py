@@ -29,7 +29,8 @@ def parse_ages(text: str | None) -> list[float] | None:
     return ages
 
 
-def _covariates(ids: np.ndarray, age: float | None, sex: str | None, bmi: float | None) -> pd.DataFrame | None:
+def covariate_frame(ids: np.ndarray, age: float | None, sex: str | None, bmi: float | None) -> pd.DataFrame | None:
+    """The covariates (sex F/M, age, bmi) of ``ids``, the same for each; None when none is given."""
     if sex is not None and sex.upper() not in ("F", "M"):
         raise GenofaceError(f"--sex must be F or M, got {sex!r}")
     if age is None and sex is None and bmi is None:
@@ -71,7 +72,7 @@ def predict_to_folder(
     written: list[Path] = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for suffix, a in runs:
-            faces = model.predict(data, _covariates(ids, a, sex, bmi))
+            faces = model.predict(data, covariate_frame(ids, a, sex, bmi))
             for sid, face in zip(ids, faces, strict=True):
                 stem = f"{sid}{suffix or ''}"
                 write_mesh(tmp / f"{stem}.ply", face, model.template_triangles_)

@@ -159,7 +159,7 @@ def _sex_records(data: GenotypeData) -> tuple[dict[str, dict[str, Any]], str | N
 def traits_for_file(
     genotypes: str | os.PathLike,
     *,
-    model: str | os.PathLike | None = None,
+    model: str | os.PathLike | TraitPredictor | None = None,
     samples: Sequence[str] | None = None,
     basis: str = "dna",
     pgs: Sequence[str | os.PathLike] = (),
@@ -178,7 +178,8 @@ def traits_for_file(
     (``eye_colour_hirisplex_s``, ``hair_colour_hirisplex_s``, ``hair_shade_hirisplex_s``), when
     their tables are at hand: in the folder ``hirisplex`` or ``$GENOFACE_HIRISPLEX`` (they are not
     shipped; without them a note says the published models were not applied).
-    ``model``: a trait predictor (its directory or a model directory holding one in traits/),
+    ``model``: a trait predictor (its directory, a model directory holding one in traits/, or
+    the predictor itself),
     whose trained traits are added under their usual names (eye_colour, ...; its sex replaces the
     out-of-the-box one); ``basis``: "dna" or "demographic" (sex and ancestry only: no published
     SNP models then); ``pgs``: PGS Catalog scoring files whose scores are added; ``irisplex``:
@@ -200,7 +201,10 @@ def traits_for_file(
     rule, population = _missing_rule(missing_snps)
     found = _Found(_GenomeFile.read(path, samples))
     if model is not None or reference is not None:
-        predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
+        if isinstance(model, TraitPredictor):  # already loaded (a server keeps it)
+            predictor = model
+        else:
+            predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
         _add_trained(found, predictor, basis)
     if not any("sex" in r for r in found.records.values()):
         _add_sex(found)
