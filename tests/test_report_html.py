@@ -3,6 +3,7 @@ and each page is one self-contained file. Small hand-made inputs keep it quick."
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 from genoface.evaluate import Examples
 from genoface.report.audit import audit_section, write_audit_report
 from genoface.report.demo import demo_page
-from genoface.report.evaluation import evaluation_sections, write_evaluation_report
+from genoface.report.evaluation import evaluation_sections, face_viewer_script, write_evaluation_report
 from genoface.simulate import COMPONENTS
 
 HOSTILE = "<script>alert('x')</script> & \"co\""
@@ -65,6 +66,12 @@ def examples() -> Examples:
 
 
 def _assert_escaped_and_self_contained(html: str) -> None:
+    # The only scripts: the face viewers' meshes (JSON with "<", ">" and "&" escaped) and the
+    # viewer bundle itself, inlined once.
+    meshes = re.findall(r'<script type="application/json" id="face-meshes-\d+">([^<]*)</script>', html)
+    assert all(json.loads(m) for m in meshes)
+    html = re.sub(r'<script type="application/json" id="face-meshes-\d+">[^<]*</script>', "", html)
+    html = html.replace(f"<script>{face_viewer_script()}</script>", "", 1 if meshes else 0)
     assert HOSTILE not in html and "<script" not in html and MODEL not in html
     assert ESCAPED in html
     # One self-contained file: no external scripts, stylesheets or images, every image inline.

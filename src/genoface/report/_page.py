@@ -63,5 +63,7 @@ def base64_array(values, dtype: str) -> str:
 
 
 def json_for_script(value) -> str:
-    """``value`` as JSON that is safe inside a <script type="application/json"> element."""
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+    """``value`` as JSON that is safe inside a <script type="application/json"> element: no
+    "<", ">" or "&" (a name such as "</script><script>..." stays inert), written as JSON escapes."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
