@@ -86,12 +86,22 @@ class DemographicFeatures:
         self.n_pcs = int(n_pcs)
         self.random_state = int(random_state)
 
-    def fit(self, cohort, model: str, covariates_needed: bool = True) -> PersonFeatures:
+    def fit(
+        self, cohort, model: str, covariates_needed: bool = True, ancestry: AncestryPCA | None = None
+    ) -> PersonFeatures:
         """Fit on the training ``cohort`` and return the training people's features (their sex
         as the genome calls it: at prediction, a recorded sex replaces the call). ``model`` names
-        the caller in errors; with ``covariates_needed``, age and BMI must be recorded."""
-        self.ancestry_ = AncestryPCA(n_components=self.n_pcs, random_state=self.random_state)
-        pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
+        the caller in errors; with ``covariates_needed``, age and BMI must be recorded.
+        ``ancestry``: an ancestry PCA already fitted (on these people or more) to use instead of
+        fitting one."""
+        if ancestry is None:
+            self.ancestry_ = AncestryPCA(n_components=self.n_pcs, random_state=self.random_state)
+            pcs = self.ancestry_.fit_transform(cohort.genotypes, cohort.variants)
+        else:
+            if ancestry.n_components != self.n_pcs:
+                raise GenofaceError(f"the ancestry PCA given has {ancestry.n_components} components, not {self.n_pcs}")
+            self.ancestry_ = ancestry
+            pcs = ancestry.transform(cohort.genotypes, cohort.variants["id"].to_numpy())
         cov = covariate_arrays(cohort.sample_ids, cohort.covariates)
         recorded = cov["is_male"]
         self.sex_ = fit_sex_caller(cohort.genotypes, cohort.variants, recorded)

@@ -35,7 +35,7 @@ from genoface.core.errors import GenofaceError
 from genoface.core.schema import non_autosomal
 from genoface.core.state import with_prefix, without_prefix
 from genoface.features import DemographicFeatures, PersonFeatures, select_face_snps
-from genoface.genetics import alt_frequencies, standardize, take_columns, variant_columns
+from genoface.genetics import AncestryPCA, alt_frequencies, standardize, take_columns, variant_columns
 from genoface.models._base import FaceModel, genotype_arrays
 from genoface.models._registry import register_model
 from genoface.models.bayes._background import Kernel, StandardizedSNPs, fit_background, thin_evenly
@@ -136,7 +136,10 @@ class BayesModel(FaceModel):
     # ---- fitting ---------------------------------------------------------------------------------
 
     def fit(self, cohort, progress: Progress | None = None) -> Self:
-        progress = progress or (lambda stage, done, total: None)
+        return self._fit(cohort, progress or (lambda stage, done, total: None))
+
+    def _fit(self, cohort, progress: Progress, ancestry: AncestryPCA | None = None) -> Self:
+        """:meth:`fit`; ``ancestry``, a fitted ancestry PCA to share instead of fitting one."""
         n = cohort.n_samples
         if n < 40:
             raise GenofaceError(f"the {self.name} model needs at least 40 training people, got {n}")
@@ -150,7 +153,7 @@ class BayesModel(FaceModel):
         # first: the panel's ALT frequencies are the background's too (one pass over the
         # genotypes fewer: at 100,000 x 100,000 a pass reads 10 GB)
         self._remember_cohort(cohort)
-        self._fit_parts(cohort, progress)
+        self._fit_parts(cohort, progress, ancestry)
         self.fitted_ = True
         self.genetic_scale_ = np.ones(2)
         self.calibration_ = np.array([[1.0, 0.0], [1.0, 0.0]])
@@ -158,7 +161,7 @@ class BayesModel(FaceModel):
             self._calibration(cohort, progress)
         return self
 
-    def _fit_demographics(self, cohort) -> tuple[np.ndarray, PersonFeatures]:
+    def _fit_demographics(self, cohort, ancestry: AncestryPCA | None) -> tuple[np.ndarray, PersonFeatures]:
         """Shape scores of the training faces and the training people's demographic features;
         the covariate part's bases and moments."""
         faces = cohort.faces
@@ -167,7 +170,7 @@ class BayesModel(FaceModel):
         y = self.shape_pca_.transform(faces)
         self.population_var_ = y.var(0)
         self.demographics_ = DemographicFeatures(self.n_pcs, self.random_state)
-        people = self.demographics_.fit(cohort, self.name)
+        people = self.demographics_.fit(cohort, self.name, ancestry=ancestry)
         full = people.complete
         if full is None or full.sum() < 20:
             have = 0 if full is None else int(full.sum())
@@ -175,8 +178,8 @@ class BayesModel(FaceModel):
         self.covariates_ = CovariatePart().fit(people, y)
         return y, people
 
-    def _fit_parts(self, cohort, progress: Progress) -> None:
-        y, people = self._fit_demographics(cohort)
+    def _fit_parts(self, cohort, progress: Progress, ancestry: AncestryPCA | None) -> None:
+        y, people = self._fit_demographics(cohort, ancestry)
         progress("bayes: SNPs", 0, 1)
         self.snps_, xs = self._sparse_snps(cohort, y, people)
         self.bg_snps_, zb = self._background_snps(cohort)
@@ -322,7 +325,10 @@ class BayesModel(FaceModel):
         for i, (a, b) in enumerate((halves, halves[::-1])):
             progress("bayes: calibration", i, 2)
             params = self.get_params() | {"calibrate": False}
-            half = type(self)(**params).fit(cohort.subset(a))
+            # The half-fits share the full fit's ancestry PCA: it sees genotypes only, never
+            # faces, so the held-out half's faces stay unseen; and at 100,000 people a PCA fit
+            # takes about 12 minutes.
+            half = type(self)(**params)._fit(cohort.subset(a), lambda *_: None, self.demographics_.ancestry_)
             test = cohort.subset(b)
             faces = test.faces
             out.append(_HeldOut(half, test, faces, half._genetic_moments(half.on_panel(test))))
