@@ -34,8 +34,9 @@ from genoface.io.genotype_store import (
 from genoface.io.genotypes import (
     GenotypeData,
     PlinkFileset,
+    VcfFileset,
     open_plink,
-    read_genotypes,
+    open_vcf,
     variant_table,
     write_plink,
     write_vcf,
@@ -214,11 +215,16 @@ class Cohort:
                     return cohort
 
         parts = _read_sources(root, meta, geno_files[0], template_path, cov_path, face_paths, lazy)
-        if isinstance(parts["genotypes"], PlinkFileset):  # lazy: straight into the store
-            if use_cache and _write_cohort_cache(root, signature, parts, progress):
-                return cls._from_cache(read_cache(root, signature, COHORT_FORMAT_VERSION), meta, root, True)
-            log.warning("%s: the cache cannot be written, so the genotypes are read into memory", root)
-            parts["genotypes"] = parts["genotypes"].read()
+        if isinstance(parts["genotypes"], _FILESETS):  # lazy: straight into the store
+            fileset = parts["genotypes"]
+            try:
+                if use_cache and _write_cohort_cache(root, signature, parts, progress):
+                    return cls._from_cache(read_cache(root, signature, COHORT_FORMAT_VERSION), meta, root, True)
+                log.warning("%s: the cache cannot be written, so the genotypes are read into memory", root)
+                parts["genotypes"] = fileset.read()
+            finally:
+                if isinstance(fileset, VcfFileset):
+                    fileset.close()
         cohort = cls(**parts, meta=meta, path=root)
         if use_cache:
             cohort._write_cache(root, signature, progress)
@@ -444,17 +450,19 @@ def _read_sources(
     face_paths: dict[str, Path] | Path,
     lazy: bool | None,
 ) -> dict[str, Any]:
-    """The cohort's parts read from its files, joined by sample id and checked. A PLINK
-    fileset too large for memory (or any, with ``lazy``) is opened, not read."""
+    """The cohort's parts read from its files, joined by sample id and checked. Genotypes too
+    large for memory (or any, with ``lazy``) stay a fileset (a PLINK set opened, not read; a VCF
+    parsed into a temporary file), read into the store a slice of variants at a time."""
     log.info("%s: reading genotypes from %s", root, geno_path.name)
     # A real cohort's build named in cohort.json (GRCh37 / GRCh38) puts PAR SNPs on XY; a
     # simulated X has no PARs (its positions mean nothing in either build).
     build = None if meta.get("simulated") else normalize_build(meta.get("genome_build"))
-    gd: Any = (
-        open_plink(geno_path, build=build) if geno_path.suffix == ".bed" else read_genotypes(geno_path, build=build)
-    )
-    if isinstance(gd, PlinkFileset) and not (lazy or (lazy is None and _too_large(gd.n_samples, gd.n_variants))):
-        gd = GenotypeData(gd.sample_ids, gd.read(), gd.variants, sex=gd.sex, build=build)
+    gd: Any = open_plink(geno_path, build=build) if geno_path.suffix == ".bed" else open_vcf(geno_path, build=build)
+    if not (lazy or (lazy is None and _too_large(gd.n_samples, gd.n_variants))):
+        whole = GenotypeData(gd.sample_ids, gd.read(), gd.variants, sex=gd.sex, build=gd.build)
+        if isinstance(gd, VcfFileset):
+            gd.close()
+        gd = whole
     _check_meta_n(meta, gd.n_samples, root)
     covariates = read_covariates(cov_path)
     # faces.npy holds the genotype file's people in its order: only covariates can mismatch
@@ -475,7 +483,7 @@ def _read_sources(
         faces = read_face_array(face_paths, gd.n_samples, len(template_vertices))
     return {
         "sample_ids": gd.sample_ids,
-        "genotypes": gd if isinstance(gd, PlinkFileset) else gd.genotypes,
+        "genotypes": gd if isinstance(gd, _FILESETS) else gd.genotypes,
         "variants": gd.variants,
         "faces": faces,
         "template_vertices": template_vertices,
@@ -484,15 +492,20 @@ def _read_sources(
     }
 
 
+#: Genotype files read into the store a slice at a time, never whole.
+_FILESETS = (PlinkFileset, VcfFileset)
+
+
 def _too_large(n_samples: int, n_variants: int) -> bool:
     return n_samples * n_variants > IN_MEMORY_GENOTYPES
 
 
 def _write_cohort_cache(root: Path, signature: list, parts: dict[str, Any], progress: Any = None) -> bool:
     """Write the cache from a cohort's parts; the genotypes (a matrix, a :class:`StoredDosages`
-    or an unread :class:`PlinkFileset`) go into the store a block of variants at a time."""
+    or an unread :class:`PlinkFileset` / :class:`VcfFileset`) go into the store a block of
+    variants at a time."""
     genotypes, variants = parts["genotypes"], parts["variants"]
-    if isinstance(genotypes, PlinkFileset):
+    if isinstance(genotypes, _FILESETS):
         blocks = genotypes.blocks(store_chunks(genotypes.n_samples, genotypes.n_variants)[0])
     else:
         blocks = iter_store_blocks(genotypes)

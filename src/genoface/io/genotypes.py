@@ -36,6 +36,7 @@ import gzip
 import logging
 import os
 import re
+import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -164,13 +165,7 @@ def read_genotypes(path: str | os.PathLike, *, snps_only: bool = True, build: st
         regions become chromosome "XY". Given, it wins over the header.
     """
     path = Path(path)
-    wanted = None
-    if build is not None:
-        wanted = schema.normalize_build(build)
-        if wanted is None:
-            raise GenofaceError(
-                f"{path}: unknown genome build {build!r}; give GRCh37 (hg19, b37), GRCh38 (hg38) or None"
-            )
+    wanted = _wanted_build(path, build)
     if path.suffix == ".bed" or (not path.exists() and Path(f"{path}.bed").exists()):
         return _read_plink(path, snps_only, wanted)
     if not path.exists():
@@ -178,6 +173,16 @@ def read_genotypes(path: str | os.PathLike, *, snps_only: bool = True, build: st
     if path.is_dir():
         raise GenofaceError(f"{path} is a directory; give a VCF (.vcf, .vcf.gz, .bcf) or a PLINK .bed")
     return _read_vcf(path, snps_only, wanted)
+
+
+def _wanted_build(path: Path, build: str | None) -> str | None:
+    """``build`` by its canonical name (None stays None); an unknown one is an error."""
+    if build is None:
+        return None
+    wanted = schema.normalize_build(build)
+    if wanted is None:
+        raise GenofaceError(f"{path}: unknown genome build {build!r}; give GRCh37 (hg19, b37), GRCh38 (hg38) or None")
+    return wanted
 
 
 def _is_snp(ref: str, alt: str) -> bool:
@@ -254,6 +259,15 @@ def _duplicates(ids: Sequence[str]) -> list[str]:
 
 
 def _read_vcf(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
+    samples, genotypes, columns, build = _parse_vcf(path, snps_only, build)
+    return _genotype_data(path, samples, genotypes, columns, build)
+
+
+def _parse_vcf(
+    path: Path, snps_only: bool, build: str | None, spill: Any = None
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, list], str | None]:
+    """(sample ids, (n, m) int8 dosages or None when written to ``spill``, variant columns, the
+    build: given, else as the header names it)."""
     import cyvcf2  # imported here: importing htslib costs time the PLINK path does not need
 
     _check_bgzf_complete(path)
@@ -274,16 +288,17 @@ def _read_vcf(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
         stated = _header_build(vcf.raw_header, path)
         if build and stated and build != stated:
             log.warning("%s: the header says build %s but %s was given; using %s", path, stated, build, build)
-        samples, genotypes, columns = _decode_vcf(vcf, path, snps_only)
+        samples, genotypes, columns = _decode_vcf(vcf, path, snps_only, spill)
     finally:
         vcf.close()
-    return _genotype_data(path, samples, genotypes, columns, build or stated)
+    return samples, genotypes, columns, build or stated
 
 
-def _decode_vcf(vcf, path: Path, snps_only: bool) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
-    """(sample ids, (n, m) int8 dosages, variant columns with raw chromosome names and "" for no id)."""
+def _decode_vcf(vcf, path: Path, snps_only: bool, spill: Any) -> tuple[np.ndarray, np.ndarray | None, dict[str, list]]:
+    """(sample ids, (n, m) int8 dosages or None (spilled), variant columns with raw chromosome
+    names and "" for no id)."""
     samples = _vcf_samples(vcf, path)
-    rows = _VcfRows(path, snps_only, _text_header(path), len(samples))
+    rows = _VcfRows(path, snps_only, _text_header(path), len(samples), spill=spill)
     _read_records(vcf, rows)
     genotypes = rows.finish()
     return (
@@ -397,6 +412,7 @@ class _VcfRows:
     refs: list[str] = field(default_factory=list)
     alts: list[str] = field(default_factory=list)
     blocks: list[np.ndarray] = field(default_factory=list)
+    spill: Any = None  # a binary file: decoded blocks go there (variant-major int8 rows), not to ``blocks``
     n_records: int = 0  # these three set by _read_records once every record is read
     skipped: int = 0  # records without a row
     skipped_alleles: int = 0  # symbolic ALT alleles of records that do have rows
@@ -432,14 +448,18 @@ class _VcfRows:
             row = len(self.chrom) - k + j
             return f"{self.where(int(self.record[j]))} ({self.chrom[row]}:{self.pos[row]})"
 
-        self.blocks.append(_alleles_to_dosage(self.buf[:k], self.target[:k], self.n_alt[:k], self.path, locate))
+        block = _alleles_to_dosage(self.buf[:k], self.target[:k], self.n_alt[:k], self.path, locate)
+        if self.spill is None:
+            self.blocks.append(block)
+        else:
+            self.spill.write(np.ascontiguousarray(block).tobytes())
         if not self.snps_only:
             self.target[:k] = 1
             self.n_alt[:k] = 1
 
-    def finish(self) -> np.ndarray:
-        """The (n, m) int8 dosages of all rows, once every record is read; the skipped records
-        are counted in one warning, and a file without a row is refused."""
+    def finish(self) -> np.ndarray | None:
+        """The (n, m) int8 dosages of all rows (None when they were spilled), once every record
+        is read; the skipped records are counted in one warning, and a file without a row is refused."""
         kind = "biallelic SNPs" if self.snps_only else "variants with sequence alleles"
         if self.skipped or self.skipped_alleles:
             also = (
@@ -453,7 +473,7 @@ class _VcfRows:
                 f"{self.path}: no {kind} ({self.n_records} records, {self.skipped} skipped); "
                 "genoface needs SNP genotypes"
             )
-        return _stack_transposed(self.blocks, self.n, len(self.chrom))
+        return None if self.spill is not None else _stack_transposed(self.blocks, self.n, len(self.chrom))
 
 
 def _alleles_to_dosage(
@@ -535,8 +555,23 @@ def _plink_paths(path: Path) -> tuple[Path, Path, Path]:
     return Path(f"{prefix}.bed"), Path(f"{prefix}.bim"), Path(f"{prefix}.fam")
 
 
+class _Fileset:
+    """What a genotype file opened for slices (not read whole) tells at once: its size."""
+
+    sample_ids: np.ndarray
+    variants: pd.DataFrame
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.sample_ids)
+
+    @property
+    def n_variants(self) -> int:
+        return len(self.variants)
+
+
 @dataclass
-class PlinkFileset:
+class PlinkFileset(_Fileset):
     """A PLINK 1 fileset opened for reading: its samples, the variants kept and their place
     among the .bim's rows; the dosages are read whole (:meth:`read`) or a slice of variants at
     a time (:meth:`blocks`), which is how a cohort larger than memory goes into its store.
@@ -549,14 +584,6 @@ class PlinkFileset:
     bim_rows: int  # all the .bim's rows, kept or not
     sex: np.ndarray | None
     build: str | None
-
-    @property
-    def n_samples(self) -> int:
-        return len(self.sample_ids)
-
-    @property
-    def n_variants(self) -> int:
-        return len(self.variants)
 
     def read(self) -> np.ndarray:
         """All kept variants: (samples, variants) int8."""
@@ -628,6 +655,63 @@ def open_plink(path: str | os.PathLike, *, snps_only: bool = True, build: str | 
     variants = _variant_frame(bim, {k: v[keep] for k, v in columns.items()}, build)
     sex = np.select([sex_code == 1, sex_code == 2], ["M", "F"], "")
     return PlinkFileset(bed, iid, variants, np.flatnonzero(keep), sid_count, None if (sex == "").all() else sex, build)
+
+
+@dataclass
+class VcfFileset(_Fileset):
+    """A VCF/BCF read once, its dosages spilled to a temporary file of variant-major int8 rows
+    instead of held: its samples and variants, and the dosages read whole (:meth:`read`) or a
+    slice of variants at a time (:meth:`blocks`), as :class:`PlinkFileset` gives them; so a
+    cohort's VCF larger than memory goes into its store without the whole matrix ever built.
+    (A VCF cannot be sliced by variant without parsing it: cyvcf2 decodes it in order, once.)
+    Open with :func:`open_vcf`; :meth:`close` removes the temporary file."""
+
+    path: Path
+    sample_ids: np.ndarray
+    variants: pd.DataFrame
+    build: str | None
+    spill: Path
+    _folder: tempfile.TemporaryDirectory
+    sex: np.ndarray | None = None  # a VCF records no sex
+
+    def read(self) -> np.ndarray:
+        """All the variants: (samples, variants) int8."""
+        out = np.empty((self.n_samples, self.n_variants), dtype=np.int8)
+        for j0, j1, block in self.blocks(_READ_CHUNK):
+            out[:, j0:j1] = block
+        return out
+
+    def blocks(self, chunk: int):
+        """Yield (j0, j1, (samples, j1 - j0) int8) for consecutive variants, ``chunk`` at a time."""
+        n = self.n_samples
+        with open(self.spill, "rb") as fh:
+            for j0 in range(0, self.n_variants, chunk):
+                j1 = min(j0 + chunk, self.n_variants)
+                rows = np.fromfile(fh, dtype=np.int8, count=(j1 - j0) * n).reshape(j1 - j0, n)
+                yield j0, j1, np.ascontiguousarray(rows.T)
+
+    def close(self) -> None:
+        self._folder.cleanup()
+
+
+def open_vcf(path: str | os.PathLike, *, snps_only: bool = True, build: str | None = None) -> VcfFileset:
+    """Read a VCF / VCF.gz / BCF as :func:`read_genotypes` does (the same variants, dosages and
+    errors), but with the dosages written to a temporary file as they are decoded, a chunk of
+    variants at a time: memory holds one chunk, not the (samples, variants) matrix."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenofaceError(f"{path}: no such file; give a VCF (.vcf, .vcf.gz, .bcf)")
+    wanted = _wanted_build(path, build)
+    folder = tempfile.TemporaryDirectory(prefix="genoface-vcf-")
+    spill = Path(folder.name) / "dosages.i8"
+    try:
+        with open(spill, "wb") as fh:
+            samples, _, columns, found = _parse_vcf(path, snps_only, wanted, spill=fh)
+        variants = _variant_frame(path, columns, found)
+    except BaseException:
+        folder.cleanup()
+        raise
+    return VcfFileset(path, np.asarray(samples, dtype=str), variants, found, spill, folder)
 
 
 def _read_plink(path: Path, snps_only: bool, build: str | None) -> GenotypeData:
