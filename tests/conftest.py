@@ -124,19 +124,12 @@ def sim_calibrated(tmp_path_factory):
 
 
 def write_23andme(path, cohort, row: int, keep) -> None:
-    """One person's calls as a 23andMe raw-data file (men hemizygous on X), variants ``keep`` only."""
-    v = cohort.variants
-    lines = ["# rsid\tchromosome\tposition\tgenotype"]
-    for j in np.flatnonzero(keep):
-        d, ref, alt = int(cohort.genotypes[row, j]), v["ref"].iat[j], v["alt"].iat[j]
-        if d < 0:
-            call = "--"
-        elif v["chrom"].iat[j] == "X" and cohort.covariates["sex"].iat[row] == "M":
-            call = alt if d == 2 else ref
-        else:
-            call = ref * (2 - d) + alt * d
-        lines.append(f"{v['id'].iat[j]}\t{v['chrom'].iat[j]}\t{v['pos'].iat[j]}\t{call}")
-    path.write_text("\n".join(lines) + "\n")
+    """One person of ``cohort`` as a 23andMe raw-data file (men hemizygous on X), variants ``keep`` only."""
+    from genoface.io import write_23andme as write
+
+    keep = np.flatnonzero(keep)
+    male = cohort.covariates["sex"].iat[row] == "M"
+    write(path, cohort.variants.iloc[keep], np.asarray(cohort.genotypes[row])[keep], male=male)
 
 
 # ---- genetics toolkit (QC, PCA, sex) ---------------------------------------------------------------

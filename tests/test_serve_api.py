@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,8 +100,8 @@ def test_each_genome_format_gives_the_models_face(served, client, tmp_path, fmt)
     np.testing.assert_allclose(face, _expected_face(root, cohort, row, fmt == "23andme"), atol=2e-3)
     assert f"{upload_name}: " in body["allele_report"] and "variants matched" in body["allele_report"]
     assert len(body["difference_mm"][0]) == len(face)
-    if fmt != "23andme":
-        assert body["sample"] == str(cohort.sample_ids[row])
+    # A raw-data file names no person: it is known by the upload's name, as `genoface predict` names it.
+    assert body["sample"] == ("my genome" if fmt == "23andme" else str(cohort.sample_ids[row]))
 
 
 def test_traits_and_allele_report_are_the_command_lines(served, client, tmp_path):
@@ -152,6 +157,16 @@ def test_downloads(served, client, fmt):
         return
     mesh = trimesh.load(io.BytesIO(r.content), file_type=fmt, force="mesh", process=False)
     np.testing.assert_allclose(mesh.vertices, _expected_face(root, cohort, 1), atol=1e-3)
+
+
+def test_a_download_is_named_after_the_person_read(served, client, tmp_path):
+    root, cohort = served
+    upload = _person_file(tmp_path, cohort, 2, "vcf.gz")
+    r = _post(client, "/api/predict", {"model": "lippert", "format": "obj"}, upload)
+    assert f'filename="{cohort.sample_ids[2]}.obj"' in r.headers["content-disposition"]
+    raw = _person_file(tmp_path, cohort, 2, "23andme")
+    r = _post(client, "/api/predict", {"model": "lippert", "format": "ply"}, raw)
+    assert 'filename="my_genome.ply"' in r.headers["content-disposition"]
 
 
 def test_match_ranks_as_the_command_line(served, client, tmp_path):
@@ -287,3 +302,48 @@ def test_concurrent_requests_and_a_full_queue(served, tmp_path):
             release.set()
             assert busy.status_code == 503 and "busy" in busy.json()["error"]
             assert first.result().status_code == 200
+
+
+def test_several_server_processes_answer_alike(served, client):
+    """`genoface serve --processes 2`: uvicorn's processes, each with the models loaded, answer
+    as the one-process server does."""
+    root, cohort = served
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genoface",
+        "serve",
+        "--model",
+        str(root / "lippert"),
+        "--cohort",
+        str(root / "gallery"),
+    ]
+    server = subprocess.Popen([*cmd, "--port", str(port), "--processes", "2"], stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/api/models", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+        sids = [str(s) for s in cohort.sample_ids[:4]]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(
+                pool.map(
+                    lambda s: httpx.post(f"{url}/api/predict", data={"model": "lippert", "sample": s}, timeout=60), sids
+                )
+            )
+        for sid, answer in zip(sids, answers, strict=True):
+            assert answer.status_code == 200, answer.text
+            expected = _post(client, "/api/predict", {"model": "lippert", "sample": sid}).json()
+            np.testing.assert_array_equal(answer.json()["faces"], expected["faces"])
+        bad = httpx.post(f"{url}/api/predict", data={"model": "lippert", "sample": "NOBODY"}, timeout=60)
+        assert bad.status_code == 404 and "NOBODY" in bad.json()["error"]
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -809,13 +809,17 @@ def serve(
     ] = 200.0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Requests worked on at once.")] = 2,
     queue: Annotated[int, typer.Option("--queue", min=0, help="Requests waiting beyond those (then 503).")] = 8,
+    processes: Annotated[
+        int,
+        typer.Option("--processes", min=1, help="Server processes, each with the models loaded (about one core each)."),
+    ] = 1,
 ) -> None:
     """Serve the face, the traits and the matches in a browser (a local web application)."""
     from rich.markup import escape
 
     from genoface.server import ServerSettings, serve
 
-    settings = ServerSettings(list(model), cohort, host, port, token, max_upload_mb, workers, queue)
+    settings = ServerSettings(list(model), cohort, host, port, token, max_upload_mb, workers, queue, processes)
     serve(settings, say=lambda text: out_console.print(escape(text)))
 
 

@@ -7,10 +7,12 @@ from genoface.genetics._align import align_dosages, variant_columns
 from genoface.genetics._alleles import (
     AlleleMatch,
     MatchReport,
+    PreparedPanel,
     alt_frequencies,
     match_calls,
     match_variants,
     on_panel,
+    panel_frequencies,
     panel_table,
 )
 from genoface.genetics._consumer import (
@@ -18,6 +20,7 @@ from genoface.genetics._consumer import (
     consumer_genotype_data,
     detect_format,
     match_to_panel,
+    raw_data_person,
     read_consumer_file,
     read_consumer_genotypes,
 )
@@ -36,7 +39,7 @@ from genoface.genetics._qc import (
     variant_qc,
     variant_stats,
 )
-from genoface.genetics._reading import is_consumer_file, read_genotypes_on_panel, select_samples
+from genoface.genetics._reading import GenomeFile, is_consumer_file, read_genotypes_on_panel, select_samples
 from genoface.genetics._sex import check_sex, x_heterozygosity, x_inbreeding
 from genoface.genetics._sex_predictor import CALL_CONFIDENCE, SEX_COLUMNS, SexPredictor, fit_sex_caller, genetic_sex
 
@@ -53,8 +56,10 @@ __all__ = [
     "AncestryPCA",
     "randomized_svd_by_blocks",
     "ConsumerGenotypes",
+    "GenomeFile",
     "GwasResult",
     "MatchReport",
+    "PreparedPanel",
     "MultivariateGwasResult",
     "align_dosages",
     "alt_frequencies",
@@ -72,7 +77,9 @@ __all__ = [
     "matrix_shape",
     "multivariate_gwas",
     "on_panel",
+    "panel_frequencies",
     "panel_table",
+    "raw_data_person",
     "read_consumer_file",
     "read_consumer_genotypes",
     "read_genotypes_on_panel",

@@ -152,9 +152,38 @@ class AlleleMatch:
         return out
 
 
-def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class PreparedPanel:
+    """A panel checked and normalized once by :func:`panel_table` (``table``), with its counted
+    alleles' frequencies (``af``, None where the panel has none). The matchers take it wherever
+    they take a panel: a server reading many genomes on one model's panel normalizes it once
+    instead of per request (a tenth of a second at 30,000 variants). Do not modify ``table``."""
+
+    table: pd.DataFrame
+    af: np.ndarray | None
+
+    @classmethod
+    def of(cls, panel: pd.DataFrame) -> PreparedPanel:
+        af = panel["af"].to_numpy(dtype=np.float64) if "af" in panel.columns else None
+        return cls(panel_table(panel), af)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def panel_frequencies(panel: pd.DataFrame | PreparedPanel) -> np.ndarray | None:
+    """The panel's counted-allele frequencies (its ``af`` column), None where it has none."""
+    if isinstance(panel, PreparedPanel):
+        return panel.af
+    return panel["af"].to_numpy(dtype=np.float64) if "af" in panel.columns else None
+
+
+def panel_table(panel: pd.DataFrame | PreparedPanel) -> pd.DataFrame:
     """Checked copy of a panel: columns id, chrom, pos, ref ("" unknown), alt (the counted allele),
-    alleles upper-case, chromosome names normalised; extra columns dropped."""
+    alleles upper-case, chromosome names normalised; extra columns dropped. A
+    :class:`PreparedPanel` gives its table as it is (shared: not to be modified)."""
+    if isinstance(panel, PreparedPanel):
+        return panel.table
     missing = [c for c in ("id", "alt") if c not in panel.columns]
     if missing:
         raise GenofaceError(f"a panel needs columns id and alt (the counted allele); it lacks {missing}")
@@ -361,7 +390,7 @@ def _variants_report(
 
 def on_panel(
     data,
-    panel: pd.DataFrame,
+    panel: pd.DataFrame | PreparedPanel,
     *,
     strand: str = "forward",
     ambiguous: str = "drop",
@@ -379,8 +408,9 @@ def on_panel(
     records, counts REF over all of a record's rows itself).
     """
     v = data.variants
-    if len(v) == len(panel) and all(
-        np.array_equal(v[c].to_numpy(dtype=str), panel[c].to_numpy(dtype=str)) for c in ("id", "ref", "alt")
+    given = panel.table if isinstance(panel, PreparedPanel) else panel
+    if len(v) == len(given) and all(
+        np.array_equal(v[c].to_numpy(dtype=str), given[c].to_numpy(dtype=str)) for c in ("id", "ref", "alt")
     ):
         report = MatchReport(source=source, strand=strand, ambiguous=ambiguous, n_panel=len(panel))
         report.n_matched = report.n_by_id = len(panel)

@@ -217,6 +217,15 @@ class _Layout:
     banner: list[str] = field(default_factory=list)
 
 
+def raw_data_person(file_name: str) -> str:
+    """Whom a raw-data file holds, by its name: the name without its extensions (the files name
+    no person inside; "jane_doe.txt.gz" is "jane_doe")."""
+    name = file_name
+    for ext in (".gz", ".zip", ".txt", ".csv", ".tsv"):
+        name = name.removesuffix(ext)
+    return name or "person"
+
+
 def read_consumer_file(path: str | os.PathLike) -> ConsumerGenotypes:
     """Parse a consumer raw-data file (23andMe, AncestryDNA, FTDNA, MyHeritage, LivingDNA, ...;
     the module notes list them), plain, gzip or a one-file zip; the format is told from the
@@ -259,11 +268,8 @@ def read_consumer_file(path: str | os.PathLike) -> ConsumerGenotypes:
         raise GenofaceError(
             f"{path}: {layout.source} file with no genotype lines; is it the complete raw-data download?"
         )
-    name = path.name
-    for ext in (".gz", ".zip", ".txt", ".csv", ".tsv"):
-        name = name.removesuffix(ext)
     return ConsumerGenotypes(
-        sample_id=name,
+        sample_id=raw_data_person(path.name),
         rsid=rsid,
         chrom=chrom,
         pos=pos,
@@ -1064,10 +1070,12 @@ def read_consumer_genotypes(
 
 
 def consumer_genotype_data(
-    path: str | os.PathLike, panel_variants: pd.DataFrame, *, ambiguous: str = "drop"
+    path: str | os.PathLike | ConsumerGenotypes, panel_variants: pd.DataFrame, *, ambiguous: str = "drop"
 ) -> tuple[GenotypeData, MatchReport]:
-    """:func:`read_consumer_genotypes` and the match report of :func:`match_to_panel`."""
-    calls = read_consumer_file(path)
+    """:func:`read_consumer_genotypes` and the match report of :func:`match_to_panel`; ``path``
+    may be the file already parsed (:func:`read_consumer_file`), read once for several panels."""
+    calls = path if isinstance(path, ConsumerGenotypes) else read_consumer_file(path)
+    path = calls.path or calls.sample_id
     dosage, report = match_to_panel(calls, panel_variants, ambiguous=ambiguous)
     if report.n_absent == report.n_panel:
         raise GenofaceError(

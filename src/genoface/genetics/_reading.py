@@ -4,14 +4,20 @@ model's variant panel by the allele matcher."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from genoface.core.errors import GenofaceError
-from genoface.genetics._alleles import MatchReport, on_panel
-from genoface.genetics._consumer import NOT_CONSUMER, consumer_genotype_data, detect_format
+from genoface.genetics._alleles import MatchReport, PreparedPanel, on_panel, panel_frequencies
+from genoface.genetics._consumer import (
+    NOT_CONSUMER,
+    ConsumerGenotypes,
+    consumer_genotype_data,
+    detect_format,
+    read_consumer_file,
+)
 from genoface.io import read_genotypes
 from genoface.io.genotypes import GenotypeData
 
@@ -36,7 +42,9 @@ def is_consumer_file(path: str | os.PathLike) -> bool:
 
 
 def read_genotypes_on_panel(
-    path: str | os.PathLike, panel: pd.DataFrame, data: GenotypeData | None = None
+    path: str | os.PathLike,
+    panel: pd.DataFrame | PreparedPanel,
+    data: GenotypeData | ConsumerGenotypes | None = None,
 ) -> tuple[GenotypeData, MatchReport]:
     """Genotypes from a VCF/BCF, a PLINK set or a consumer raw-data file, re-read on ``panel`` (a
     model's training variants, its ``panel_``) by the allele matcher, and its match report.
@@ -44,16 +52,15 @@ def read_genotypes_on_panel(
     VCF/BCF/PLINK files are on the forward strand: REF/ALT exchanged against the panel are read
     flipped, A/T and C/G SNPs included. A consumer file has no REF/ALT and no stated strand: its
     calls are read against the panel's alleles, A/T and C/G SNPs dropped. A file that gives none
-    of the panel's variants is an error. ``data``: the VCF/PLINK file already read (several
-    models reading one file read it once).
+    of the panel's variants is an error. ``data``: the file already read, as a GenotypeData
+    (VCF/PLINK) or ConsumerGenotypes (a raw-data file): several models reading one file read it once.
     """
     path = Path(path)
-    if is_consumer_file(path):
-        data, report = consumer_genotype_data(path, panel)
+    if isinstance(data, ConsumerGenotypes) or (data is None and is_consumer_file(path)):
+        data, report = consumer_genotype_data(path if data is None else data, panel)
     else:
         data = read_genotypes(path) if data is None else data
-        freq = panel["af"].to_numpy(dtype=np.float64) if "af" in panel.columns else None
-        data, report = on_panel(data, panel, strand="forward", panel_freq=freq, source=str(path))
+        data, report = on_panel(data, panel, strand="forward", panel_freq=panel_frequencies(panel), source=str(path))
     if report.n_matched == 0:
         raise GenofaceError(
             f"{path}: none of the model's {report.n_panel:,} variants could be read from this file "
@@ -61,6 +68,46 @@ def read_genotypes_on_panel(
             "the model was trained on"
         )
     return data, report
+
+
+@dataclass
+class GenomeFile:
+    """A genotype file a user brings, read once for every panel and trait model that reads it.
+
+    ``everything``: a VCF/BCF/PLINK file's genotypes with indels and multi-allelic rows (PGS
+    files and the published hair model count indels); ``plain``: its biallelic SNPs (what face
+    models, trait predictors and sex read); ``calls``: a consumer raw-data file's parsed calls
+    (no REF/ALT: each panel reads them by the allele matcher). ``calls`` is None for a
+    VCF/PLINK file; ``everything`` and ``plain`` are None for a raw-data file."""
+
+    path: Path
+    everything: GenotypeData | None = None
+    plain: GenotypeData | None = None
+    calls: ConsumerGenotypes | None = None
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, samples: list[str] | None = None) -> GenomeFile:
+        """Read ``path`` (only the people ``samples`` of a VCF/PLINK file, all when None)."""
+        path = Path(path)
+        if is_consumer_file(path):
+            return cls(path, calls=read_consumer_file(path))
+        everything = select_samples(read_genotypes(path, snps_only=False), list(samples or []), path)
+        return cls(path, everything, everything.biallelic_snps())
+
+    def select(self, samples: list[str] | None) -> GenomeFile:
+        """Only the people ``samples`` (all when None; a raw-data file holds one person)."""
+        if not samples or self.consumer:
+            return self
+        everything = select_samples(self.everything, list(samples), self.path)
+        return GenomeFile(self.path, everything, everything.biallelic_snps())
+
+    @property
+    def consumer(self) -> bool:
+        return self.calls is not None
+
+    def on_panel(self, panel: pd.DataFrame | PreparedPanel) -> tuple[GenotypeData, MatchReport]:
+        """The file's genotypes on ``panel`` (:func:`read_genotypes_on_panel`), without reading it again."""
+        return read_genotypes_on_panel(self.path, panel, self.calls if self.consumer else self.plain)
 
 
 def select_samples(data: GenotypeData, samples: list[str] | None, source: Path) -> GenotypeData:

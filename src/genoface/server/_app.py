@@ -7,7 +7,7 @@ an unexpected failure is a 500 with a one-line message, its traceback only in th
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import dataclasses
 import hmac
 import logging
 import re
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError, one_line
+from genoface.genetics import GenomeFile, raw_data_person
 from genoface.server._pool import ServerBusy, WorkerPool
 from genoface.server._uploads import BodyLimit, save_upload
 from genoface.usecases.viewer import (
@@ -64,6 +65,7 @@ class ServerSettings:
     max_upload_mb: float = 200.0
     workers: int = 2
     queue: int = 8
+    processes: int = 1
 
 
 @dataclass
@@ -73,6 +75,36 @@ class GenomeRequest:
     upload: UploadFile | None
     sample: str | None
     person: str | None
+
+
+@dataclass
+class GenomeForm:
+    """The form fields the Predict and Match requests share: the model, whose genome, and the
+    covariates to predict at."""
+
+    model: str
+    genome: GenomeRequest
+    covariates: dict[str, Any]
+
+
+def genome_form(
+    model: Annotated[str, Form()],
+    file: Annotated[UploadFile | None, File()] = None,
+    sample: Annotated[str | None, Form()] = None,
+    person: Annotated[str | None, Form()] = None,
+    age: Annotated[str | None, Form()] = None,
+    sex: Annotated[str | None, Form()] = None,
+    bmi: Annotated[str | None, Form()] = None,
+) -> GenomeForm:
+    return GenomeForm(model, GenomeRequest(file, sample, person), _covariates(age, sex, bmi))
+
+
+@dataclass
+class Download:
+    """A face file to download, named after the person it was predicted for."""
+
+    content: bytes
+    sample: str
 
 
 class _LRU:
@@ -125,21 +157,24 @@ class ServerState:
         name = _upload_name(request.upload.filename)
         with tempfile.TemporaryDirectory(prefix="genoface-upload-") as tmp:
             try:
-                path = save_upload(request.upload.file, request.upload.filename, Path(tmp), self.limit)
-                digest = hashlib.sha256()
-                for part in sorted(Path(tmp).iterdir()):  # a PLINK set's three files
-                    digest.update(part.read_bytes())
-                genome = genome_from_file(path, model, request.person)
+                path, digest = save_upload(request.upload.file, request.upload.filename, Path(tmp), self.limit)
+                file = GenomeFile.read(path)
+                if file.consumer:  # one person, known by the upload's name (not by our fixed "genome")
+                    file.calls = dataclasses.replace(file.calls, sample_id=raw_data_person(name))
+                genome = genome_from_file(file, model, request.person)
                 genome.report.source = name
-                yield genome, f"file:{digest.hexdigest()}:{request.person or ''}"
+                yield genome, f"file:{digest}:{request.person or ''}"
             except GenofaceError as e:  # name the upload as the user knows it, not by our temporary path
                 raise type(e)(re.sub(re.escape(tmp) + r"/genome[\w.]*", name, str(e))) from None
 
     def predict(self, model: LoadedModel, request: GenomeRequest, options: dict[str, Any], fmt: str) -> Any:
+        """The page's JSON record of the person's faces and traits, or (``fmt`` a file format)
+        the first face as a :class:`Download`."""
         with self.genome(model, request) as (genome, key):
             drawn = predict_faces(model, genome, **options)
             if fmt != "json":
-                return export_face(drawn.faces[0], model.model.template_triangles_, fmt, genome.sample)
+                content = export_face(drawn.faces[0], model.model.template_triangles_, fmt, genome.sample)
+                return Download(content, genome.sample)
             traits = self.traits.get((model.label, key))
             if traits is None:
                 traits = self.traits.remember((model.label, key), person_traits(model, genome, self.cohort))
@@ -160,8 +195,8 @@ class ServerState:
             if self.demographic is not None:
                 d = self.demographic
                 demo_genome = (
-                    genome_from_file(genome.file, d, genome.sample)
-                    if genome.file is not None
+                    genome_from_file(genome.source, d, genome.sample)
+                    if genome.source is not None
                     else genome_from_cohort(self.cohort, genome.sample, d)
                 )
                 demographic = (d, demo_genome)
@@ -308,43 +343,28 @@ def _install_info(app: FastAPI, state: ServerState) -> None:
 def _install_api(app: FastAPI, state: ServerState) -> None:
     @app.post("/api/predict")
     async def predict(
-        model: Annotated[str, Form()],
-        file: Annotated[UploadFile | None, File()] = None,
-        sample: Annotated[str | None, Form()] = None,
-        person: Annotated[str | None, Form()] = None,
-        age: Annotated[str | None, Form()] = None,
-        sex: Annotated[str | None, Form()] = None,
-        bmi: Annotated[str | None, Form()] = None,
+        form: Annotated[GenomeForm, Depends(genome_form)],
         n_faces: Annotated[str | None, Form()] = None,
         format: Annotated[str, Form()] = "json",
     ) -> Response:
-        loaded = state.model(model)
+        loaded = state.model(form.model)
         fmt = format.strip().lower()
         if fmt != "json" and fmt not in EXPORT_FORMATS:
             raise GenofaceError(f"unknown format {format!r}; use json, {', '.join(EXPORT_FORMATS)}")
-        options = _covariates(age, sex, bmi) | {"n_faces": int(_number(n_faces, "n_faces") or 1)}
-        request = GenomeRequest(file, sample, person)
-        result = await state.pool.run(state.predict, loaded, request, options, fmt)
+        options = form.covariates | {"n_faces": int(_number(n_faces, "n_faces") or 1)}
+        result = await state.pool.run(state.predict, loaded, form.genome, options, fmt)
         if fmt == "json":
             return JSONResponse(result)
-        name = sample or person or (Path(file.filename or "face").name.split(".")[0] if file else "face")
-        return Response(result, media_type=EXPORT_FORMATS[fmt], headers=_attachment(name, fmt))
+        return Response(result.content, media_type=EXPORT_FORMATS[fmt], headers=_attachment(result.sample, fmt))
 
     @app.post("/api/match")
     async def match(
-        model: Annotated[str, Form()],
-        file: Annotated[UploadFile | None, File()] = None,
-        sample: Annotated[str | None, Form()] = None,
-        person: Annotated[str | None, Form()] = None,
-        age: Annotated[str | None, Form()] = None,
-        sex: Annotated[str | None, Form()] = None,
-        bmi: Annotated[str | None, Form()] = None,
+        form: Annotated[GenomeForm, Depends(genome_form)],
         top: Annotated[str | None, Form()] = None,
     ) -> dict:
-        loaded = state.model(model)
-        request = GenomeRequest(file, sample, person)
+        loaded = state.model(form.model)
         k = int(_number(top, "top") or 20)
-        return await state.pool.run(state.match, loaded, request, _covariates(age, sex, bmi), k)
+        return await state.pool.run(state.match, loaded, form.genome, form.covariates, k)
 
     @app.get("/api/faces/{face_id}.png")
     async def face_png(face_id: str) -> Response:

@@ -3,9 +3,14 @@ address only with a token, and a warning."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
+import os
 import secrets
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from genoface.core.errors import GenofaceError
 from genoface.server._app import ServerSettings, create_app
@@ -41,13 +46,36 @@ def address(settings: ServerSettings) -> str:
     return url + (f"?token={settings.token}" if settings.token else "")
 
 
+#: How ``serve`` hands its settings to the processes uvicorn starts (each builds its own app).
+_SETTINGS_ENV = "GENOFACE_SERVE_SETTINGS"
+
+
 def serve(settings: ServerSettings, say: Callable[[str], None] = print) -> None:
-    """Load the models and the cohort, print the address, and serve until interrupted."""
+    """Load the models and the cohort, print the address, and serve until interrupted. With
+    ``settings.processes`` above 1, uvicorn runs that many server processes on the one port, each
+    with the models loaded and its own worker pool: a request's pure-Python work (reading a
+    genome file) holds one process's interpreter, so one process uses about one core."""
     import uvicorn
 
     for warning in check_binding(settings):
         say(f"warning: {warning}")
-    app = create_app(settings)
+    if settings.processes < 1:
+        raise GenofaceError(f"--processes must be at least 1, got {settings.processes}")
+    app = create_app(settings)  # loads everything once here: a bad model or cohort fails now
     say(f"genoface serve: open {address(settings)}  (Ctrl+C stops it)")
     # No access log: request paths name samples, and nothing about a person is logged.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    options = {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False}
+    if settings.processes == 1:
+        uvicorn.run(app, **options)
+        return
+    del app
+    os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings), default=str)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=settings.processes, **options)
+
+
+def app_from_environment() -> Any:
+    """The application of one of ``serve``'s processes, from the settings it left in the environment."""
+    fields = json.loads(os.environ[_SETTINGS_ENV])
+    fields["models"] = [Path(m) for m in fields["models"]]
+    fields["cohort"] = None if fields["cohort"] is None else Path(fields["cohort"])
+    return create_app(ServerSettings(**fields))

@@ -9,6 +9,7 @@ suffix alone, never by their stored path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -107,21 +108,25 @@ def suffix_of(filename: str | None) -> str:
     )
 
 
-def save_upload(source: Any, filename: str | None, folder: Path, limit: int) -> Path:
+def save_upload(source: Any, filename: str | None, folder: Path, limit: int) -> tuple[Path, str]:
     """Copy the uploaded file object ``source`` into ``folder`` under a fixed name; a zip is
-    unpacked to ``genome.bed/.bim/.fam`` (unless it holds one raw-data file). Returns the file to read."""
+    unpacked to ``genome.bed/.bim/.fam`` (unless it holds one raw-data file). Returns the file
+    to read and the SHA-256 of the bytes uploaded (taken while they are copied)."""
     suffix = suffix_of(filename)
     target = folder / f"genome{suffix}"
+    digest = hashlib.sha256()
     with open(target, "wb") as out:
-        shutil.copyfileobj(source, out, _COPY_BLOCK)
+        while block := source.read(_COPY_BLOCK):
+            digest.update(block)
+            out.write(block)
     if target.stat().st_size == 0:
         raise GenofaceError(f"the uploaded file {filename!r} is empty")
     if suffix != ".zip":
-        return target
-    return _unzip_plink(target, folder, limit)
+        return target, digest.hexdigest()
+    return _unpack_zip(target, folder, limit), digest.hexdigest()
 
 
-def _unzip_plink(archive: Path, folder: Path, limit: int) -> Path:
+def _unpack_zip(archive: Path, folder: Path, limit: int) -> Path:
     """The .bed/.bim/.fam of a zip, written as genome.*; the names inside are only matched by
     suffix (a member called ../../x.bed is read as genome.bed), and the unpacked size is capped.
     A zip of one other file (a consumer raw-data file) is left for the consumer reader."""

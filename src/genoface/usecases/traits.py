@@ -18,12 +18,10 @@ from genoface.core.errors import GenofaceError
 from genoface.core.schema import in_par, is_x, is_y
 from genoface.genetics import (
     CALL_CONFIDENCE,
+    ConsumerGenotypes,
+    GenomeFile,
     consumer_genotype_data,
     genetic_sex,
-    is_consumer_file,
-    read_consumer_file,
-    read_genotypes_on_panel,
-    select_samples,
 )
 from genoface.io import GenotypeData, read_covariates, read_genotypes
 from genoface.traits import (
@@ -91,15 +89,15 @@ class TraitsReport:
 
 
 def _read(
-    path: Path, panel: pd.DataFrame | None, plain: GenotypeData | None, *, ambiguous: str = "drop"
+    file: GenomeFile, panel: pd.DataFrame | None, plain: GenotypeData | None, *, ambiguous: str = "drop"
 ) -> tuple[GenotypeData, str | None]:
-    """The genotypes: ``plain`` (a VCF/PLINK file, read once), or a consumer file read against
-    ``panel`` (it has no REF/ALT); the note says how the panel was matched."""
+    """The genotypes: ``plain`` (a VCF/PLINK file, read once), or a consumer file's calls read
+    against ``panel`` (they have no REF/ALT); the note says how the panel was matched."""
     if plain is not None:
         return plain, None
     if panel is None:
-        raise GenofaceError(f"{path}: a 23andMe/AncestryDNA file can only be read against a panel; give --model")
-    data, report = consumer_genotype_data(path, panel, ambiguous=ambiguous)
+        raise GenofaceError(f"{file.path}: a 23andMe/AncestryDNA file can only be read against a panel; give --model")
+    data, report = consumer_genotype_data(file.calls, panel, ambiguous=ambiguous)
     return data, report.summary()
 
 
@@ -108,11 +106,10 @@ def _published_panel(folder: str | os.PathLike | None) -> pd.DataFrame:
     return webtool_panel(folder)[["id", "chrom", "pos", "ref", "alt"]]
 
 
-def _consumer_sex_data(path: Path) -> GenotypeData:
+def _consumer_sex_data(calls: ConsumerGenotypes) -> GenotypeData:
     """One person's X and Y calls from a consumer file, coded by zygosity only (0 homozygous or
     haploid, 1 heterozygous, -1 missing; all :func:`genetic_sex` reads). The files are on
     GRCh37, so X calls inside its pseudo-autosomal regions (diploid in men) are left out."""
-    calls = read_consumer_file(path)
     par = in_par(calls.chrom, calls.pos, "GRCh37")
     keep = (is_x(calls.chrom) & ~par) | is_y(calls.chrom)
     a1, a2 = calls.allele1[keep], calls.allele2[keep]
@@ -157,7 +154,7 @@ def _sex_records(data: GenotypeData) -> tuple[dict[str, dict[str, Any]], str | N
 
 
 def traits_for_file(
-    genotypes: str | os.PathLike,
+    genotypes: str | os.PathLike | GenomeFile,
     *,
     model: str | os.PathLike | TraitPredictor | None = None,
     samples: Sequence[str] | None = None,
@@ -193,19 +190,17 @@ def traits_for_file(
     ``pgs_ambiguous``, ``pgs_missing``: the A/T and C/G rule and the missing-call rule of
     `genoface.traits.score` (defaults as the PGS Catalog calculator and plink2).
     """
-    path = Path(genotypes)
     if basis not in BASES:
         raise GenofaceError(f"unknown basis {basis!r}; use one of {', '.join(BASES)}")
     if model is not None and reference is not None:
         raise GenofaceError("give either --model or --reference, not both")
     rule, population = _missing_rule(missing_snps)
-    found = _Found(_GenomeFile.read(path, samples))
+    # a GenomeFile is already read (a server reads an upload once for every model)
+    found = _Found(
+        genotypes.select(samples) if isinstance(genotypes, GenomeFile) else GenomeFile.read(genotypes, samples)
+    )
     if model is not None or reference is not None:
-        if isinstance(model, TraitPredictor):  # already loaded (a server keeps it)
-            predictor = model
-        else:
-            predictor = load_trait_predictor(model) if model is not None else fit_reference(*reference)
-        _add_trained(found, predictor, basis)
+        _add_trained(found, _trait_predictor(model, reference), basis)
     if not any("sex" in r for r in found.records.values()):
         _add_sex(found)
     used: list[PublishedModel] = []
@@ -219,29 +214,10 @@ def traits_for_file(
 
 
 @dataclass
-class _GenomeFile:
-    """The genotype file, read once: ``everything`` with indels (the published hair model counts an
-    insertion, rs312262906; PGS files score indels), ``plain`` its biallelic SNPs (what the trait
-    predictor and sex read); both None for a consumer file, read against each panel instead."""
-
-    path: Path
-    consumer: bool
-    everything: GenotypeData | None
-    plain: GenotypeData | None
-
-    @classmethod
-    def read(cls, path: Path, samples: Sequence[str] | None) -> _GenomeFile:
-        if is_consumer_file(path):
-            return cls(path, True, None, None)
-        everything = select_samples(read_genotypes(path, snps_only=False), list(samples or []), path)
-        return cls(path, False, everything, everything.biallelic_snps())
-
-
-@dataclass
 class _Found:
     """What the traits of one file add up to: a record per person, and notes on how."""
 
-    file: _GenomeFile
+    file: GenomeFile
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     ids: np.ndarray | None = None
@@ -267,9 +243,17 @@ class _Found:
         return TraitsReport(people, self.notes, models, citations)
 
 
+def _trait_predictor(model: Any, reference: tuple | None) -> TraitPredictor:
+    """The trait predictor given (already loaded: a server keeps it), loaded from its
+    directory, or fitted on the reference panel."""
+    if isinstance(model, TraitPredictor):
+        return model
+    return load_trait_predictor(model) if model is not None else fit_reference(*reference)
+
+
 def _add_trained(found: _Found, predictor: TraitPredictor, basis: str) -> None:
     """The trait predictor's traits (its sex replaces the out-of-the-box one)."""
-    data, report = read_genotypes_on_panel(found.file.path, predictor.panel_, found.file.plain)
+    data, report = found.file.on_panel(predictor.panel_)
     found.note(f"{report.summary()} (the trait predictor's panel)")
     found.ids = np.asarray(data.sample_ids, dtype=str)
     found.records = {r["sample_id"]: r for r in predictor.predict(data, basis).records()}
@@ -278,7 +262,7 @@ def _add_trained(found: _Found, predictor: TraitPredictor, basis: str) -> None:
 def _add_sex(found: _Found) -> None:
     """Out-of-the-box genetic sex, when no trained predictor gave one."""
     file = found.file
-    sex, note = _sex_records(_consumer_sex_data(file.path) if file.consumer else file.plain)
+    sex, note = _sex_records(_consumer_sex_data(file.calls) if file.consumer else file.plain)
     found.note(note)
     for sample, rec in sex.items():
         found.person(sample).update(rec)
@@ -307,7 +291,7 @@ def _add_published(
         published.append(published_model(irisplex, folder))
     # Consumer files state the GRCh37 forward strand: A/T and C/G panel SNPs read as written.
     try:
-        data, note = _read(found.file.path, _published_panel(folder), found.file.everything, ambiguous="keep")
+        data, note = _read(found.file, _published_panel(folder), found.file.everything, ambiguous="keep")
     except GenofaceError as exc:  # a consumer file without any HIrisPlex-S SNP
         found.note(f"published pigmentation models not applied: {exc}")
         return []
@@ -324,7 +308,7 @@ def _add_irisplex_json(found: _Found, irisplex: str | os.PathLike) -> None:
     """Eye colour from an IrisPlex coefficient file (JSON), as ``eye_colour_irisplex``."""
     model, panel = irisplex_from_spec(load_irisplex_coefficients(irisplex))
     table = pd.DataFrame({"id": panel[0], "ref": panel[2], "alt": panel[1]})
-    data, note = _read(found.file.path, table, found.file.plain)
+    data, note = _read(found.file, table, found.file.plain)
     found.note(note)
     counts = panel_counts(data.genotypes, data.variants, *panel)
     probs = model.predict_proba(counts)
@@ -338,7 +322,7 @@ def _add_irisplex_json(found: _Found, irisplex: str | os.PathLike) -> None:
 def _add_pgs(found: _Found, file: str | os.PathLike, ambiguous: str, missing: str) -> None:
     """The polygenic score of a PGS Catalog scoring file, under its PGS id."""
     scoring = read_scoring_file(file)
-    data, note = _read(found.file.path, scoring_panel(scoring), found.file.everything, ambiguous=ambiguous)
+    data, note = _read(found.file, scoring_panel(scoring), found.file.everything, ambiguous=ambiguous)
     found.note(note)
     scores, report = score(scoring, data, ambiguous=ambiguous, missing=missing, source=str(found.file.path))
     name = scoring.pgs_id or Path(file).name

@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
-from genoface.genetics import MatchReport, on_panel, read_genotypes_on_panel, select_samples
+from genoface.genetics import GenomeFile, MatchReport, PreparedPanel, on_panel, select_samples
 from genoface.io import GenotypeData
 from genoface.models import FaceModel
 from genoface.shape import render_faces_png
@@ -63,6 +63,11 @@ class LoadedModel:
         return np.asarray(getattr(self.model, "mean_face_", self.model.template_vertices_), dtype=np.float64)
 
     @functools.cached_property
+    def panel(self) -> PreparedPanel:
+        """The model's variant panel, normalized once for every genome read on it."""
+        return PreparedPanel.of(self.model.panel_)
+
+    @functools.cached_property
     def trait_predictor(self) -> TraitPredictor | None:
         """The trait predictor ``genoface train`` kept in the model directory (loaded once)."""
         return load_trait_predictor(self.directory) if (self.directory / TRAITS_SUBDIR).is_dir() else None
@@ -97,17 +102,17 @@ class PersonGenome:
     sample: str
     data: GenotypeData
     report: MatchReport
-    file: Path | None = None  # the genome file it came from (None: the served cohort)
+    source: GenomeFile | None = None  # the genome file it came from, read (None: the served cohort)
 
 
-def genome_from_file(path: Path, model: LoadedModel, person: str | None = None) -> PersonGenome:
-    """The person ``person`` (default: the first) of a genome file, on ``model``'s panel."""
-    data, report = read_genotypes_on_panel(path, model.model.panel_)
+def genome_from_file(file: GenomeFile, model: LoadedModel, person: str | None = None) -> PersonGenome:
+    """The person ``person`` (default: the first) of a genome file already read, on ``model``'s panel."""
+    data, report = file.on_panel(model.panel)
     ids = [str(s) for s in data.sample_ids]
     if person and person not in ids:
         raise NotFoundError(f"no person {person!r} in the uploaded file; it holds {', '.join(ids[:5])}")
     sample = person or ids[0]
-    return PersonGenome(sample, select_samples(data, [sample], path), report, path)
+    return PersonGenome(sample, select_samples(data, [sample], file.path), report, file)
 
 
 def genome_from_cohort(cohort: Cohort, sample: str, model: LoadedModel) -> PersonGenome:
@@ -115,9 +120,9 @@ def genome_from_cohort(cohort: Cohort, sample: str, model: LoadedModel) -> Perso
     where = np.flatnonzero(np.asarray(cohort.sample_ids).astype(str) == sample)
     if len(where) == 0:
         raise NotFoundError(f"no sample {sample!r} in cohort {cohort.meta.get('name') or cohort.path}")
-    panel = model.model.panel_
+    panel = model.panel
     data, report = on_panel(
-        cohort.subset(where[:1]), panel, strand="forward", panel_freq=panel["af"].to_numpy(), source=f"sample {sample}"
+        cohort.subset(where[:1]), panel, strand="forward", panel_freq=panel.af, source=f"sample {sample}"
     )
     return PersonGenome(sample, data, report)
 
@@ -186,7 +191,7 @@ def export_face(face: np.ndarray, triangles: np.ndarray, fmt: str, title: str) -
 def person_traits(model: LoadedModel, genome: PersonGenome, cohort: Cohort | None) -> dict[str, Any]:
     """``genoface traits --json``'s record of the person: the model's trait predictor when it
     has one, genetic sex and the published pigmentation models otherwise."""
-    file = genome.file if genome.file is not None else (cohort.genotype_file if cohort is not None else None)
+    file = genome.source if genome.source is not None else (cohort.genotype_file if cohort is not None else None)
     if file is None:
         raise GenofaceError("the cohort was built in memory: its genome file is unknown, so its traits cannot be read")
     report = traits_for_file(file, model=model.trait_predictor, samples=[genome.sample])
