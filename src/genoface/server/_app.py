@@ -132,6 +132,8 @@ class ServerState:
     def __init__(self, settings: ServerSettings):
         self.settings = settings
         self.models = load_models(settings.models)
+        for model in self.models.values():  # prepared now, not on the first request
+            model.prepare()
         self.cohort = Cohort.load(settings.cohort) if settings.cohort is not None else None
         self.pool = WorkerPool(settings.workers, settings.queue)
         self.limit = int(settings.max_upload_mb * 1e6)

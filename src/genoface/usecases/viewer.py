@@ -72,6 +72,10 @@ class LoadedModel:
         """The trait predictor ``genoface train`` kept in the model directory (loaded once)."""
         return load_trait_predictor(self.directory) if (self.directory / TRAITS_SUBDIR).is_dir() else None
 
+    def prepare(self) -> None:
+        """Load and normalize now what the first request would otherwise wait for."""
+        _ = self.panel, self.trait_predictor, self.mean_face
+
     def info(self) -> dict[str, Any]:
         return {
             "name": self.label,
