@@ -27,7 +27,7 @@ from genoface.genetics._qc import (
     standardize,
     variant_stats,
 )
-from genoface.genetics.engine import block_width, map_variant_blocks
+from genoface.genetics.engine import block_width, map_variant_blocks, sum_variant_blocks
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ def randomized_svd_by_blocks(
             z = standardize(g, alt_freq[j0:j1]).astype(np.float64)
             return z @ b[j0:j1], (float(np.einsum("ij,ij->", z, z)) if not total else 0.0)
 
-        parts = map_variant_blocks(block, genotypes, chunk, columns=columns)
-        total.append(sum(p[1] for p in parts))  # the sum of squares, from the first pass
-        return sum(p[0] for p in parts)
+        product, squares = sum_variant_blocks(block, genotypes, chunk, columns=columns)
+        total.append(squares)  # the sum of squares, from the first pass
+        return product
 
     def zt_times(a: np.ndarray) -> np.ndarray:
         parts = map_variant_blocks(
