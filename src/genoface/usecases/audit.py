@@ -11,8 +11,7 @@ import numpy as np
 from genoface.audit import read_candidates, run_audit
 from genoface.core.errors import GenofaceError
 from genoface.core.files import check_output
-from genoface.genetics import is_consumer_file, read_genotypes_on_panel
-from genoface.io import GenotypeData, read_genotypes
+from genoface.genetics import GenomeFile
 from genoface.models import FaceModel
 from genoface.report.audit import write_audit_report
 from genoface.report.summary import print_audit
@@ -23,18 +22,16 @@ log = logging.getLogger(__name__)
 __all__ = ["audit_to_folder", "face_log_lr", "print_audit"]
 
 
-def face_log_lr(
-    model: FaceModel, genotypes_path: Path, faces: np.ndarray, genome_ids: np.ndarray, plain: GenotypeData | None
-) -> np.ndarray:
+def face_log_lr(model: FaceModel, genomes: GenomeFile, faces: np.ndarray, genome_ids: np.ndarray) -> np.ndarray:
     """The face model's log likelihood ratios (genomes x candidate faces), genomes in the order
-    of ``genome_ids``; refused for models whose score is not a likelihood ratio. ``plain``: the
-    VCF/PLINK genotypes already read (None for a consumer file, read against the model's panel)."""
+    of ``genome_ids``; refused for models whose score is not a likelihood ratio. ``genomes``:
+    the genotype file, already read (each model reads it on its own panel)."""
     if not model.score_is_log_lr:
         raise GenofaceError(
             f"the {model.name} model's match score is not a likelihood ratio, so it cannot be added to the "
             "trait evidence; audit with a demographic, lippert, sero or oracle model"
         )
-    data, report = read_genotypes_on_panel(genotypes_path, model.panel_, plain)
+    data, report = genomes.on_panel(model.panel_)
     log.info("alleles (%s face model): %s", model.name, report.summary())
     index = {s: i for i, s in enumerate(np.asarray(data.sample_ids, dtype=str))}
     return model.score_matrix(data.take([index[s] for s in genome_ids]), faces)
@@ -64,8 +61,8 @@ def audit_to_folder(
         raise GenofaceError("the audit needs a trait predictor: give --model (trained by genoface train) or --traits")
     predictor = load_trait_predictor(source)
     people = read_candidates(candidates)
-    plain = None if is_consumer_file(genotypes) else read_genotypes(genotypes)  # read once for every model
-    data, report = read_genotypes_on_panel(genotypes, predictor.panel_, plain)
+    genomes = GenomeFile.read(genotypes)  # read once for every model
+    data, report = genomes.on_panel(predictor.panel_)
     face_scores: dict[str, np.ndarray | None] = {}
     notes = []
     for basis, path in (("dna", model), ("demographic", baseline_model)):
@@ -74,7 +71,7 @@ def audit_to_folder(
         if people.faces is None:
             notes.append(f"{people.source} holds no faces: the face conditions were not run")
             break
-        face_scores[basis] = face_log_lr(FaceModel.load(path), genotypes, people.faces, data.sample_ids, plain)
+        face_scores[basis] = face_log_lr(FaceModel.load(path), genomes, people.faces, data.sample_ids)
     result = run_audit(data, people.traits, predictor, face_scores=face_scores, assign=assign)
     audit = result.to_dict()
     audit["notes"] = notes + audit["notes"] + [f"alleles (the trait predictor's panel): {report.summary()}"]

@@ -53,7 +53,7 @@ class LoadedModel:
     def can_sample(self) -> bool:
         return callable(getattr(self.model, "sample", None))
 
-    @property
+    @functools.cached_property
     def mean_face(self) -> np.ndarray:
         """The population mean face (V, 3): the shape space's mean where the model has one (the
         mean model's own face), else its template."""
@@ -61,6 +61,11 @@ class LoadedModel:
         if pca is not None:
             return np.asarray(pca.mean_, dtype=np.float64)
         return np.asarray(getattr(self.model, "mean_face_", self.model.template_vertices_), dtype=np.float64)
+
+    @functools.cached_property
+    def mean_normals(self) -> np.ndarray:
+        """(V, 3) unit vertex normals of the mean face: the direction a difference is signed along."""
+        return trimesh.Trimesh(self.mean_face, self.model.template_triangles_, process=False).vertex_normals
 
     @functools.cached_property
     def panel(self) -> PreparedPanel:
@@ -74,7 +79,7 @@ class LoadedModel:
 
     def prepare(self) -> None:
         """Load and normalize now what the first request would otherwise wait for."""
-        _ = self.panel, self.trait_predictor, self.mean_face
+        _ = self.panel, self.trait_predictor, self.mean_normals
 
     def info(self) -> dict[str, Any]:
         return {
@@ -176,10 +181,9 @@ def predict_faces(
         faces = model.model.sample(genome.data, int(n_faces), seed=seed, covariates=covariates)[0]
     else:
         faces = model.model.predict(genome.data, covariates)
-    mean = model.mean_face
-    normals = trimesh.Trimesh(mean, model.model.template_triangles_, process=False).vertex_normals
     used = {"age": age, "sex": sex, "bmi": bmi, "assumed": assumed}
-    return PersonFaces(np.asarray(faces, dtype=np.float64), ((faces - mean) * normals).sum(axis=2), used)
+    difference = ((faces - model.mean_face) * model.mean_normals).sum(axis=2)
+    return PersonFaces(np.asarray(faces, dtype=np.float64), difference, used)
 
 
 def export_face(face: np.ndarray, triangles: np.ndarray, fmt: str, title: str) -> bytes:
