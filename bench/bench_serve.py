@@ -91,8 +91,7 @@ def handler_ms(folder: Path, name: str, upload: bytes) -> float:
     from fastapi import UploadFile
     from fastapi.responses import JSONResponse
 
-    from genoface.server import ServerSettings, create_app
-    from genoface.server._app import GenomeRequest
+    from genoface.server import GenomeRequest, ServerSettings, create_app
 
     state = create_app(ServerSettings([folder / name])).state.genoface
     model, options = state.model(name), {"age": None, "sex": None, "bmi": None, "n_faces": 1}

@@ -6,7 +6,7 @@ and shipped in the package, so running the server needs no Node). It binds to 12
 told otherwise, and then only with a token.
 """
 
-from genoface.server._app import STATIC, ServerSettings, create_app
+from genoface.server._app import STATIC, GenomeRequest, ServerSettings, create_app
 from genoface.server._serve import check_binding, is_loopback, serve
 
-__all__ = ["STATIC", "ServerSettings", "check_binding", "create_app", "is_loopback", "serve"]
+__all__ = ["STATIC", "GenomeRequest", "ServerSettings", "check_binding", "create_app", "is_loopback", "serve"]
