@@ -167,6 +167,7 @@ FAST_PARAMS = {
         prior_epochs=2, batch_size=64, diffusion_steps=50, ddim_steps=5,
     ),
     "bayes": dict(n_snps=100, calibrate=False),
+    "mahdi": dict(levels=1, embed_dim=8, channels=(8, 8), epochs=2, n_snps=40, snp_triplets=4),
 }  # fmt: skip
 
 

@@ -288,7 +288,7 @@ def test_report_has_one_panel_per_person_and_model_on_one_scale(evaluation, tmp_
     written = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(written) == {"cohort", "results", "comparisons", "shares", "training", "traits", "audit"}
     assert written == json.loads(json.dumps(evaluation.metrics))
-    assert set(written["training"]) == {"difface"}  # loss curves of the models trained by epochs
+    assert set(written["training"]) == {"difface", "mahdi"}  # loss curves of the models trained by epochs
 
 
 def test_the_command_line_default_is_the_default_model_list():

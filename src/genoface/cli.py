@@ -634,7 +634,7 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Report folder to create: metrics.json + report.html.")],
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated model names.")
-    ] = "mean,demographic,lippert,sero,difface,bayes,oracle",
+    ] = "mean,demographic,lippert,sero,mahdi,difface,bayes,oracle",
     test_cohort: Annotated[
         Path | None, typer.Option("--test-cohort", help="Evaluate on this cohort instead of a split.")
     ] = None,

@@ -168,7 +168,7 @@ def run_audit(
 
 #: Face models whose scores go into the audit's "+ face" conditions of an evaluation, in order of
 #: preference, and the one that scores faces for the demographic baseline.
-AUDIT_FACE_MODELS = ("lippert", "sero")
+AUDIT_FACE_MODELS = ("lippert", "sero", "mahdi")
 AUDIT_BASELINE_FACE_MODEL = "demographic"
 
 

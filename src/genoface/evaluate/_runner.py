@@ -27,7 +27,7 @@ from genoface.shape import REGION_NAMES, aligned_error, per_vertex_error, region
 
 SETTINGS = ("dna", "dna+cov")
 SNP_FRACTIONS = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
-DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "difface", "bayes", "oracle")
+DEFAULT_MODELS = ("mean", "demographic", "lippert", "sero", "mahdi", "difface", "bayes", "oracle")
 # Seed stream of the example people, apart from the SNP-mask streams ([seed, 1000 * fraction]).
 _EXAMPLES_STREAM = 1_000_003
 

@@ -8,6 +8,7 @@ from genoface.models._registry import available_models, fit_model, get_model_cla
 from genoface.models._sero import SeroModel
 from genoface.models.bayes import BayesModel
 from genoface.models.difface import DiffaceModel
+from genoface.models.mahdi import MahdiModel
 
 __all__ = [
     "BayesModel",
@@ -15,6 +16,7 @@ __all__ = [
     "DiffaceModel",
     "FaceModel",
     "LippertModel",
+    "MahdiModel",
     "MeanFaceModel",
     "OracleModel",
     "SeroModel",

@@ -268,6 +268,24 @@ def get_model_class(name: str) -> type[FaceModel]:
         raise GenofaceError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODEL_CLASSES))}") from None
 
 
+def chosen_terms(terms: str, allowed: tuple[str, ...]) -> frozenset[str]:
+    """The terms a likelihood-ratio score adds up: "all" or a comma-separated subset of ``allowed``."""
+    text = str(terms).strip()
+    chosen = allowed if text == "all" else tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown or not chosen:
+        raise GenofaceError(f"terms must be 'all' or a comma-separated subset of {', '.join(allowed)}; got {terms!r}")
+    return frozenset(chosen)
+
+
+def check_positive_ints(model: FaceModel, keys: tuple[str, ...]) -> None:
+    """Refuse a parameter among ``keys`` that is not an integer >= 1."""
+    for key in keys:
+        value = getattr(model, key)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise GenofaceError(f"{key} must be a positive integer, got {value!r}")
+
+
 def genotype_arrays(genotypes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sample_ids, genotypes, variant ids) from a GenotypeData or a Cohort."""
     try:

@@ -33,15 +33,11 @@ conditioned on ancestry), so in a structured cohort some ancestry information is
 SNP terms as well as by the ancestry term.
 
 Prediction. Sero's model does not generate faces, but the protocol reports a face error for
-every model. ``predict`` returns the model's posterior mean face over the training faces:
-``E[face | genome] = sum_j w_j face_j`` with ``w_j`` proportional to
-``exp(tau * score(genome, face_j))`` (uniform prior over the training faces), the faces rebuilt
-from their stored shape scores. The naive-Bayes sum is sharper than a true posterior (its
-terms are not independent), and an over-sharp posterior picks a few training faces: on the demo
-cohort the untempered mean was 0.8 mm worse than with no SNP term at all. So the temperature
-``tau`` (one for ``dna``, one for ``dna+cov``) is chosen at fit time by leave-own-face-out error
-on the training people; ``tau = 0`` gives the mean training face. It is deterministic and uses
-only stored arrays, so it survives save/load exactly.
+every model. ``predict`` returns the model's tempered posterior mean face over the training
+faces (:mod:`genoface.models._posterior`), rebuilt from their stored shape scores: on the demo
+cohort the untempered mean was 0.8 mm worse than with no SNP term at all. One temperature for
+``dna``, one for ``dna+cov``, chosen at fit time; deterministic and from stored arrays only, so
+it survives save/load exactly.
 """
 
 from __future__ import annotations
@@ -58,7 +54,8 @@ from genoface.core.errors import GenofaceError
 from genoface.core.state import with_prefix, without_prefix
 from genoface.features import DemographicFeatures, LinearMap, holdout_residual_variance, select_face_snps
 from genoface.genetics import align_dosages
-from genoface.models._base import FaceModel, genotype_arrays
+from genoface.models._base import FaceModel, check_positive_ints, chosen_terms, genotype_arrays
+from genoface.models._posterior import choose_temperature, softmax_rows, temper_rows
 from genoface.models._registry import register_model
 from genoface.shape import ShapePCA
 
@@ -67,10 +64,6 @@ _SEX_C = 1.0
 _DOSAGES = np.arange(3.0)
 #: Faces (or genomes, in predict) per block: the blocks of the score matrix stay small.
 _BLOCK = 1024
-#: Candidate temperatures of the posterior mean face (0: the mean of the training faces).
-_TEMPERATURES = np.array([1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0])
-#: Training people on whom that temperature is chosen.
-_N_TEMPER = 1000
 #: Largest share of the shape variance one SNP may explain (keeps the residual covariance positive).
 _MAX_R2 = 0.95
 #: The face-to-DNA classifiers whose log-likelihood ratios the score can add up.
@@ -119,20 +112,10 @@ class SeroModel(FaceModel):
 
     def _terms(self) -> frozenset[str]:
         """The classifiers the score adds up (``terms`` parsed and checked)."""
-        text = str(self.terms).strip()
-        chosen = TERMS if text == "all" else tuple(t.strip() for t in text.split(",") if t.strip())
-        unknown = sorted(set(chosen) - set(TERMS))
-        if unknown or not chosen:
-            raise GenofaceError(
-                f"terms must be 'all' or a comma-separated subset of {', '.join(TERMS)}; got {self.terms!r}"
-            )
-        return frozenset(chosen)
+        return chosen_terms(self.terms, TERMS)
 
     def _check_params(self) -> None:
-        for key in ("n_shape_components", "n_pcs", "n_snps"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise GenofaceError(f"{key} must be a positive integer, got {value!r}")
+        check_positive_ints(self, ("n_shape_components", "n_pcs", "n_snps"))
         if not self.prior_count > 0:
             raise GenofaceError(f"prior_count must be positive, got {self.prior_count!r}")
         self._terms()
@@ -310,28 +293,20 @@ class SeroModel(FaceModel):
         for start in range(0, n, _BLOCK):
             block = {k: (None if v is None else v[start : start + _BLOCK]) for k, v in traits.items()}
             logw = tau[start : start + _BLOCK, None] * self._score_block(block, self.train_z_)
-            scores[start : start + _BLOCK] = _softmax(logw) @ self.train_z_
+            scores[start : start + _BLOCK] = softmax_rows(logw) @ self.train_z_
         scores *= np.sqrt(self.shape_pca_.explained_variance_)
         return self.shape_pca_.inverse_transform(scores).reshape(n, self.n_vertices_, 3)
 
     def _fit_prediction_temperature(self, cohort) -> np.ndarray:
-        """Temperature of the posterior over training faces, for ``dna`` and for ``dna+cov``: the
-        one whose posterior mean, leaving each person's own face out, is closest (mean squared
-        shape-PC distance) to that face, over at most ``_N_TEMPER`` training people."""
-        n = cohort.n_samples
-        rows = np.sort(np.random.default_rng(self.random_state).permutation(n)[:_N_TEMPER])
+        """Temperature of the posterior over training faces (:mod:`genoface.models._posterior`),
+        for ``dna`` and for ``dna+cov``."""
+        rows = temper_rows(cohort.n_samples, self.random_state)
         sub = cohort.subset(rows)
-        own = self.train_z_[rows] * np.sqrt(self.shape_pca_.explained_variance_)
-        others = self.train_z_ * np.sqrt(self.shape_pca_.explained_variance_)
-        chosen = []
-        for covariates in (None, sub.covariates):
-            score = self._score_block(self._genome_traits(sub, covariates), self.train_z_)
-            errors = []
-            for tau in _TEMPERATURES:
-                logw = tau * score
-                logw[np.arange(len(rows)), rows] = -np.inf  # leave the person's own face out
-                errors.append((((_softmax(logw) @ others) - own) ** 2).sum(axis=1).mean())
-            chosen.append(_TEMPERATURES[int(np.argmin(errors))])
+        values = self.train_z_ * np.sqrt(self.shape_pca_.explained_variance_)
+        chosen = [
+            choose_temperature(self._score_block(self._genome_traits(sub, covariates), self.train_z_), rows, values)
+            for covariates in (None, sub.covariates)
+        ]
         return np.asarray(chosen)
 
     # ---- storage ------------------------------------------------------------------------------------
@@ -434,12 +409,6 @@ def _genotype_log_likelihood(s: np.ndarray, g: np.ndarray, curv: np.ndarray, log
     idx = np.where(seen, g, 0).astype(np.int64)
     picked = np.take_along_axis(log_p, idx[:, :, None], axis=2)[:, :, 0]
     return float(picked[seen].sum())
-
-
-def _softmax(logw: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (n, m) log-weights (-inf allowed, at least one finite per row)."""
-    w = np.exp(logw - logw.max(axis=1, keepdims=True))
-    return w / w.sum(axis=1, keepdims=True)
 
 
 def _gaussian_llr(y: np.ndarray, pred: np.ndarray, var: np.ndarray, mean: np.ndarray, marginal_var: np.ndarray):

@@ -29,7 +29,7 @@ def face_log_lr(model: FaceModel, genomes: GenomeFile, faces: np.ndarray, genome
     if not model.score_is_log_lr:
         raise GenofaceError(
             f"the {model.name} model's match score is not a likelihood ratio, so it cannot be added to the "
-            "trait evidence; audit with a demographic, lippert, sero or oracle model"
+            "trait evidence; audit with a demographic, lippert, sero, mahdi or oracle model"
         )
     data, report = genomes.on_panel(model.panel_)
     log.info("alleles (%s face model): %s", model.name, report.summary())

@@ -43,11 +43,9 @@ selection and the ancestry PCA run once, before the processes start.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -57,11 +55,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from genoface.core.errors import GenofaceError
-from genoface.core.files import atomic_stream
 from genoface.core.state import with_prefix, without_prefix
 from genoface.features import DemographicFeatures, covariate_arrays, select_face_snps
 from genoface.genetics import align_dosages
 from genoface.models._base import FaceModel, genotype_arrays
+from genoface.models._checkpoint import fit_fingerprint, read_checkpoint, write_checkpoint
 from genoface.models._registry import register_model
 from genoface.models.difface._diffusion import LatentDiffusion
 from genoface.models.difface._distributed import (
@@ -84,7 +82,6 @@ from genoface.shape import ShapePCA
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
-_CHECKPOINT = "checkpoint.pt"
 
 
 class DiffaceNetwork(nn.Module):
@@ -486,32 +483,14 @@ class DiffaceModel(FaceModel):
 
     # ---- checkpoints ----------------------------------------------------------------------------
 
-    def _fingerprint(self, cohort) -> str:
-        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
-        for where in ("checkpoint_dir", "device", "processes"):  # the same fit wherever it runs
-            params.pop(where)
-        return hashlib.sha256(json.dumps([cohort.hash(), params], sort_keys=True, default=str).encode()).hexdigest()
-
     def _resume(self, cohort) -> dict:
         """The checkpoint of an interrupted fit on the same data and parameters, loaded into the
-        network, or {} (weights_only loading: a checkpoint cannot run code)."""
-        self._fingerprint_ = self._fingerprint(cohort)
-        if not self.checkpoint_dir:
-            return {}
-        path = Path(self.checkpoint_dir) / _CHECKPOINT
-        if not path.exists():
-            return {}
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint: say which and start afresh
-            log.warning("%s: unreadable checkpoint (%s); training from the start", path, exc)
-            return {}
-        if state.get("fingerprint") != self._fingerprint_:
-            log.warning("%s: checkpoint of other data or parameters; training from the start", path)
-            return {}
-        self.net_.load_state_dict(state["network"])
-        self.history_ = json.loads(state["history"])
-        log.info("resuming difface from %s (%s, epoch %d)", path, state["stage"], state["epoch"])
+        network, or {}."""
+        self._fingerprint_ = fit_fingerprint(cohort.hash(), self.get_params())
+        state = read_checkpoint(self.checkpoint_dir, self._fingerprint_, self.device, self.name)
+        if state:
+            self.net_.load_state_dict(state["network"])
+            self.history_ = json.loads(state["history"])
         return state
 
     def _restore(self, state: dict, stage: str, optimizer, rng: np.random.Generator) -> int:
@@ -529,8 +508,6 @@ class DiffaceModel(FaceModel):
     def _checkpoint(self, stage: str, epoch: int, optimizer, rng: np.random.Generator, ranks: Ranks) -> None:
         if not self.checkpoint_dir or not ranks.primary:  # rank 0 writes, for every rank
             return
-        path = Path(self.checkpoint_dir)
-        path.mkdir(parents=True, exist_ok=True)
         state = {
             "fingerprint": self._fingerprint_,
             "stage": stage,
@@ -541,8 +518,7 @@ class DiffaceModel(FaceModel):
             "numpy_rng": json.dumps(rng.bit_generator.state),
             "history": json.dumps(self.history_),
         }
-        with atomic_stream(path / _CHECKPOINT) as fh:
-            torch.save(state, fh)
+        write_checkpoint(self.checkpoint_dir, state)
 
     # ---- prediction, sampling and matching -------------------------------------------------------
 
