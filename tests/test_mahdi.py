@@ -16,6 +16,7 @@ from scipy.stats import mannwhitneyu
 
 from genoface.cohort import Cohort
 from genoface.core.errors import GenofaceError
+from genoface.evaluate import cllr
 from genoface.genetics import align_dosages
 from genoface.models import FaceModel, MahdiModel, available_models, make_model
 from genoface.models.mahdi import facial_parts, triplet_loss, vertex_rv
@@ -165,6 +166,13 @@ def test_the_part_holding_the_effect_carries_the_evidence(nose_fit, nose_cohort)
     assert np.argmax(half_auc) == np.argmax(half_share), (half_share, half_auc)
 
 
+def test_the_calibrated_score_is_an_informative_likelihood_ratio(nose_fit):
+    model, _, test = nose_fit
+    assert 0 < model.score_scale_ < 4
+    for cov in (None, test.covariates):
+        assert cllr(model.score_matrix(test, np.asarray(test.faces), cov)) < 1.0  # held-out people
+
+
 def test_save_load_scores_identically(nose_fit, tmp_path):
     model, _, test = nose_fit
     faces = np.asarray(test.faces)
@@ -232,6 +240,8 @@ def test_shape_features_are_the_ablation_without_metric_learning(nose_cohort):
         (dict(calibration_fraction=0.9), "calibration_fraction"),
         (dict(terms="snps,eyes"), "terms"),
         (dict(n_ancestry_groups=1), "n_ancestry_groups"),
+        (dict(channels="8,8"), "channels"),  # --set channels=8,8 instead of [8,8]
+        (dict(margin=0), "margin"),
     ],
 )
 def test_bad_parameters_are_refused(nose_cohort, params, message):

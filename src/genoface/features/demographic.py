@@ -1,6 +1,6 @@
 """The demographic features every face model shares: ancestry PCs and genetic sex from the genome,
-age and BMI from the covariates. One builder, so that ``demographic``, ``lippert``, ``sero`` and
-``difface`` (and the trait predictor's sex) rest on the same calls."""
+age and BMI from the covariates. One builder, so that ``demographic``, ``lippert``, ``sero``,
+``mahdi`` and ``difface`` (and the trait predictor's sex) rest on the same calls."""
 
 from __future__ import annotations
 

@@ -20,6 +20,11 @@ Matching a genome to a face, as Sero et al. do, by asking the face what the geno
 5. **Fusion, calibrated.** The parts' probabilities of an attribute are pooled, as a weighted
    product of likelihood ratios, with weights fitted on held-out training people
    (``calibration_fraction``), which neither the encoders nor the classifiers saw.
+6. **Score calibration.** The naive-Bayes sum over attributes (hundreds of SNPs among them)
+   counts shared evidence more than once and is over-confident; one factor, fitted to the same
+   held-out people's cllr (their genomes against their own and each other's faces), scales it.
+   This step is genoface's: it changes no ranking, only how far the likelihood ratios can be
+   taken at their word (the audit adds them to the trait evidence).
 
 The score of genome i and face j is, as in ``sero``, the naive-Bayes sum over attributes of
 ``log P(attribute_i | face_j) - log P(attribute_i)``: a log likelihood ratio. A missing genotype
@@ -44,6 +49,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import minimize_scalar
 from sklearn.cluster import KMeans
 
 from genoface.core.errors import GenofaceError
@@ -54,6 +60,7 @@ from genoface.models._base import FaceModel, check_positive_ints, chosen_terms, 
 from genoface.models._posterior import choose_temperature, softmax_rows, temper_rows
 from genoface.models._registry import register_model
 from genoface.models.mahdi._classifiers import CategoricalClassifiers, fit_fusion_weights, fused_log_proba
+from genoface.models.mahdi._network import POOL_FACTORS
 from genoface.models.mahdi._parts import FacialParts, facial_parts
 from genoface.models.mahdi._training import EncoderTraining, part_shape_features
 from genoface.shape import ShapePCA
@@ -104,7 +111,7 @@ class MahdiModel(FaceModel):
         self,
         levels: int = 3,
         features: str = "triplet",
-        embed_dim: int = 16,
+        embed_dim: int = 32,
         channels: tuple[int, ...] = (16, 32),
         spiral_length: int = 9,
         margin: float = 0.2,
@@ -155,6 +162,24 @@ class MahdiModel(FaceModel):
         check_positive_ints(
             self, ("embed_dim", "n_snps", "n_pcs", "n_shape_components", "batch_size", "epochs", "n_bins")
         )
+        check_positive_ints(self, ("spiral_length",))
+        channels = self.channels
+        if not (
+            isinstance(channels, (list, tuple))
+            and 1 <= len(channels) <= len(POOL_FACTORS)
+            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
+        ):
+            raise GenofaceError(
+                f"channels must be 1 or {len(POOL_FACTORS)} positive integers, one per pooling level "
+                f"(e.g. --set channels=[16,32]); got {channels!r}"
+            )
+        if not (isinstance(self.levels, int) and not isinstance(self.levels, bool) and 0 <= self.levels <= 6):
+            raise GenofaceError(f"levels must be an integer from 0 to 6, got {self.levels!r}")
+        if not (isinstance(self.snp_triplets, int) and self.snp_triplets >= 0):
+            raise GenofaceError(f"snp_triplets must be an integer >= 0, got {self.snp_triplets!r}")
+        for key in ("margin", "learning_rate"):
+            if not (isinstance(getattr(self, key), (int, float)) and getattr(self, key) > 0):
+                raise GenofaceError(f"{key} must be a positive number, got {getattr(self, key)!r}")
         if self.features not in FEATURES:
             raise GenofaceError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if not 0.05 <= float(self.calibration_fraction) <= 0.5:
@@ -189,6 +214,7 @@ class MahdiModel(FaceModel):
         fit_rows, calibration_rows = self._split(n)
         train_features = self._fit_features(cohort, faces, labels, fit_rows, progress)
         self._fit_classifiers(train_features, labels, fit_rows, calibration_rows, progress)
+        self.score_scale_ = self._fit_score_scale(cohort.subset(calibration_rows), train_features[calibration_rows])
         self.train_features_ = train_features.astype(np.float32)
         self.train_z_ = z
         self.n_vertices_ = cohort.n_vertices
@@ -263,6 +289,16 @@ class MahdiModel(FaceModel):
             self.fusion_[key] = fit_fusion_weights(held_out, y[calibration_rows], log_prior)
             progress("mahdi: classifiers", step + 1, len(labels))
 
+    def _fit_score_scale(self, people, features: np.ndarray) -> float:
+        """The factor of the summed score that minimizes the held-out people's cllr (genomes against
+        their own and each other's faces, without and with covariates). The naive-Bayes sum over
+        hundreds of SNPs counts shared evidence more than once; one factor calibrates it."""
+        self.score_scale_ = 1.0
+        ratios = self._face_ratios(features)
+        scores = [self._score(self._genome_evidence(people, cov), ratios) for cov in (None, people.covariates)]
+        loss = lambda scale: sum(_cllr(scale * s) for s in scores)  # noqa: E731
+        return float(minimize_scalar(loss, bounds=(0.0, 4.0), method="bounded", options={"xatol": 1e-4}).x)
+
     def _fit_prediction_temperature(self, cohort) -> np.ndarray:
         """Temperature of the posterior over training faces, for ``dna`` and for ``dna+cov``."""
         rows = temper_rows(cohort.n_samples, self.random_state)
@@ -321,7 +357,8 @@ class MahdiModel(FaceModel):
         return out
 
     def _score(self, evidence: dict[str, np.ndarray], ratios: dict[str, np.ndarray]) -> np.ndarray:
-        """(n_genomes, n_faces): the sum over attributes of the genome's log likelihood ratio."""
+        """(n_genomes, n_faces): the sum over attributes of the genome's log likelihood ratio,
+        times the calibration factor."""
         n_genomes = len(evidence["sex"])
         n_faces = len(next(iter(ratios.values()))) if ratios else 0
         out = np.zeros((n_genomes, n_faces))
@@ -332,7 +369,7 @@ class MahdiModel(FaceModel):
                 out += np.logaddexp(log_q[:, None, 0] + ratio[None, :, 0], log_q[:, None, 1] + ratio[None, :, 1])
             elif key in evidence:
                 out += evidence[key] @ ratio.T
-        return out
+        return out * self.score_scale_
 
     def score_matrix(self, genotypes, faces: np.ndarray, covariates: pd.DataFrame | None = None) -> np.ndarray:
         """Sum over attributes of log P(genome's attribute | face) - log P(attribute), computed
@@ -387,6 +424,7 @@ class MahdiModel(FaceModel):
 
     def to_arrays(self) -> dict[str, Any]:
         scalars = {"n_vertices": self.n_vertices_, "history": self.history_, "attributes": list(self.classifiers_)}
+        scalars["score_scale"] = self.score_scale_
         arrays = with_prefix(self.demographics_.to_arrays(), "demographics")
         arrays |= with_prefix(self.shape_pca_.to_arrays(), "shape")
         arrays |= with_prefix(self.parts_.to_arrays(), "parts")
@@ -411,6 +449,7 @@ class MahdiModel(FaceModel):
     def _from_arrays(self, arrays: dict[str, Any]) -> None:
         self.n_vertices_ = int(arrays["n_vertices"])
         self.history_ = arrays["history"]
+        self.score_scale_ = float(arrays["score_scale"])
         self.demographics_ = DemographicFeatures.from_arrays(without_prefix(arrays, "demographics"))
         self.shape_pca_ = ShapePCA.from_arrays(without_prefix(arrays, "shape"))
         self.parts_ = FacialParts.from_arrays(without_prefix(arrays, "parts"))
@@ -435,6 +474,14 @@ class MahdiModel(FaceModel):
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _cllr(scores: np.ndarray) -> float:
+    """The log-likelihood-ratio cost of a genomes x faces score matrix whose diagonal holds the
+    genuine pairs (as genoface.evaluate's cllr, which this layer cannot import)."""
+    genuine = np.diag(scores)
+    impostor = scores[~np.eye(len(scores), dtype=bool)]
+    return 0.5 * (np.logaddexp(0.0, -genuine).mean() + np.logaddexp(0.0, impostor).mean()) / np.log(2.0)
 
 
 def _bin(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:

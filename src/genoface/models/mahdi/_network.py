@@ -105,7 +105,7 @@ class PartNetwork(nn.Module):
         members: Sequence[np.ndarray],
         *,
         channels: Sequence[int] = (16, 32),
-        embed_dim: int = 16,
+        embed_dim: int = 32,
         spiral_length: int = 9,
     ) -> None:
         super().__init__()
