@@ -401,9 +401,8 @@ class MahdiModel(FaceModel):
         self._check_fitted()
         evidence = self._genome_evidence(genotypes, covariates)
         n = len(evidence["sex"])
-        given = np.zeros(n, bool)
-        if covariates is not None and self.bin_edges_:
-            given = np.column_stack([evidence[k].sum(axis=1) > 0 for k in self.bin_edges_ if k in evidence]).all(1)
+        binned = [evidence[k].sum(axis=1) > 0 for k in self.bin_edges_ if k in evidence]  # age, BMI given
+        given = np.column_stack(binned).all(axis=1) if binned else np.zeros(n, bool)
         tau = np.where(given, self.predict_temperature_[1], self.predict_temperature_[0])
         ratios = self._face_ratios(self.train_features_)
         scores = np.empty((n, self.train_z_.shape[1]))
