@@ -135,7 +135,7 @@ def test_corrupt_or_foreign_model_directory(cohort, tmp_path):
 def test_unknown_model_name():
     with pytest.raises(
         GenofaceError,
-        match="unknown model .nope.; choose one of: bayes, demographic, difface, lippert, mean, oracle, sero",
+        match="unknown model .nope.; choose one of: bayes, demographic, difface, lippert, mahdi, mean, oracle, sero",
     ):
         make_model("nope")
 
