@@ -15,13 +15,13 @@ scores' discrimination alone) for the models whose score is a log likelihood rat
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 
 import numpy as np
+from _ablation import ablation_arguments
 
 from genoface.evaluate import cllr, cllr_min, identification_metrics
 from genoface.models import make_model
@@ -67,17 +67,7 @@ def run(preset: str, n: int, seed: int, variants: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", default="oligogenic,han,realistic,mixed")
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seeds", default="1")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated rows (default: all)")
-    parser.add_argument("--json", help="write the figures here")
-    args = parser.parse_args(argv)
-    variants = args.variants.split(",")
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variants {unknown}; choose among {list(VARIANTS)}")
+    args, variants = ablation_arguments(__doc__, "oligogenic,han,realistic,mixed", VARIANTS, argv)
     figures = {}
     for preset in args.presets.split(","):
         runs = [run(preset, args.n, int(s), variants) for s in args.seeds.split(",")]

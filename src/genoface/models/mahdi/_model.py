@@ -233,10 +233,10 @@ class MahdiModel(FaceModel):
         labels = {"snps": np.where(np.isnan(dosages), -1, dosages).astype(np.int64)}
         male = people.sex_calls()
         labels["sex"] = np.where(np.isnan(male), -1, male).astype(np.int64)[:, None]
-        standard = (people.pcs - people.pcs.mean(axis=0)) / np.maximum(people.pcs.std(axis=0), 1e-12)
-        kmeans = KMeans(n_clusters=int(self.n_ancestry_groups), n_init=10, random_state=int(self.random_state))
-        labels["ancestry"] = kmeans.fit_predict(standard)[:, None].astype(np.int64)
         self.ancestry_standard_ = np.stack([people.pcs.mean(axis=0), np.maximum(people.pcs.std(axis=0), 1e-12)])
+        mean, sd = self.ancestry_standard_
+        kmeans = KMeans(n_clusters=int(self.n_ancestry_groups), n_init=10, random_state=int(self.random_state))
+        labels["ancestry"] = kmeans.fit_predict((people.pcs - mean) / sd)[:, None].astype(np.int64)
         self.ancestry_centers_ = kmeans.cluster_centers_
         self.bin_edges_ = {}
         for key, values in (("age", people.age), ("bmi", people.bmi)):
