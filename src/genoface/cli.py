@@ -770,6 +770,67 @@ def demo(
     out_console.print(f"demo outputs in [bold]{out}[/]: open [bold]{result.report}[/]")
 
 
+@app.command()
+@_user_errors
+def register(
+    template: Annotated[
+        Path, typer.Option("--template", help="Template mesh (PLY/OBJ) or a cohort directory holding template.ply.")
+    ],
+    scans: Annotated[
+        list[Path], typer.Option("--scans", help="A folder of scans (PLY, OBJ, STL, OFF) or scan files; repeatable.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for faces/<sample_id>.ply, the QC and the report; a rerun resumes.")
+    ],
+    landmarks: Annotated[
+        Path | None,
+        typer.Option("--landmarks", help="Folder of <sample_id>.txt landmark files: named points or iBUG 68 (x y z)."),
+    ] = None,
+    template_landmarks: Annotated[
+        Path | None,
+        typer.Option(
+            "--template-landmarks",
+            help="The template's landmarks: JSON {name: vertex id} or an iBUG TOML such as ibug_to_sfm.txt "
+            "(default: the cohort.json beside the template, or the built-in face's).",
+        ),
+    ] = None,
+    units: Annotated[str, typer.Option("--units", help="Length unit of the scans and landmarks: mm, cm or m.")] = "mm",
+    report: Annotated[Path | None, typer.Option("--report", help="Report page (default OUT/report.html).")] = None,
+    genotypes: Annotated[
+        Path | None, typer.Option("--genotypes", help="VCF/BCF or PLINK .bed: with --covariates, OUT becomes a cohort.")
+    ] = None,
+    covariates: Annotated[
+        Path | None, typer.Option("--covariates", help="covariates.tsv (sample_id, sex, age, bmi) for the cohort.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, help="Scans registered at once (default: the CPUs).")
+    ] = None,
+) -> None:
+    """Register raw 3D scans onto the template: pose, non-rigid fit, quality control, report."""
+    from genoface.usecases.register import run_register
+
+    with _progress_bar() as bar:
+        result = run_register(
+            template,
+            scans,
+            out,
+            landmarks=landmarks,
+            template_landmarks=template_landmarks,
+            units=units,
+            report=report,
+            genotypes=genotypes,
+            covariates=covariates,
+            n_jobs=jobs,
+            progress=_RichProgress(bar),
+        )
+    out_console.print(
+        f"{len(result.records)} scans: {result.registered} registered, {result.resumed} kept from an earlier run; "
+        f"faces in [bold]{result.out / 'faces'}[/], report [bold]{result.report}[/]"
+    )
+    if result.cohort is not None:
+        out_console.print(f"cohort written to [bold]{result.cohort}[/]")
+
+
 @app.command("import")
 @_user_errors
 def import_(

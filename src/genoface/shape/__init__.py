@@ -15,8 +15,16 @@ from genoface.shape._model import LANDMARK_NAMES, REGION_NAMES, ShapeModel
 from genoface.shape._pca import ShapePCA
 from genoface.shape._procrustes import align_to, generalized_procrustes, rigid_align
 from genoface.shape._regions import segment_regions
+from genoface.shape._registration import (
+    DEFAULT_SCHEDULE,
+    UNIT_MM,
+    Registration,
+    RegistrationOptions,
+    Template,
+    register_scan,
+)
 from genoface.shape._sfm import SHAPE_MODEL_ENV, load_sfm
-from genoface.shape.render import VIEWS, render_faces, render_faces_png, render_mesh
+from genoface.shape.render import VIEWS, render_faces, render_faces_png, render_mesh, render_overlay_png
 
 
 def load_shape_model(path: str | os.PathLike | None = None) -> ShapeModel:
@@ -32,10 +40,16 @@ __all__ = [
     "LANDMARK_NAMES",
     "REGION_NAMES",
     "SHAPE_MODEL_ENV",
+    "UNIT_MM",
     "VIEWS",
     "MeshLevel",
     "ShapeModel",
     "ShapePCA",
+    "DEFAULT_SCHEDULE",
+    "Registration",
+    "RegistrationOptions",
+    "Template",
+    "register_scan",
     "align_to",
     "aligned_error",
     "builtin_shape_model",
@@ -49,6 +63,7 @@ __all__ = [
     "render_faces",
     "render_faces_png",
     "render_mesh",
+    "render_overlay_png",
     "rigid_align",
     "segment_regions",
     "spiral_sequences",

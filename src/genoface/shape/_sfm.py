@@ -14,33 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from genoface.core.errors import GenofaceError
+from genoface.io.landmarks import IBUG_LANDMARK_NAMES
 from genoface.shape._model import LANDMARK_NAMES, ShapeModel
 from genoface.shape._regions import segment_regions
 
 #: Environment variable naming a shape model folder when no option is given.
 SHAPE_MODEL_ENV = "GENOFACE_SHAPE_MODEL"
 
-# Our landmark names on the 68-point iBUG scheme (1-based numbers as in ibug_to_sfm.txt).
-# iBUG "right" is the subject's right, our "_r".
-_IBUG_FOR_LANDMARK = {
-    "nasion": 28,
-    "pronasale": 31,
-    "subnasale": 34,
-    "alare_r": 32,
-    "alare_l": 36,
-    "exocanthion_r": 37,
-    "endocanthion_r": 40,
-    "endocanthion_l": 43,
-    "exocanthion_l": 46,
-    "cheilion_r": 49,
-    "cheilion_l": 55,
-    "labiale_superius": 52,
-    "labiale_inferius": 58,
-    "gnathion": 9,
-    "brow_r": 20,
-    "brow_l": 25,
-}
-assert set(_IBUG_FOR_LANDMARK) == set(LANDMARK_NAMES)
+assert set(IBUG_LANDMARK_NAMES.values()) == set(LANDMARK_NAMES)
 
 _SFM_DESCRIPTION = (
     "Surrey Face Model, shape only, 3448 vertices (Huber et al., VISAPP 2016); "
@@ -77,7 +58,7 @@ def load_sfm(path: str | os.PathLike) -> ShapeModel:
         raise GenofaceError(f"{mapping_file} is missing: the SFM folder must keep its landmark mapping")
     with open(mapping_file, "rb") as fh:
         ibug = {int(k): int(v) for k, v in tomllib.load(fh)["landmark_mappings"].items()}
-    landmarks = {name: ibug[num] for name, num in _IBUG_FOR_LANDMARK.items()}
+    landmarks = {name: ibug[num] for num, name in IBUG_LANDMARK_NAMES.items()}
     if mean[landmarks["exocanthion_l"], 0] < mean[landmarks["exocanthion_r"], 0]:
         raise GenofaceError(f"{npz_path}: x does not point to the subject's left; convert the model first")
     return ShapeModel(

@@ -236,6 +236,47 @@ def render_faces_png(
     return _to_palette(buf.getvalue()) if palette else buf.getvalue()
 
 
+def render_overlay_png(
+    scan: tuple[np.ndarray, np.ndarray],
+    registered: tuple[np.ndarray, np.ndarray],
+    values: np.ndarray,
+    *,
+    views: Sequence[str] = ("front", "profile"),
+    vmax: float = 2.0,
+    colorbar_label: str = "distance to scan (mm)",
+    panel_height: float = 2.6,
+    dpi: int = 90,
+) -> bytes:
+    """PNG bytes (palette) of a registration over its scan: per view, the scan alone, then the
+    registered mesh coloured by ``values`` (0 to ``vmax``) drawn over the scan in grey.
+
+    ``scan`` and ``registered`` are (vertices, triangles) pairs in one frame (mm); the meshes
+    differ in topology, so each panel paints the scan first and the registration on top.
+    """
+    scan_v, scan_t = _check_mesh(*scan)
+    reg_v, reg_t = _check_mesh(*registered)
+    views = list(views)
+    grid = _Grid.of([scan_v, scan_v], views, panel_height, True, True)
+    fig = Figure(figsize=(grid.fig_w, grid.fig_h), dpi=dpi, facecolor=_BACKGROUND)
+    FigureCanvasAgg(fig)
+    grey = np.full(len(scan_v), 0.5)
+    for r, view in enumerate(views):
+        ax = fig.add_axes(grid.panel(r, 0))
+        render_mesh(ax, scan_v, scan_t, view=view)
+        grid.centre(ax, scan_v, view)
+        ax2 = fig.add_axes(grid.panel(r, 1))
+        render_mesh(ax2, scan_v, scan_t, values=grey, cmap="Greys", vmin=0.0, vmax=1.0, view=view)
+        render_mesh(ax2, reg_v, reg_t, values=values, cmap="viridis", vmin=0.0, vmax=vmax, view=view)
+        grid.centre(ax2, scan_v, view)
+        if r == 0:
+            ax.set_title("scan", fontsize=9, pad=2)
+            ax2.set_title("registration over the scan", fontsize=9, pad=2)
+    _add_colorbar(fig, grid, "viridis", 0.0, vmax, colorbar_label)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor=_BACKGROUND)
+    return _to_palette(buf.getvalue())
+
+
 def _colour_range(per_mesh: list[np.ndarray | None], vmin: float | None, vmax: float | None):
     """The shared colour scale: [vmin, vmax], by default the range of all the values given."""
     given = [x for x in per_mesh if x is not None]

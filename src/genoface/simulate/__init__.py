@@ -6,6 +6,7 @@ from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, PRESETS, GeneticArchitecture, Preset, get_preset
 from genoface.simulate._published import published_operating_points
+from genoface.simulate._raw_scans import RawScan, simulate_raw_scan
 from genoface.simulate._simulator import SimulationResult, simulate
 from genoface.simulate._traits import TraitTruth, trait_probabilities
 
@@ -26,6 +27,8 @@ __all__ = [
     "Preset",
     "SimulatedGenomes",
     "SimulationResult",
+    "RawScan",
+    "simulate_raw_scan",
     "get_preset",
     "simulate",
     "simulate_genomes",
