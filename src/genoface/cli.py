@@ -770,6 +770,28 @@ def demo(
     out_console.print(f"demo outputs in [bold]{out}[/]: open [bold]{result.report}[/]")
 
 
+_LandmarksOpt = Annotated[
+    Path | None,
+    typer.Option("--landmarks", help="Folder of <sample_id>.txt landmark files: named points or iBUG 68 (x y z)."),
+]
+_TemplateLandmarksOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--template-landmarks",
+        help="The template's landmarks: JSON {name: vertex id} or an iBUG TOML such as ibug_to_sfm.txt "
+        "(default: the cohort.json beside the template, or the built-in face's).",
+    ),
+]
+_RegisterShapeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shape-model",
+        help="A shape model on the template (builtin, or a Surrey Face Model folder): its prior guides the "
+        "fit before the non-rigid step.",
+    ),
+]
+
+
 @app.command()
 @_user_errors
 def register(
@@ -782,18 +804,9 @@ def register(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for faces/<sample_id>.ply, the QC and the report; a rerun resumes.")
     ],
-    landmarks: Annotated[
-        Path | None,
-        typer.Option("--landmarks", help="Folder of <sample_id>.txt landmark files: named points or iBUG 68 (x y z)."),
-    ] = None,
-    template_landmarks: Annotated[
-        Path | None,
-        typer.Option(
-            "--template-landmarks",
-            help="The template's landmarks: JSON {name: vertex id} or an iBUG TOML such as ibug_to_sfm.txt "
-            "(default: the cohort.json beside the template, or the built-in face's).",
-        ),
-    ] = None,
+    landmarks: _LandmarksOpt = None,
+    template_landmarks: _TemplateLandmarksOpt = None,
+    shape_model: _RegisterShapeOpt = None,
     units: Annotated[str, typer.Option("--units", help="Length unit of the scans and landmarks: mm, cm or m.")] = "mm",
     report: Annotated[Path | None, typer.Option("--report", help="Report page (default OUT/report.html).")] = None,
     genotypes: Annotated[
@@ -816,6 +829,7 @@ def register(
             out,
             landmarks=landmarks,
             template_landmarks=template_landmarks,
+            shape_model=shape_model,
             units=units,
             report=report,
             genotypes=genotypes,

@@ -13,6 +13,7 @@ from genoface.io.genotypes import (
     write_plink,
     write_vcf,
 )
+from genoface.io.landmarks import read_landmarks, read_template_landmarks
 from genoface.io.meshes import read_mesh, read_mesh_vertices, write_mesh
 from genoface.io.raw_data import write_23andme
 
@@ -28,6 +29,8 @@ __all__ = [
     "open_vcf",
     "read_covariates",
     "read_genotypes",
+    "read_landmarks",
+    "read_template_landmarks",
     "read_mesh",
     "read_mesh_vertices",
     "write_23andme",

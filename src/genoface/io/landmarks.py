@@ -123,8 +123,8 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
         if not text or text in "{}" or re.match(r"^(version|n_points)\s*:", text):
             continue
         fields = [f for f in _SPLIT.split(text) if f]
-        if number == 1 and [f.lower() for f in fields[-3:]] == ["x", "y", "z"]:
-            continue
+        if not rows and [f.lower() for f in fields[-3:]] == ["x", "y", "z"]:
+            continue  # a header
         rows.append((number, fields))
     return rows
 

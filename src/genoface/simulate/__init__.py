@@ -6,7 +6,7 @@ from genoface.simulate._faces import FaceTruth
 from genoface.simulate._genomes import GenomeLayout, SimulatedGenomes, simulate_genomes
 from genoface.simulate._presets import COMPONENTS, DEFAULT_PRESET, PRESETS, GeneticArchitecture, Preset, get_preset
 from genoface.simulate._published import published_operating_points
-from genoface.simulate._raw_scans import RawScan, simulate_raw_scan
+from genoface.simulate._raw_scans import RawScan, out_of_model_deformation, simulate_raw_scan
 from genoface.simulate._simulator import SimulationResult, simulate
 from genoface.simulate._traits import TraitTruth, trait_probabilities
 
@@ -29,6 +29,7 @@ __all__ = [
     "SimulationResult",
     "RawScan",
     "simulate_raw_scan",
+    "out_of_model_deformation",
     "get_preset",
     "simulate",
     "simulate_genomes",

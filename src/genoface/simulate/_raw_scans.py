@@ -81,6 +81,32 @@ def simulate_raw_scan(
     return RawScan(posed, tris, marks, rotation, translation, units)
 
 
+def out_of_model_deformation(
+    face: np.ndarray,
+    triangles: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    amplitude_mm: float = 1.5,
+    n_bumps: int = 12,
+    width_mm: float = 20.0,
+) -> np.ndarray:
+    """``face`` with smooth bumps and dents along its normals (Gaussian, ``width_mm`` wide,
+    heights drawn with standard deviation ``amplitude_mm``) at random vertices.
+
+    No shape model spans them, so a registration that leans on a model's prior is tested on
+    what real faces have: shape outside the model.
+    """
+    import trimesh
+
+    face = np.asarray(face, dtype=np.float64)
+    normals = trimesh.Trimesh(face, triangles, process=False).vertex_normals
+    centres = face[rng.choice(len(face), size=n_bumps, replace=False)]
+    heights = rng.normal(0.0, amplitude_mm, size=n_bumps)
+    d2 = ((face[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    field = (np.exp(-d2 / (2 * width_mm**2)) * heights).sum(axis=1)
+    return face + normals * field[:, None]
+
+
 def _boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
     """Ordered vertex loops of the mesh boundary (edges used by one triangle), longest first."""
     edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])

@@ -42,6 +42,7 @@ from genoface.shape import (
     RegistrationOptions,
     Template,
     builtin_shape_model,
+    load_sfm,
     register_scan,
     render_overlay_png,
 )
@@ -78,8 +79,13 @@ class RegisterResult:
     failed: list[str] = field(default_factory=list)
 
 
-def load_template(path: str | os.PathLike, landmarks: str | os.PathLike | None = None) -> Template:
-    """The template mesh (a PLY/OBJ, or a cohort directory's template) and its landmarks.
+def load_template(
+    path: str | os.PathLike,
+    landmarks: str | os.PathLike | None = None,
+    shape_model: str | os.PathLike | None = None,
+) -> Template:
+    """The template mesh (a PLY/OBJ, or a cohort directory's template), its landmarks, and the
+    shape model's prior when ``shape_model`` ("builtin" or a Surrey Face Model folder) is given.
 
     Landmarks come from ``landmarks`` (JSON or iBUG TOML, see
     :func:`genoface.io.landmarks.read_template_landmarks`), else the ``template_landmarks`` of a
@@ -102,7 +108,19 @@ def load_template(path: str | os.PathLike, landmarks: str | os.PathLike | None =
         raise GenofaceError(
             f"{landmarks or path}: landmark {bad[0]} names no vertex of the {len(vertices)}-vertex template"
         )
-    return Template(vertices, triangles, marks)
+    basis = None if shape_model is None else _model_basis(shape_model, vertices, path)
+    return Template(vertices, triangles, marks, basis)
+
+
+def _model_basis(shape_model: str | os.PathLike, vertices: np.ndarray, path: Path) -> np.ndarray:
+    """The shape model's scaled basis, checked to lie on the template's vertices."""
+    model = builtin_shape_model() if str(shape_model) == "builtin" else load_sfm(shape_model)
+    if model.n_vertices != len(vertices):
+        raise GenofaceError(
+            f"{path}: the template has {len(vertices)} vertices but the shape model {model.name!r} has "
+            f"{model.n_vertices}; give the model the template was made from, or no --shape-model"
+        )
+    return model.scaled_basis
 
 
 def _builtin_landmarks(vertices: np.ndarray) -> dict[str, int]:
@@ -193,8 +211,9 @@ def _check_units(path: Path, vertices: np.ndarray, template: Template, units: st
 def signature(job: ScanJob, units: str, template: Template, options: RegistrationOptions) -> str:
     """A hash of everything a scan's registration depends on: a resumed run compares it."""
     h = hashlib.sha256(f"{_PIPELINE_VERSION}|{units}|{options!r}".encode())
-    for arr in (template.vertices, template.triangles):
-        h.update(np.ascontiguousarray(arr).tobytes())
+    for arr in (template.vertices, template.triangles, template.basis):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr).tobytes())
     h.update(repr(sorted(template.landmarks.items())).encode())
     for p in (job.scan, job.landmarks):
         if p is not None:
@@ -232,13 +251,14 @@ def register_scans(
     if not jobs:
         raise GenofaceError("no scans to register")
     options = options or RegistrationOptions()
-    out = _prepare_out(Path(out), template)
+    out = _check_out(Path(out), template)
     state = {"template": template, "units": units, "options": options, "out": out}
     signatures = {job.sample_id: signature(job, units, template, options) for job in jobs}
     todo = [job for job in jobs if _earlier(out, job.sample_id) != signatures[job.sample_id]]
     n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(todo) or 1))
     with _Pool(n_jobs, state) as run:
         _check_all(run, todo, progress)
+        _make_out(out, template)  # only now: a bad input leaves nothing behind
         fresh = {
             r["sample_id"]: r
             for r in _each(run, _register_one, [(j, signatures[j.sample_id]) for j in todo], "registering", progress)
@@ -249,19 +269,23 @@ def register_scans(
     return RegisterResult(out, out / "report.html", records, len(fresh), len(jobs) - len(todo), None, failed)
 
 
-def _prepare_out(out: Path, template: Template) -> Path:
+def _check_out(out: Path, template: Template) -> Path:
+    """``out`` can take this run: not a file, and not holding faces registered to another template."""
     if out.exists() and not out.is_dir():
         raise GenofaceError(f"{out}: exists and is not a folder; choose another --out")
-    (out / "faces").mkdir(parents=True, exist_ok=True)
-    (out / "registration").mkdir(exist_ok=True)
     previous = out / "template.ply"
     if previous.is_file():
         old, _ = read_mesh(previous)
         if old.shape != template.vertices.shape or not np.allclose(old, template.vertices, atol=1e-4):
             raise GenofaceError(f"{out}: holds faces registered to another template; choose another --out")
-    else:
-        write_mesh(out / "template.ply", template.vertices, template.triangles)
     return out
+
+
+def _make_out(out: Path, template: Template) -> None:
+    (out / "faces").mkdir(parents=True, exist_ok=True)
+    (out / "registration").mkdir(exist_ok=True)
+    if not (out / "template.ply").is_file():
+        write_mesh(out / "template.ply", template.vertices, template.triangles)
 
 
 def _earlier(out: Path, sample_id: str) -> str | None:
@@ -511,6 +535,7 @@ def run_register(
     *,
     landmarks: str | os.PathLike | None = None,
     template_landmarks: str | os.PathLike | None = None,
+    shape_model: str | os.PathLike | None = None,
     units: str = "mm",
     report: str | os.PathLike | None = None,
     genotypes: str | os.PathLike | None = None,
@@ -528,7 +553,7 @@ def run_register(
         _genotype_sources(Path(genotypes))
         if not Path(covariates).is_file():
             raise GenofaceError(f"{covariates}: covariates file does not exist")
-    tpl = load_template(template, template_landmarks)
+    tpl = load_template(template, template_landmarks, shape_model)
     jobs = find_scans(scans, landmarks)
     if landmarks is not None and not tpl.landmarks:
         raise GenofaceError(
