@@ -3,13 +3,12 @@ scans shown, the registration drawn over its scan in a heatmap of distance."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genoface.report._page import render
+from genoface.report._page import png_data_uri, render
 
 #: Scans shown with their picture (failed first, then the farthest fits); the table lists all.
 SHOWN_SCANS = 60
@@ -32,7 +31,7 @@ def write_registration_report(
     for r in order[:SHOWN_SCANS]:
         png = pictures.get(r["sample_id"])
         if png is not None and Path(png).is_file():
-            shown.append({**r, "picture": "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode()})
+            shown.append({**r, "picture": png_data_uri(Path(png).read_bytes())})
     means = np.array([r["mean_mm"] for r in records if not r["failed"]])
     view = {
         "records": order,

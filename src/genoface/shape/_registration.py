@@ -147,22 +147,22 @@ def register_scan(
     if pairs is None:
         pose = _pose_without_landmarks(template, scan, options)
     else:
-        src, dst = pairs[1], pairs[2]
-        pose = _similarity(template.vertices[src], dst)
+        pose = _similarity(template.vertices[pairs[0]], pairs[1])
     pose = _trimmed_icp(template.vertices, scan, pose, options.trim)
-    posed = _apply(pose, template.vertices)
-    if template.basis is not None:
+    if template.basis is None:
+        posed = _apply(pose, template.vertices)
+    else:
         posed = _fit_shape_model(template, scan, pose, pairs, options)
     fitted = _nonrigid(posed, template, scan, pairs, options)
     fitted = _project(fitted, scan, options.project_within_mm)
     _, rotation, translation, _ = rigid_align(fitted, template.vertices)
     to_output = np.eye(4)
     to_output[:3, :3], to_output[:3, 3] = rotation, translation
-    return _quality(fitted @ rotation.T + translation, to_output, scan, options)
+    return _quality(fitted, to_output, scan, options)
 
 
 def _landmark_pairs(template: Template, scan_landmarks: dict[str, np.ndarray] | None):
-    """(names, template vertex ids, scan positions) of the landmarks both sides have, or None."""
+    """(template vertex ids, scan positions) of the landmarks both sides have, or None."""
     if not scan_landmarks:
         return None
     names = [n for n in scan_landmarks if n in template.landmarks]
@@ -172,7 +172,7 @@ def _landmark_pairs(template: Template, scan_landmarks: dict[str, np.ndarray] | 
             f"template has {', '.join(sorted(template.landmarks)) or 'none'}"
         )
     ids = np.array([template.landmarks[n] for n in names])
-    return names, ids, np.array([scan_landmarks[n] for n in names], dtype=np.float64)
+    return ids, np.array([scan_landmarks[n] for n in names], dtype=np.float64)
 
 
 def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -278,8 +278,8 @@ def _fit_shape_model(template: Template, scan, pose: np.ndarray, pairs, options:
         target = [np.einsum("vi,vi->v", normals, offsets)]
         if pairs is not None:
             weight = np.sqrt(options.model_landmark_weight)
-            rows.append(weight * basis[pairs[1]].reshape(-1, k))
-            target.append(weight * (_apply(inverse, pairs[2]) - template.vertices[pairs[1]]).ravel())
+            rows.append(weight * basis[pairs[0]].reshape(-1, k))
+            target.append(weight * (_apply(inverse, pairs[1]) - template.vertices[pairs[0]]).ravel())
         a, r = np.vstack(rows), np.concatenate(target)
         coefficients = np.linalg.solve(a.T @ a + options.model_noise_mm**2 * np.eye(k), a.T @ r)
         shape = template.vertices + (basis @ coefficients)
@@ -294,7 +294,7 @@ def _nonrigid(posed: np.ndarray, template: Template, scan, pairs, options: Regis
     source = trimesh.Trimesh(posed.copy(), template.triangles, process=False)
     target = trimesh.Trimesh(np.array(scan.vertices), np.array(scan.faces), process=False)
     threshold = options.outlier_mm / source.scale  # nricp works where the source spans its unit box
-    landmarks = (None, None) if pairs is None else (pairs[1], pairs[2])
+    landmarks = (None, None) if pairs is None else pairs
     schedule = [list(step) for step in options.schedule]
     if pairs is None:
         schedule = [[ws, 0.0, wn, it] for ws, _, wn, it in schedule]
@@ -318,13 +318,13 @@ def _project(fitted: np.ndarray, scan, within_mm: float) -> np.ndarray:
     return out
 
 
-def _quality(vertices: np.ndarray, to_output: np.ndarray, scan, options: RegistrationOptions) -> Registration:
-    """Distances from the registered face to the scan surface, and the pass/fail verdict."""
-    scan_points = _apply(to_output, np.asarray(scan.vertices))
-    import trimesh
+def _quality(fitted: np.ndarray, to_output: np.ndarray, scan, options: RegistrationOptions) -> Registration:
+    """Distances from the fitted face to the scan surface, and the pass/fail verdict.
 
-    moved = trimesh.Trimesh(scan_points, np.asarray(scan.faces), process=False)
-    _, distance, _ = moved.nearest.on_surface(vertices)
+    Measured in the scan's frame, on the surface index the fit already built: a rigid motion
+    changes no distance, so the face is moved into the template's frame only for the result.
+    """
+    _, distance, _ = scan.nearest.on_surface(fitted)
     mean, p95 = float(distance.mean()), float(np.quantile(distance, 0.95))
     far = float((distance > options.near_mm).mean())
     reasons = []
@@ -332,4 +332,5 @@ def _quality(vertices: np.ndarray, to_output: np.ndarray, scan, options: Registr
         reasons.append(f"{far:.0%} of the template has no scan surface within {options.near_mm:g} mm")
     if mean > options.max_mean_mm:
         reasons.append(f"mean distance {mean:.2f} mm exceeds {options.max_mean_mm:g} mm")
+    vertices = _apply(to_output, fitted)
     return Registration(vertices, to_output, distance, mean, p95, far, bool(reasons), "; ".join(reasons))

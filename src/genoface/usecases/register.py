@@ -290,24 +290,20 @@ def _make_out(out: Path, template: Template) -> None:
 
 def _earlier(out: Path, sample_id: str) -> str | None:
     """The signature an earlier run recorded for this scan, if its outputs are all there."""
-    path = out / "registration" / f"{sample_id}.json"
-    if not path.is_file():
-        return None
-    import json
-
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not record.get("failed") and not (out / "faces" / f"{sample_id}.ply").is_file():
+    record = _read_record(out, sample_id)
+    if record is None or (not record.get("failed") and not (out / "faces" / f"{sample_id}.ply").is_file()):
         return None
     return record.get("signature")
 
 
-def _read_record(out: Path, sample_id: str) -> dict[str, Any]:
+def _read_record(out: Path, sample_id: str) -> dict[str, Any] | None:
+    """A scan's QC record, or None where there is none (or it cannot be read: registered again)."""
     import json
 
-    return json.loads((out / "registration" / f"{sample_id}.json").read_text(encoding="utf-8"))
+    try:
+        return json.loads((out / "registration" / f"{sample_id}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 class _Pool:
@@ -441,13 +437,13 @@ def _write_qc_table(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def write_report(
-    result: RegisterResult, template_name: str, units: str, options: RegistrationOptions, path=None
+    result: RegisterResult, template: Template, template_name: str, units: str, options: RegistrationOptions, path=None
 ) -> Path:
     """The registration report (default ``OUT/report.html``); returns its path."""
     pictures = {r["sample_id"]: result.out / "registration" / f"{r['sample_id']}.png" for r in result.records}
     settings = {
         "template": template_name,
-        "template_vertices": _n_template_vertices(result.out),
+        "template_vertices": len(template.vertices),
         "units": units,
         "near_mm": options.near_mm,
         "max_far_share": options.max_far_share,
@@ -457,10 +453,6 @@ def write_report(
         path or result.out / "report.html", result.records, pictures, settings=settings
     )
     return result.report
-
-
-def _n_template_vertices(out: Path) -> int:
-    return len(read_mesh(out / "template.ply")[0])
 
 
 def write_cohort(
@@ -561,7 +553,7 @@ def run_register(
         )
     options = options or RegistrationOptions()
     result = register_scans(tpl, jobs, out, units=units, options=options, n_jobs=n_jobs, progress=progress)
-    write_report(result, str(template), units, options, report)
+    write_report(result, tpl, str(template), units, options, report)
     if genotypes is not None:
         write_cohort(result, tpl, genotypes, covariates)
     elif result.failed:
