@@ -189,13 +189,23 @@ def test_match_ranks_as_the_command_line(served, client, tmp_path):
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
 
 
+@pytest.fixture
+def uploads_tmp(tmp_path, monkeypatch) -> Path:
+    """A temporary folder of this test's own for the server's uploads: under pytest-xdist another
+    worker's server may hold an upload in the shared one at any moment."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 def _leftovers() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("genoface-upload-*")}
 
 
-def test_bad_requests_get_one_line_json_4xx_and_leave_nothing(served, client, tmp_path):
+def test_bad_requests_get_one_line_json_4xx_and_leave_nothing(served, client, tmp_path, uploads_tmp):
     root, cohort = served
-    before = _leftovers()
+    assert not _leftovers()
     name, good = _person_file(tmp_path, cohort, 3, "vcf.gz")
     cases = [
         ({"model": "lippert"}, ("person.vcf.gz", good[: len(good) // 2]), 400),  # truncated
@@ -216,12 +226,12 @@ def test_bad_requests_get_one_line_json_4xx_and_leave_nothing(served, client, tm
         message = r.json()["error"]
         assert "\n" not in message and "Traceback" not in message and "genoface-upload" not in message and message
     assert client.get("/api/nothing").status_code == 404 and "error" in client.get("/api/nothing").json()
-    assert _leftovers() == before
+    assert not _leftovers()
 
 
-def test_hostile_names_never_reach_the_file_system(served, client, tmp_path):
+def test_hostile_names_never_reach_the_file_system(served, client, tmp_path, uploads_tmp):
     root, cohort = served
-    before = _leftovers()
+    assert not _leftovers()
     _, good = _person_file(tmp_path, cohort, 3, "vcf.gz")
     outside = Path(tempfile.gettempdir()) / "evil.vcf.gz"
     r = _post(client, "/api/predict", {"model": "lippert"}, ("../../" + outside.name, good))
@@ -240,7 +250,8 @@ def test_hostile_names_never_reach_the_file_system(served, client, tmp_path):
         z.writestr("b.bed", b"x")
     r = _post(client, "/api/predict", {"model": "lippert"}, ("p.zip", two.getvalue()))
     assert r.status_code == 400 and "exactly one .bed" in r.json()["error"]
-    assert _leftovers() == before
+    assert not any(uploads_tmp.iterdir())
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(("evil", "escaped"))]
 
 
 def test_oversize_uploads_are_refused(served, tmp_path):
