@@ -2,6 +2,7 @@
 that went raw scan -> `genoface register` within 0.2 mm of the same evaluation on the original faces.)
 
     .venv/bin/python bench/register_downstream.py --json bench/results/register_downstream.json
+    .venv/bin/python bench/register_downstream.py --shape-model builtin --json bench/results/register_downstream_prior5.json
     .venv/bin/python bench/register_downstream.py --shape-model builtin --landmark-set named \
         --json bench/results/register_downstream_prior.json
 
